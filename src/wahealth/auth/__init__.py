@@ -1,0 +1,1 @@
+"""Credentials: key store, CAMS signature verification, token hashing, secret encryption."""

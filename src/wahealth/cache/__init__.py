@@ -1,0 +1,1 @@
+"""Report cache and request coalescing: interface plus memory and Redis backends."""

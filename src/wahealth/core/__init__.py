@@ -1,0 +1,1 @@
+"""Use cases (get health, refresh, sync) and the ports they need."""

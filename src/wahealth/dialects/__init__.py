@@ -1,0 +1,1 @@
+"""Wire dialects over the one health core; they never import each other."""

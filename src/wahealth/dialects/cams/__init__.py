@@ -1,0 +1,1 @@
+"""Alibaba Cloud CAMS RPC dialect (GetWhatsappHealthStatus)."""

@@ -1,0 +1,1 @@
+"""360dialog dialect (GET /health_status with D360-API-KEY)."""

@@ -1,0 +1,1 @@
+"""Meta Graph dialect (GET /vN.M/{node}?fields=health_status)."""

@@ -1,0 +1,1 @@
+"""Fleet monitor: refresh loop, transitions, alert outbox, Meta webhook ingestion."""

@@ -1,0 +1,1 @@
+"""Per-account rate limiting: interface plus memory and Redis backends."""

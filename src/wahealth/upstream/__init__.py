@@ -1,0 +1,1 @@
+"""Upstream: the Meta Graph client and the built-in Meta emulator."""

@@ -1,0 +1,1 @@
+"""The Meta emulator: an ASGI stand-in for the Graph API, driven by a scenario."""
