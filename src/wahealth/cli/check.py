@@ -1,0 +1,1 @@
+"""`wahealth check`: the health of one node, for people and for scripts."""

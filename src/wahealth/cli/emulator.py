@@ -1,0 +1,1 @@
+"""`wahealth emulator`: run the Meta emulator standalone."""
