@@ -1,0 +1,110 @@
+"""In-process report cache and nonce store, for a single replica."""
+
+from __future__ import annotations
+
+import heapq
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+
+from wahealth.cache.base import CachedReport
+
+# Expired nonces dropped per claim. Each claim adds at most one, so a few per call keeps the
+# store bounded by the nonces still inside their ttl, without ever scanning all of them.
+_NONCE_EXPIRIES_PER_CLAIM = 4
+
+
+class MemoryReportCache:
+    """Last known report per node, least recently used evicted beyond `max_entries`.
+
+    An entry expires `retain_seconds` after it was fetched (not after it was stored), so an
+    old report put late does not live longer than a fresh one. `clock` is unix seconds, the
+    same clock as `CachedReport.fetched_at`.
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.time, max_entries: int = 100_000) -> None:
+        if max_entries < 1:
+            raise ValueError(f"max_entries must be at least 1, got {max_entries}")
+        self._clock = clock
+        self._max_entries = max_entries
+        self._entries: OrderedDict[str, tuple[CachedReport, float]] = OrderedDict()
+
+    @property
+    def size(self) -> int:
+        """How many entries are held, expired ones included until touched or evicted."""
+        return len(self._entries)
+
+    async def get(self, node_id: str) -> CachedReport | None:
+        """The report for `node_id` unless missing or past its retention."""
+        stored = self._entries.get(node_id)
+        if stored is None:
+            return None
+        entry, expires_at = stored
+        if self._clock() >= expires_at:
+            del self._entries[node_id]
+            return None
+        self._entries.move_to_end(node_id)
+        return entry
+
+    async def put(self, entry: CachedReport, retain_seconds: float) -> None:
+        """Store `entry`, replacing any report for the same node."""
+        expires_at = entry.fetched_at + retain_seconds
+        if self._clock() >= expires_at:
+            self._entries.pop(entry.node_id, None)
+            return
+        self._entries[entry.node_id] = (entry, expires_at)
+        self._entries.move_to_end(entry.node_id)
+        while len(self._entries) > self._max_entries:
+            self._entries.popitem(last=False)
+
+    async def delete(self, node_id: str) -> None:
+        """Forget the report for `node_id`, if any."""
+        self._entries.pop(node_id, None)
+
+    async def aclose(self) -> None:
+        """Drop every entry; nothing else to release."""
+        self._entries.clear()
+
+
+class MemoryNonceStore:
+    """Signature nonces seen within their ttl; each can be claimed once."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._expires_at: dict[str, float] = {}
+        # Expiry order for cleanup. A nonce claimed again after expiring leaves an outdated
+        # entry behind, recognised because its time no longer matches `_expires_at`.
+        self._expiry_heap: list[tuple[float, str]] = []
+
+    @property
+    def size(self) -> int:
+        """How many nonces are remembered, expired ones included until cleaned up."""
+        return len(self._expires_at)
+
+    async def claim(self, nonce: str, ttl_seconds: float) -> bool:
+        """True the first time a nonce is seen within its ttl, False after."""
+        if ttl_seconds <= 0:
+            raise ValueError(f"nonce ttl must be positive, got {ttl_seconds}")
+        now = self._clock()
+        self._drop_expired(now)
+        expires_at = self._expires_at.get(nonce)
+        if expires_at is not None and now < expires_at:
+            return False
+        expires_at = now + ttl_seconds
+        self._expires_at[nonce] = expires_at
+        heapq.heappush(self._expiry_heap, (expires_at, nonce))
+        return True
+
+    def _drop_expired(self, now: float) -> None:
+        heap = self._expiry_heap
+        for _ in range(_NONCE_EXPIRIES_PER_CLAIM):
+            if not heap or heap[0][0] > now:
+                return
+            expires_at, nonce = heapq.heappop(heap)
+            if self._expires_at.get(nonce) == expires_at:
+                del self._expires_at[nonce]
+
+    async def aclose(self) -> None:
+        """Forget every nonce; nothing else to release."""
+        self._expires_at.clear()
+        self._expiry_heap.clear()

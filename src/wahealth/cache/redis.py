@@ -1,0 +1,121 @@
+"""Report cache and nonce store in Redis, shared by every replica."""
+
+from __future__ import annotations
+
+import math
+import struct
+import time
+from collections.abc import Callable
+
+import redis.asyncio as redis
+import structlog
+
+from wahealth.cache.base import CachedReport
+
+_log = structlog.get_logger(__name__)
+
+# A stored report is one string value: a format byte, fetched_at as a big-endian double, then
+# Meta's payload bytes untouched. One value means one GET and one atomic SET with its expiry.
+_FORMAT_V1 = b"\x01"
+_FETCHED_AT = struct.Struct(">d")
+_HEADER_SIZE = len(_FORMAT_V1) + _FETCHED_AT.size
+
+
+def _require_bytes_replies(client: redis.Redis) -> None:
+    # Payloads are binary-packed; a client that decodes replies to str would corrupt them.
+    if client.connection_pool.connection_kwargs.get("decode_responses"):
+        raise ValueError("the Redis client must be created with decode_responses=False")
+
+
+class RedisReportCache:
+    """Last known report per node; Redis drops each one `retain_seconds` after it was fetched.
+
+    `clock` (unix seconds, the clock of `CachedReport.fetched_at`) turns that moment into the
+    key's remaining time to live when the entry is stored.
+    """
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        prefix: str = "wahealth:rc:",
+        *,
+        clock: Callable[[], float] = time.time,
+        owns_client: bool = False,
+    ) -> None:
+        _require_bytes_replies(client)
+        self._client = client
+        self._prefix = prefix
+        self._clock = clock
+        self._owns_client = owns_client
+
+    @classmethod
+    def from_url(cls, url: str, prefix: str = "wahealth:rc:") -> RedisReportCache:
+        """A cache with its own client for `url`; `aclose` closes that client."""
+        return cls(redis.Redis.from_url(url), prefix, owns_client=True)
+
+    async def get(self, node_id: str) -> CachedReport | None:
+        """The report for `node_id` unless missing or past its retention."""
+        stored = await self._client.get(self._prefix + node_id)
+        if stored is None:
+            return None
+        if not isinstance(stored, bytes) or not stored.startswith(_FORMAT_V1):
+            # Written by an incompatible version: treat as a miss; the next put replaces it.
+            _log.warning("report_cache.unreadable_entry", node_id=node_id)
+            return None
+        (fetched_at,) = _FETCHED_AT.unpack_from(stored, len(_FORMAT_V1))
+        return CachedReport(node_id=node_id, payload=stored[_HEADER_SIZE:], fetched_at=fetched_at)
+
+    async def put(self, entry: CachedReport, retain_seconds: float) -> None:
+        """Store `entry`, replacing any report for the same node."""
+        key = self._prefix + entry.node_id
+        remaining_ms = math.ceil((entry.fetched_at + retain_seconds - self._clock()) * 1000)
+        if remaining_ms <= 0:
+            await self._client.delete(key)
+            return
+        value = _FORMAT_V1 + _FETCHED_AT.pack(entry.fetched_at) + entry.payload
+        await self._client.set(key, value, px=remaining_ms)
+
+    async def delete(self, node_id: str) -> None:
+        """Forget the report for `node_id`, if any."""
+        await self._client.delete(self._prefix + node_id)
+
+    async def aclose(self) -> None:
+        """Close the Redis client if this cache created it."""
+        if self._owns_client:
+            await self._client.aclose()
+
+
+class RedisNonceStore:
+    """Signature nonces seen within their ttl, shared so a replay fails on every replica."""
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        prefix: str = "wahealth:nonce:",
+        *,
+        owns_client: bool = False,
+    ) -> None:
+        self._client = client
+        self._prefix = prefix
+        self._owns_client = owns_client
+
+    @classmethod
+    def from_url(cls, url: str, prefix: str = "wahealth:nonce:") -> RedisNonceStore:
+        """A store with its own client for `url`; `aclose` closes that client."""
+        return cls(redis.Redis.from_url(url), prefix, owns_client=True)
+
+    async def claim(self, nonce: str, ttl_seconds: float) -> bool:
+        """True the first time a nonce is seen within its ttl, False after."""
+        if ttl_seconds <= 0:
+            raise ValueError(f"nonce ttl must be positive, got {ttl_seconds}")
+        # SET NX is the check and the write in one atomic step: of two replicas racing on
+        # the same nonce, exactly one wins.
+        created = await self._client.set(
+            self._prefix + nonce, b"1", nx=True, px=math.ceil(ttl_seconds * 1000)
+        )
+        return bool(created)
+
+    async def aclose(self) -> None:
+        """Close the Redis client if this store created it."""
+        if self._owns_client:
+            await self._client.aclose()

@@ -1,0 +1,83 @@
+"""Sliding-log rate limiter in Redis, shared by every replica."""
+
+from __future__ import annotations
+
+import itertools
+import secrets
+
+import redis.asyncio as redis
+
+from wahealth.ratelimit.base import Decision
+
+WINDOW_MICROSECONDS = 1_000_000
+
+# One atomic step per request. The window is judged on the Redis server's clock (TIME), so
+# replicas with drifting clocks still agree. Scores are microseconds since the epoch, exact
+# in a double. A denied request adds nothing. The key expires one window after the last
+# admission, when every member in it would have left the window anyway.
+#
+# KEYS[1]  sorted set of admitted requests, score = admission time in microseconds
+# ARGV[1]  limit; ARGV[2] window in microseconds; ARGV[3] a member tag unique to this call
+# returns  {1, 0} when admitted, {0, microseconds until a slot frees} when denied
+_ACQUIRE_LUA = """
+local key = KEYS[1]
+local limit = tonumber(ARGV[1])
+local window = tonumber(ARGV[2])
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000000 + tonumber(time[2])
+redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
+local count = redis.call('ZCARD', key)
+if count < limit then
+  redis.call('ZADD', key, now, time[1] .. '.' .. time[2] .. ':' .. ARGV[3])
+  redis.call('PEXPIRE', key, math.ceil(window / 1000))
+  return {1, 0}
+end
+local blocking = redis.call('ZRANGE', key, count - limit, count - limit, 'WITHSCORES')
+return {0, tonumber(blocking[2]) + window - now}
+"""
+
+
+class RedisRateLimiter:
+    """Admits at most `limit` requests per key in any sliding one-second window, across replicas.
+
+    Each key is a sorted set of admission times, checked and updated by one Lua script
+    (sent once, then run by its SHA), so concurrent replicas never over-admit.
+    """
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        prefix: str = "wahealth:rl:",
+        *,
+        owns_client: bool = False,
+    ) -> None:
+        self._client = client
+        self._prefix = prefix
+        self._owns_client = owns_client
+        self._acquire_script = client.register_script(_ACQUIRE_LUA)
+        # Members must be unique even when two calls land in the same microsecond.
+        self._instance_tag = secrets.token_hex(6)
+        self._sequence = itertools.count()
+
+    @classmethod
+    def from_url(cls, url: str, prefix: str = "wahealth:rl:") -> RedisRateLimiter:
+        """A limiter with its own client for `url`; `aclose` closes that client."""
+        return cls(redis.Redis.from_url(url), prefix, owns_client=True)
+
+    async def acquire(self, key: str, limit: int) -> Decision:
+        """Admit and count one request for `key`, or deny it without counting it."""
+        if limit < 1:
+            raise ValueError(f"rate limit must be at least 1 request per second, got {limit}")
+        member_tag = f"{self._instance_tag}:{next(self._sequence)}"
+        allowed, wait_us = await self._acquire_script(
+            keys=[self._prefix + key],
+            args=[limit, WINDOW_MICROSECONDS, member_tag],
+        )
+        if allowed:
+            return Decision(allowed=True)
+        return Decision(allowed=False, retry_after=int(wait_us) / 1_000_000)
+
+    async def aclose(self) -> None:
+        """Close the Redis client if this limiter created it."""
+        if self._owns_client:
+            await self._client.aclose()
