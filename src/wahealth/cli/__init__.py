@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from wahealth.cli import check, emulator  # noqa: F401  (registers commands)
+from wahealth.cli import check, emulator, serve  # noqa: F401  (registers commands)
 from wahealth.cli._app import app
 
 

@@ -1,0 +1,62 @@
+"""Keep the catalog (phone numbers, templates per WABA) in step with Meta."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, Protocol
+
+import structlog
+
+log = structlog.get_logger(__name__)
+
+
+class CatalogUpstream(Protocol):
+    async def phone_numbers(self, waba_id: str) -> Sequence[Any]: ...
+
+    async def message_templates(self, waba_id: str) -> Sequence[Any]: ...
+
+
+class CatalogWriter(Protocol):
+    async def replace_phone_numbers(self, waba_id: str, records: Sequence[Any]) -> None: ...
+
+    async def replace_templates(self, waba_id: str, records: Sequence[Any]) -> None: ...
+
+
+class CatalogSync:
+    """Copies `/{waba}/phone_numbers` and `/{waba}/message_templates` into storage."""
+
+    def __init__(
+        self,
+        upstream: CatalogUpstream,
+        writer: CatalogWriter,
+        on_change: Callable[[], None] | None = None,
+    ):
+        self._upstream = upstream
+        self._writer = writer
+        self._on_change = on_change
+
+    async def sync_waba(self, waba_id: str) -> tuple[int, int]:
+        """Sync one WABA; returns (phone numbers, templates) seen."""
+        numbers = await self._upstream.phone_numbers(waba_id)
+        templates = await self._upstream.message_templates(waba_id)
+        await self._writer.replace_phone_numbers(waba_id, numbers)
+        await self._writer.replace_templates(waba_id, templates)
+        if self._on_change is not None:
+            self._on_change()
+        log.info("catalog synced", waba_id=waba_id, phone_numbers=len(numbers), templates=len(templates))
+        return len(numbers), len(templates)
+
+    async def sync_all(
+        self, waba_ids: Iterable[str], progress: Callable[[str], None] | None = None
+    ) -> dict[str, tuple[int, int] | Exception]:
+        """Sync every WABA, carrying on past failures; returns each WABA's outcome."""
+        outcome: dict[str, tuple[int, int] | Exception] = {}
+        for waba_id in waba_ids:
+            try:
+                outcome[waba_id] = await self.sync_waba(waba_id)
+            except Exception as exc:  # noqa: BLE001 — one WABA's failure must not stop the rest
+                log.warning("catalog sync failed", waba_id=waba_id, error=repr(exc))
+                outcome[waba_id] = exc
+            if progress is not None:
+                progress(waba_id)
+        return outcome

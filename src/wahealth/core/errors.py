@@ -1,0 +1,48 @@
+"""Errors raised by the use cases; each dialect translates them into its own wire shape."""
+
+from __future__ import annotations
+
+
+class CoreError(Exception):
+    """Base of the use-case errors."""
+
+
+class InvalidRequest(CoreError):
+    """A parameter is missing or has a bad value."""
+
+    def __init__(self, message: str, *, parameter: str | None = None, missing: bool = False):
+        super().__init__(message)
+        self.parameter = parameter
+        self.missing = missing
+
+
+class Unauthenticated(CoreError):
+    """No credential, or one we do not know or that was revoked."""
+
+
+class AccessDenied(CoreError):
+    """The caller is known but may not see this space or node."""
+
+
+class NodeNotFound(CoreError):
+    """No such phone number, template or WABA (in our catalog or at Meta)."""
+
+    def __init__(self, message: str, *, what: str = "node"):
+        super().__init__(message)
+        self.what = what
+
+
+class Throttled(CoreError):
+    """The account exceeded its request rate."""
+
+    def __init__(self, retry_after: float):
+        super().__init__(f"rate limit exceeded; retry after {retry_after:.3f}s")
+        self.retry_after = retry_after
+
+
+class UpstreamUnavailable(CoreError):
+    """Meta failed or rate-limited us and we have no last known report to serve."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None):
+        super().__init__(message)
+        self.retry_after = retry_after

@@ -1,0 +1,38 @@
+"""Small helpers shared by the dialects (none of them dialect-specific)."""
+
+from __future__ import annotations
+
+import uuid
+
+from starlette.requests import Request
+
+MAX_BODY_BYTES = 64 * 1024
+
+
+class BodyTooLarge(Exception):
+    """The request body exceeds MAX_BODY_BYTES."""
+
+
+def new_request_id() -> str:
+    """An Alibaba-style request id (upper-case UUID)."""
+    return str(uuid.uuid4()).upper()
+
+
+async def read_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
+    """The request body, refusing to buffer more than `limit` bytes."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise BodyTooLarge
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def retry_after_header(seconds: float) -> str:
+    """Retry-After in whole seconds, at least 1."""
+    return str(max(1, int(seconds + 0.999)))

@@ -1,0 +1,122 @@
+"""`GET /v{N}.{M}/{node_id}?fields=health_status` — Meta's Graph API shape and error envelope."""
+
+from __future__ import annotations
+
+import secrets
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from wahealth.core.errors import (
+    AccessDenied,
+    CoreError,
+    InvalidRequest,
+    NodeNotFound,
+    Throttled,
+    Unauthenticated,
+    UpstreamUnavailable,
+)
+from wahealth.core.gateway import Gateway
+from wahealth.dialects.common import retry_after_header
+from wahealth.dialects.meta_shape import MetaBodyCache, freshness_headers
+
+_JSON = "application/json; charset=UTF-8"
+_VERSION_CHARS = frozenset("0123456789.")
+
+
+def _error(
+    status: int,
+    message: str,
+    error_type: str,
+    code: int,
+    *,
+    subcode: int | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    error: dict[str, object] = {"message": message, "type": error_type, "code": code}
+    if subcode is not None:
+        error["error_subcode"] = subcode
+    trace = secrets.token_urlsafe(16)
+    error["fbtrace_id"] = trace
+    all_headers = {"x-fb-trace-id": trace, **(headers or {})}
+    return Response(orjson.dumps({"error": error}), status_code=status, headers=all_headers, media_type=_JSON)
+
+
+def _unsupported(node_id: str) -> Response:
+    return _error(
+        400,
+        f"Unsupported get request. Object with ID '{node_id}' does not exist, cannot be loaded "
+        "due to missing permissions, or does not support this operation.",
+        "GraphMethodException",
+        100,
+        subcode=33,
+    )
+
+
+def _translate(exc: CoreError, node_id: str) -> Response:
+    if isinstance(exc, Unauthenticated):
+        return _error(401, f"Invalid OAuth access token - {exc}", "OAuthException", 190)
+    if isinstance(exc, Throttled):
+        return _error(
+            429,
+            "(#4) Application request limit reached",
+            "OAuthException",
+            4,
+            headers={"Retry-After": retry_after_header(exc.retry_after)},
+        )
+    if isinstance(exc, NodeNotFound | AccessDenied):
+        return _unsupported(node_id)
+    if isinstance(exc, InvalidRequest):
+        return _error(400, f"(#100) {exc}", "OAuthException", 100)
+    if isinstance(exc, UpstreamUnavailable):
+        headers = None if exc.retry_after is None else {"Retry-After": retry_after_header(exc.retry_after)}
+        return _error(
+            503,
+            "An unexpected error has occurred. Please retry your request later.",
+            "OAuthException",
+            2,
+            headers=headers,
+        )
+    return _error(500, "An unknown error occurred", "OAuthException", 1)
+
+
+def _token(request: Request) -> str | None:
+    auth = request.headers.get("authorization", "")
+    scheme, _, value = auth.partition(" ")
+    if scheme.lower() in {"bearer", "oauth"} and value.strip():
+        return value.strip()
+    return request.query_params.get("access_token")
+
+
+class GraphEndpoint:
+    def __init__(self, gateway: Gateway):
+        self._gateway = gateway
+        self._bodies = MetaBodyCache()
+
+    async def handle(self, request: Request) -> Response:
+        gateway = self._gateway
+        version = request.path_params["version"]
+        node_id = request.path_params["node_id"]
+        if not version or not set(version) <= _VERSION_CHARS or version.count(".") != 1:
+            return _error(400, f"Unknown path components: /v{version}", "OAuthException", 2500)
+        try:
+            principal = await gateway.directory.graph_principal(_token(request))
+            await gateway.admit(principal)
+            fields = {f.strip() for f in request.query_params.get("fields", "").split(",")}
+            if "health_status" not in fields:
+                raise InvalidRequest("this gateway serves only fields=health_status")
+            if not node_id.isdigit():
+                raise NodeNotFound(node_id)
+            await gateway.directory.check_node(principal, node_id)
+            report = await gateway.health.get(node_id)
+        except CoreError as exc:
+            return _translate(exc, node_id)
+        return Response(self._bodies.body(report), headers=freshness_headers(report), media_type=_JSON)
+
+
+def routes(gateway: Gateway) -> list[Route]:
+    return [
+        Route("/v{version}/{node_id}", GraphEndpoint(gateway).handle, methods=["GET"]),
+    ]

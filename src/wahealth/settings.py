@@ -1,0 +1,190 @@
+"""One typed settings object, read from a TOML file and overridden by WAHEALTH_* variables.
+
+Nested values use a double underscore: `WAHEALTH_SERVER__PORT=9000`,
+`WAHEALTH_UPSTREAM__ACCESS_TOKEN=...`. The file path comes from `--config` or
+`WAHEALTH_CONFIG`; with neither, the embedded defaults run everything locally.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ServerSettings(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    workers: int = Field(default=1, ge=1)
+
+
+class StorageSettings(_Section):
+    url: str = "sqlite+aiosqlite:///wahealth.db"
+
+
+class UpstreamSettings(_Section):
+    kind: Literal["emulator", "meta"] = "emulator"
+    base_url: str = "https://graph.facebook.com"
+    api_version: str = "v21.0"
+    access_token: str | None = None
+    scenario: Path | None = None  # emulator only; the built-in demo when unset
+    timeout_seconds: float = Field(default=10.0, gt=0)
+    max_attempts: int = Field(default=3, ge=1)
+
+
+class CacheSettings(_Section):
+    url: str = "memory://"
+    ttl_seconds: float = Field(default=60.0, ge=0)
+    stale_while_revalidate_seconds: float = Field(default=30.0, ge=0)
+    retain_seconds: float = Field(default=7 * 24 * 3600.0, gt=0)
+
+
+class RateLimitSettings(_Section):
+    url: str = "memory://"
+    default_qps: int = Field(default=5, ge=1)
+
+
+class SecuritySettings(_Section):
+    master_key_file: Path = Path("wahealth.key")
+    signature_max_skew_seconds: int = Field(default=900, ge=1)
+
+
+class CatalogSettings(_Section):
+    sync_on_start: bool = True
+    min_sync_interval_seconds: float = Field(default=30.0, ge=0)
+
+
+class SpaceConfig(_Section):
+    id: str = Field(min_length=1)
+    account: str = Field(min_length=1)
+    wabas: list[str] = Field(default_factory=list)
+
+
+class AccessKeyConfig(_Section):
+    id: str = Field(min_length=1)
+    secret: str = Field(min_length=1)
+
+
+class D360KeyConfig(_Section):
+    key: str = Field(min_length=1)
+    phone_number_id: str = Field(min_length=1)
+
+
+class GraphTokenConfig(_Section):
+    token: str = Field(min_length=1)
+
+
+class AccountConfig(_Section):
+    name: str = Field(min_length=1)
+    qps: int | None = Field(default=None, ge=1)
+    access_keys: list[AccessKeyConfig] = Field(default_factory=list)
+    d360_keys: list[D360KeyConfig] = Field(default_factory=list)
+    graph_tokens: list[GraphTokenConfig] = Field(default_factory=list)
+
+
+class MonitorSettings(_Section):
+    enabled: bool = True
+    interval_seconds: float = Field(default=60.0, gt=0)
+    meta_calls_per_minute: int = Field(default=600, ge=1)
+
+
+AlertEvent = Literal["BLOCKED", "LIMITED", "RECOVERED", "ANY"]
+DEFAULT_ALERT_EVENTS: tuple[AlertEvent, ...] = ("BLOCKED", "LIMITED", "RECOVERED")
+
+
+class SubscriptionConfig(_Section):
+    space: str
+    url: str
+    secret: str = Field(min_length=1)
+    on: list[AlertEvent] = Field(default_factory=lambda: list(DEFAULT_ALERT_EVENTS))
+    format: Literal["json", "slack"] = "json"
+
+
+class AlertSettings(_Section):
+    allow_private_targets: bool = False
+    max_attempts: int = Field(default=8, ge=1)
+    flap_window_seconds: float = Field(default=300.0, ge=0)
+    subscriptions: list[SubscriptionConfig] = Field(default_factory=list)
+
+
+class MetaWebhookSettings(_Section):
+    verify_token: str | None = None
+    app_secret: str | None = None
+
+
+class Settings(BaseSettings):
+    """Everything wahealth reads at start."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="WAHEALTH_", env_nested_delimiter="__", extra="forbid"
+    )
+
+    server: ServerSettings = Field(default_factory=ServerSettings)
+    storage: StorageSettings = Field(default_factory=StorageSettings)
+    upstream: UpstreamSettings = Field(default_factory=UpstreamSettings)
+    cache: CacheSettings = Field(default_factory=CacheSettings)
+    ratelimit: RateLimitSettings = Field(default_factory=RateLimitSettings)
+    security: SecuritySettings = Field(default_factory=SecuritySettings)
+    catalog: CatalogSettings = Field(default_factory=CatalogSettings)
+    monitor: MonitorSettings = Field(default_factory=MonitorSettings)
+    alerts: AlertSettings = Field(default_factory=AlertSettings)
+    meta_webhooks: MetaWebhookSettings = Field(default_factory=MetaWebhookSettings)
+    spaces: list[SpaceConfig] = Field(default_factory=list)
+    accounts: list[AccountConfig] = Field(default_factory=list)
+    config_file: Path | None = None
+
+    @field_validator("accounts")
+    @classmethod
+    def _unique_accounts(cls, accounts: list[AccountConfig]) -> list[AccountConfig]:
+        names = [a.name for a in accounts]
+        if len(names) != len(set(names)):
+            raise ValueError("account names must be unique")
+        return accounts
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Environment beats the file: operators override one value without editing TOML.
+        return (env_settings, init_settings)
+
+    @property
+    def embedded(self) -> bool:
+        """True when nothing about tenancy was configured: run the demo set-up."""
+        return not self.accounts and not self.spaces
+
+
+class ConfigError(Exception):
+    """The configuration file is missing, unreadable or invalid."""
+
+
+def load_settings(path: Path | None = None) -> Settings:
+    """Read the TOML file (if any) and the environment into Settings."""
+    data: dict[str, Any] = {}
+    if path is not None:
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError as exc:
+            raise ConfigError(f"config file {path} does not exist") from exc
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"cannot read config file {path}: {exc}") from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config file {path} is not valid TOML: {exc}") from exc
+        data["config_file"] = path
+    try:
+        return Settings(**data)
+    except ValueError as exc:
+        where = path if path is not None else "environment"
+        raise ConfigError(f"invalid configuration ({where}): {exc}") from exc
