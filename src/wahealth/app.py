@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import contextlib
 import os
-from pathlib import Path
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -17,7 +17,7 @@ import structlog
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import BaseRoute, Mount, Route
+from starlette.routing import BaseRoute, Route
 
 from wahealth.auth.secretbox import SecretBox
 from wahealth.bootstrap import DEMO_META_TOKEN, NewCredentials, apply_config
@@ -33,9 +33,9 @@ from wahealth.dialects.graph.routes import routes as graph_routes
 from wahealth.ratelimit.base import RateLimiter
 from wahealth.ratelimit.factory import create_rate_limiter
 from wahealth.settings import Settings, load_settings
+from wahealth.storage import create_engine, session_factory, upgrade
 from wahealth.storage.catalog import CatalogRepository
 from wahealth.storage.credentials import CredentialRepository
-from wahealth.storage.engine import create_engine, session_factory, upgrade
 from wahealth.storage.tenancy import TenancyRepository
 from wahealth.upstream.emulator.app import create_emulator
 from wahealth.upstream.emulator.scenario import load_scenario
@@ -146,7 +146,13 @@ def create_app(settings: Settings) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with contextlib.AsyncExitStack() as stack:
             stack.push_async_callback(engine.dispose)
-            for closer in (graph.aclose, cache.aclose, nonces.aclose, limiter.aclose, health.aclose):
+            for closer in (
+                graph.aclose,
+                cache.aclose,
+                nonces.aclose,
+                limiter.aclose,
+                health.aclose,
+            ):
                 stack.push_async_callback(closer)
             await upgrade(settings.storage.url)
             services.new_credentials = await apply_config(settings, tenancy, credentials, secretbox)

@@ -1,1 +1,237 @@
-"""`wahealth check`: the health of one node, for people and for scripts."""
+"""`wahealth check`: the health of one node, for people and for scripts.
+
+The exit code is the verdict (0 AVAILABLE, 1 LIMITED, 2 BLOCKED, 3 no answer),
+so a deploy script can gate on it. Without a token the built-in emulator
+answers in-process, which makes the command a zero-setup demo.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+import httpx
+import structlog
+import typer
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+from typer.core import TyperCommand
+
+from wahealth.cli._app import app
+from wahealth.domain import (
+    Entity,
+    HealthReport,
+    Status,
+    normalize_phone_number,
+    render_health_status,
+)
+from wahealth.upstream.emulator import ScenarioError, create_emulator, load_scenario
+from wahealth.upstream.errors import (
+    GraphAuthError,
+    GraphError,
+    GraphNotFound,
+    GraphRateLimited,
+)
+from wahealth.upstream.graph import GraphClient, RetryLogger
+
+EXIT_CODES = {Status.AVAILABLE: 0, Status.LIMITED: 1, Status.BLOCKED: 2}
+EXIT_ERROR = 3
+STATUS_STYLES = {Status.AVAILABLE: "bold green", Status.LIMITED: "bold yellow"}
+EMULATOR_BASE_URL = "http://emulator.invalid"
+
+
+class CheckFailed(Exception):
+    """The check cannot give a verdict; the message is the one line shown to the user."""
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    node_id: str | None
+    phone_number: str | None
+    waba_id: str | None
+
+    @classmethod
+    def from_options(cls, node: str | None, phone_number: str | None, waba: str | None) -> Target:
+        if node is not None and (phone_number is not None or waba is not None):
+            raise CheckFailed("give either --node, or --phone-number with --waba, or --waba")
+        if phone_number is not None and waba is None:
+            raise CheckFailed("--phone-number needs --waba (the WABA the number belongs to)")
+        if node is None and waba is None:
+            raise CheckFailed(
+                "say what to check: --node ID, --phone-number N --waba ID, or --waba ID"
+            )
+        return cls(node, phone_number, waba)
+
+
+def _client(
+    token: str | None, scenario: Path | None, base_url: str, api_version: str
+) -> GraphClient:
+    if token is not None:
+        if scenario is not None:
+            raise CheckFailed(
+                "--scenario is for the built-in emulator; drop --token/WAHEALTH_META_TOKEN"
+            )
+        return GraphClient(
+            base_url=base_url,
+            api_version=api_version,
+            access_token=token,
+            logger=_stderr_logger(),
+        )
+    loaded = load_scenario(scenario)
+    return GraphClient(
+        base_url=EMULATOR_BASE_URL,
+        api_version=api_version,
+        access_token=loaded.tokens[0],
+        transport=httpx.ASGITransport(app=create_emulator(loaded)),
+        logger=_stderr_logger(),
+    )
+
+
+async def _fetch(client: GraphClient, target: Target) -> HealthReport:
+    async with client:
+        node_id = target.node_id
+        if target.phone_number is not None:
+            assert target.waba_id is not None
+            digits = normalize_phone_number(target.phone_number)
+            numbers = await client.phone_numbers(target.waba_id)
+            match = next((n for n in numbers if n.phone_number == digits), None)
+            if match is None:
+                raise CheckFailed(f"no phone number {target.phone_number} on WABA {target.waba_id}")
+            node_id = match.id
+        return await client.health(node_id or target.waba_id or "")
+
+
+def _describe(exc: GraphError) -> str:
+    if isinstance(exc, GraphNotFound):
+        return f"Meta has no such node, or the token cannot see it: {exc.message}"
+    if isinstance(exc, GraphAuthError):
+        return f"the access token was refused: {exc.message}"
+    if isinstance(exc, GraphRateLimited):
+        wait = f"; retry in {exc.retry_after:.0f}s" if exc.retry_after is not None else ""
+        return f"Meta rate-limited the call{wait}: {exc.message}"
+    return f"no answer from Meta: {exc}"
+
+
+def _entity_details(entity: Entity) -> Text:
+    details = Text()
+    for error in entity.errors:
+        details.append(f"[{error.code}] ", style="bold")
+        details.append(error.error_description or "(no description)")
+        if error.possible_solution:
+            details.append(f"\nFix: {error.possible_solution}", style="italic")
+        details.append("\n")
+    for info in entity.additional_info:
+        details.append(f"{info}\n")
+    if entity.can_receive_call_sip is not None:
+        details.append(f"Calls (SIP): {entity.can_receive_call_sip}\n", style="dim")
+    details.rstrip()
+    return details
+
+
+def _status_text(status: Status) -> Text:
+    return Text(status.value, style=STATUS_STYLES.get(status, "bold red"))
+
+
+def _print_table(report: HealthReport, target: Target) -> None:
+    title = f"Health of {report.node_id}"
+    if target.phone_number is not None:
+        title += f" (phone number {target.phone_number})"
+    table = Table(title=title, show_lines=True)
+    table.add_column("Entity")
+    table.add_column("ID")
+    table.add_column("Status")
+    table.add_column("Details")
+    for entity in report.entities:
+        table.add_row(
+            entity.entity_type,
+            entity.id,
+            _status_text(entity.status),
+            _entity_details(entity),
+        )
+    console = Console()
+    console.print(table)
+    console.print(Text("Overall: ").append(_status_text(report.can_send_message)))
+
+
+def _stderr_logger() -> RetryLogger:
+    """Retry warnings for people, on stderr, so that stdout stays clean for --json."""
+    logger: RetryLogger = structlog.wrap_logger(
+        structlog.PrintLogger(sys.stderr),
+        processors=[
+            structlog.processors.add_log_level,
+            structlog.dev.ConsoleRenderer(colors=False),
+        ],
+    )
+    return logger
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.echo(f"error: {' '.join(message.split())}", err=True)
+    return typer.Exit(EXIT_ERROR)
+
+
+class _CheckCommand(TyperCommand):
+    """Usage errors exit 3 too: click's usual 2 would read as BLOCKED to a script."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except Exception as exc:  # click's UsageError family (typer vendors click privately)
+            if getattr(exc, "exit_code", None) == 2:
+                exc.exit_code = EXIT_ERROR  # type: ignore[attr-defined]
+            raise
+
+
+@app.command(cls=_CheckCommand)
+def check(
+    node: Annotated[
+        str | None, typer.Option(help="Phone number id, template id or WABA id.")
+    ] = None,
+    phone_number: Annotated[
+        str | None,
+        typer.Option(help="Phone number as digits or as Meta formats it; needs --waba."),
+    ] = None,
+    waba: Annotated[
+        str | None, typer.Option(help="WABA id: checks the WABA, or resolves --phone-number.")
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print Meta's health_status JSON.")
+    ] = False,
+    scenario: Annotated[
+        Path | None, typer.Option(help="Scenario file for the built-in emulator.")
+    ] = None,
+    base_url: Annotated[
+        str, typer.Option(help="Graph API base URL (used with a token).")
+    ] = "https://graph.facebook.com",
+    api_version: Annotated[str, typer.Option(help="Graph API version.")] = "v21.0",
+    token: Annotated[
+        str | None,
+        typer.Option(
+            envvar="WAHEALTH_META_TOKEN",
+            show_envvar=True,
+            help="Meta access token; without one the built-in emulator answers.",
+        ),
+    ] = None,
+) -> None:
+    """Check whether a phone number, template or WABA can send messages.
+
+    Exit code: 0 AVAILABLE, 1 LIMITED, 2 BLOCKED, 3 error (bad options included).
+    """
+    try:
+        target = Target.from_options(node, phone_number, waba)
+        client = _client(token, scenario, base_url, api_version)
+        report = asyncio.run(_fetch(client, target))
+    except (CheckFailed, ScenarioError) as exc:
+        raise _fail(str(exc)) from None
+    except GraphError as exc:
+        raise _fail(_describe(exc)) from None
+    if as_json:
+        typer.echo(json.dumps(render_health_status(report), indent=2, ensure_ascii=False))
+    else:
+        _print_table(report, target)
+    raise typer.Exit(EXIT_CODES[report.can_send_message])

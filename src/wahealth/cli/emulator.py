@@ -1,1 +1,60 @@
 """`wahealth emulator`: run the Meta emulator standalone."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+from typing import Annotated
+
+import typer
+import uvicorn
+
+from wahealth.cli._app import app
+from wahealth.upstream.emulator import ScenarioError, create_emulator, load_scenario
+
+EXIT_ERROR = 3
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    # Bind before serving so that `--port 0` can print the port the kernel chose.
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+@app.command()
+def emulator(
+    scenario: Annotated[
+        Path | None, typer.Option(help="Scenario file (TOML or YAML); default: the demo.")
+    ] = None,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on (0: any free port).")] = 8081,
+) -> None:
+    """Serve the Meta Graph API emulator (health_status, catalog edges, batch, admin API)."""
+    try:
+        loaded = load_scenario(scenario)
+    except ScenarioError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(EXIT_ERROR) from None
+    try:
+        sock = _bind(host, port)
+    except OSError as exc:
+        typer.echo(f"error: cannot listen on {host}:{port}: {exc.strerror or exc}", err=True)
+        raise typer.Exit(EXIT_ERROR) from None
+    bound_port = sock.getsockname()[1]
+    shown_host = f"[{host}]" if ":" in host else host
+    url = f"http://{shown_host}:{bound_port}"
+    typer.echo(f"Meta emulator listening on {url} (Graph API: {url}/v21.0/<node id>)")
+    typer.echo(f"accepted tokens: {', '.join(loaded.tokens)}")
+    typer.echo(f"admin API: {url}/_emulator/ (see docs/emulator.md)")
+    config = uvicorn.Config(create_emulator(loaded), log_level="warning", ws="none", lifespan="off")
+    try:
+        uvicorn.Server(config).run(sockets=[sock])
+    finally:
+        sock.close()

@@ -53,12 +53,16 @@ def serve(
         k: v for k, v in {"host": host, "port": port, "workers": workers}.items() if v is not None
     }
     if updates:
-        settings = settings.model_copy(update={"server": settings.server.model_copy(update=updates)})
+        settings = settings.model_copy(
+            update={"server": settings.server.model_copy(update=updates)}
+        )
     server = settings.server
     if server.workers > 1 and (
         settings.ratelimit.url.startswith("memory") or settings.cache.url.startswith("memory")
     ):
-        fail("more than one worker needs shared backends: set ratelimit.url and cache.url to redis://")
+        fail(
+            "more than one worker needs shared backends: set ratelimit.url and cache.url to redis://"
+        )
     try:
         asyncio.run(_prepare(settings))
     except Exception as exc:  # noqa: BLE001 — one clear line instead of a traceback

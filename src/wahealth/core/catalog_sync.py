@@ -17,9 +17,9 @@ class CatalogUpstream(Protocol):
 
 
 class CatalogWriter(Protocol):
-    async def replace_phone_numbers(self, waba_id: str, records: Sequence[Any]) -> None: ...
+    async def replace_phone_numbers(self, waba_id: str, records: Sequence[Any]) -> object: ...
 
-    async def replace_templates(self, waba_id: str, records: Sequence[Any]) -> None: ...
+    async def replace_templates(self, waba_id: str, records: Sequence[Any]) -> object: ...
 
 
 class CatalogSync:
@@ -43,7 +43,9 @@ class CatalogSync:
         await self._writer.replace_templates(waba_id, templates)
         if self._on_change is not None:
             self._on_change()
-        log.info("catalog synced", waba_id=waba_id, phone_numbers=len(numbers), templates=len(templates))
+        log.info(
+            "catalog synced", waba_id=waba_id, phone_numbers=len(numbers), templates=len(templates)
+        )
         return len(numbers), len(templates)
 
     async def sync_all(

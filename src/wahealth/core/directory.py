@@ -45,7 +45,12 @@ class AccessKey:
 class TtlCache(Generic[K, V]):
     """A small read-through cache; concurrent misses may both load (harmless here)."""
 
-    def __init__(self, ttl_seconds: float, max_entries: int = 100_000, clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self,
+        ttl_seconds: float,
+        max_entries: int = 100_000,
+        clock: Callable[[], float] = time.monotonic,
+    ):
         self._ttl = ttl_seconds
         self._max = max_entries
         self._clock = clock
@@ -88,7 +93,9 @@ class Directory:
         self._clock = clock
         self._last_sync: dict[str, float] = {}
         self._access_keys: TtlCache[str, AccessKey | None] = TtlCache(ttl_seconds, clock=clock)
-        self._tokens: TtlCache[tuple[str, str], Principal | None] = TtlCache(ttl_seconds, clock=clock)
+        self._tokens: TtlCache[tuple[str, str], Principal | None] = TtlCache(
+            ttl_seconds, clock=clock
+        )
         self._lookups: TtlCache[tuple[str, ...], object] = TtlCache(ttl_seconds, clock=clock)
 
     def set_sync(self, sync: CatalogSource) -> None:

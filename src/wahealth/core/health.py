@@ -105,7 +105,7 @@ class HealthService:
         for observer in self.observers:
             try:
                 await observer(report, cause)
-            except Exception:  # noqa: BLE001 — an observer must not fail the query
+            except Exception:
                 log.exception("report observer failed", node_id=report.node_id)
 
     def _revalidate(self, node_id: str, cause: str) -> None:

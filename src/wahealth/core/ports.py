@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Protocol
 
 from wahealth.domain import HealthReport
@@ -13,7 +13,9 @@ class HealthUpstream(Protocol):
 
     async def health(self, node_id: str) -> HealthReport: ...
 
-    async def batch_health(self, node_ids: Sequence[str]) -> dict[str, HealthReport | Exception]: ...
+    async def batch_health(
+        self, node_ids: Sequence[str]
+    ) -> Mapping[str, HealthReport | Exception]: ...
 
 
 class ReportObserver(Protocol):

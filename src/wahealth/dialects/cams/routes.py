@@ -27,7 +27,12 @@ from wahealth.core.errors import (
     UpstreamUnavailable,
 )
 from wahealth.core.gateway import Gateway
-from wahealth.dialects.cams.render import QueryContext, RenderedSuccess, render_error, render_success
+from wahealth.dialects.cams.render import (
+    QueryContext,
+    RenderedSuccess,
+    render_error,
+    render_success,
+)
 from wahealth.dialects.common import BodyTooLarge, new_request_id, read_body, retry_after_header
 from wahealth.domain import HealthReport
 

@@ -7,7 +7,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from wahealth.core.errors import CoreError, NodeNotFound, Throttled, Unauthenticated, UpstreamUnavailable
+from wahealth.core.errors import (
+    CoreError,
+    NodeNotFound,
+    Throttled,
+    Unauthenticated,
+    UpstreamUnavailable,
+)
 from wahealth.core.gateway import Gateway
 from wahealth.dialects.common import retry_after_header
 from wahealth.dialects.meta_shape import MetaBodyCache, freshness_headers
@@ -16,7 +22,9 @@ _JSON = "application/json"
 
 
 def _error(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
-    body = orjson.dumps({"meta": {"httpCode": status, "developerMessage": message, "success": False}})
+    body = orjson.dumps(
+        {"meta": {"httpCode": status, "developerMessage": message, "success": False}}
+    )
     return Response(body, status_code=status, headers=headers, media_type=_JSON)
 
 
@@ -32,7 +40,11 @@ def _translate(exc: CoreError) -> Response:
     if isinstance(exc, NodeNotFound):
         return _error(404, "The phone number of this API key is not known to Meta.")
     if isinstance(exc, UpstreamUnavailable):
-        headers = None if exc.retry_after is None else {"Retry-After": retry_after_header(exc.retry_after)}
+        headers = (
+            None
+            if exc.retry_after is None
+            else {"Retry-After": retry_after_header(exc.retry_after)}
+        )
         return _error(503, "WhatsApp Business API not available: " + str(exc), headers)
     return _error(400, str(exc))
 
@@ -52,7 +64,9 @@ class D360Endpoint:
             report = await gateway.health.get(principal.phone_number_id)
         except CoreError as exc:
             return _translate(exc)
-        return Response(self._bodies.body(report), headers=freshness_headers(report), media_type=_JSON)
+        return Response(
+            self._bodies.body(report), headers=freshness_headers(report), media_type=_JSON
+        )
 
 
 def routes(gateway: Gateway) -> list[Route]:

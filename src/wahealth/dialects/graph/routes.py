@@ -41,7 +41,9 @@ def _error(
     trace = secrets.token_urlsafe(16)
     error["fbtrace_id"] = trace
     all_headers = {"x-fb-trace-id": trace, **(headers or {})}
-    return Response(orjson.dumps({"error": error}), status_code=status, headers=all_headers, media_type=_JSON)
+    return Response(
+        orjson.dumps({"error": error}), status_code=status, headers=all_headers, media_type=_JSON
+    )
 
 
 def _unsupported(node_id: str) -> Response:
@@ -71,7 +73,11 @@ def _translate(exc: CoreError, node_id: str) -> Response:
     if isinstance(exc, InvalidRequest):
         return _error(400, f"(#100) {exc}", "OAuthException", 100)
     if isinstance(exc, UpstreamUnavailable):
-        headers = None if exc.retry_after is None else {"Retry-After": retry_after_header(exc.retry_after)}
+        headers = (
+            None
+            if exc.retry_after is None
+            else {"Retry-After": retry_after_header(exc.retry_after)}
+        )
         return _error(
             503,
             "An unexpected error has occurred. Please retry your request later.",
@@ -113,7 +119,9 @@ class GraphEndpoint:
             report = await gateway.health.get(node_id)
         except CoreError as exc:
             return _translate(exc, node_id)
-        return Response(self._bodies.body(report), headers=freshness_headers(report), media_type=_JSON)
+        return Response(
+            self._bodies.body(report), headers=freshness_headers(report), media_type=_JSON
+        )
 
 
 def routes(gateway: Gateway) -> list[Route]:

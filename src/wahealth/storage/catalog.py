@@ -1,0 +1,359 @@
+"""The catalog: phone numbers and templates of each WABA, as synced from Meta.
+
+It answers the questions the dialects ask before they can query Meta: which
+phone_number_id is `8613800000001` in this space, which template id is
+(`order_update`, `en`), and does this node id belong to the caller at all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import NamedTuple, Protocol, TypeVar
+
+from sqlalchemy import Select, String, literal, select, union_all
+
+from wahealth.domain.model import NodeKind
+from wahealth.domain.nodes import normalize_phone_number
+from wahealth.storage._session import Factory, bump_revision, read_revision, reading, writing
+from wahealth.storage.columns import utcnow
+from wahealth.storage.errors import UnknownWaba
+from wahealth.storage.models import AccountRow, PhoneNumberRow, SpaceRow, TemplateRow, WabaRow
+from wahealth.storage.tenancy import CATALOG_TOPIC, TenancyRepository
+
+_CatalogRow = TypeVar("_CatalogRow", PhoneNumberRow, TemplateRow)
+
+
+class PhoneNumberLike(Protocol):
+    """A phone number as Meta lists it under `/<WABA>/phone_numbers`."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def display_phone_number(self) -> str: ...
+    @property
+    def verified_name(self) -> str | None: ...
+    @property
+    def quality_rating(self) -> str | None: ...
+
+
+class TemplateLike(Protocol):
+    """A template as Meta lists it under `/<WABA>/message_templates`."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def language(self) -> str: ...
+    @property
+    def status(self) -> str | None: ...
+    @property
+    def category(self) -> str | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class PhoneNumberRecord:
+    id: str
+    display_phone_number: str
+    verified_name: str | None = None
+    quality_rating: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TemplateRecord:
+    id: str
+    name: str
+    language: str
+    status: str | None = None
+    category: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PhoneNumber:
+    id: str
+    waba_id: str
+    display_phone_number: str
+    digits: str
+    verified_name: str | None
+    quality_rating: str | None
+    synced_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Template:
+    id: str
+    waba_id: str
+    name: str
+    language: str
+    status: str | None
+    category: str | None
+    synced_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ReplaceSummary:
+    added: int
+    updated: int
+    removed: int
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.added or self.updated or self.removed)
+
+
+class PhoneNumberRef(NamedTuple):
+    phone_number_id: str
+    waba_id: str
+
+
+class TemplateRef(NamedTuple):
+    template_id: str
+    waba_id: str
+
+
+class NodeRef(NamedTuple):
+    """A node the monitor watches."""
+
+    node_id: str
+    kind: NodeKind
+    space_id: str
+
+
+def catalog_nodes() -> Select[str, str, str]:
+    """Every WABA, phone number and template as (node_id, kind, space_id) rows."""
+    return (
+        union_all(
+            select(
+                WabaRow.id.label("node_id"),
+                literal(NodeKind.WABA.value, String).label("kind"),
+                WabaRow.space_id.label("space_id"),
+            ),
+            select(
+                PhoneNumberRow.id,
+                literal(NodeKind.PHONE_NUMBER.value, String),
+                WabaRow.space_id,
+            ).join(WabaRow, WabaRow.id == PhoneNumberRow.waba_id),
+            select(
+                TemplateRow.id,
+                literal(NodeKind.MESSAGE_TEMPLATE.value, String),
+                WabaRow.space_id,
+            ).join(WabaRow, WabaRow.id == TemplateRow.waba_id),
+        )
+        .subquery("catalog_nodes")
+        .select()
+    )
+
+
+class CatalogRepository:
+    """Replace a WABA's numbers and templates; resolve user-facing names to node ids."""
+
+    def __init__(self, sessions: Factory) -> None:
+        self._sessions = sessions
+        self._tenancy = TenancyRepository(sessions)
+
+    async def revision(self) -> int:
+        """A counter bumped by every change to spaces, WABAs, numbers or templates."""
+        return await read_revision(self._sessions, CATALOG_TOPIC)
+
+    async def replace_phone_numbers(
+        self,
+        waba_id: str,
+        records: Iterable[PhoneNumberLike],
+        synced_at: datetime | None = None,
+    ) -> ReplaceSummary:
+        """Make the WABA's numbers exactly `records`, in one transaction."""
+        wanted = {
+            record.id: {
+                "display_phone_number": record.display_phone_number,
+                "digits": normalize_phone_number(record.display_phone_number),
+                "verified_name": record.verified_name,
+                "quality_rating": record.quality_rating,
+            }
+            for record in records
+        }
+        return await self._replace(PhoneNumberRow, waba_id, wanted, synced_at or utcnow())
+
+    async def replace_templates(
+        self,
+        waba_id: str,
+        records: Iterable[TemplateLike],
+        synced_at: datetime | None = None,
+    ) -> ReplaceSummary:
+        """Make the WABA's templates exactly `records`, in one transaction."""
+        wanted = {
+            record.id: {
+                "name": record.name,
+                "language": record.language,
+                "status": record.status,
+                "category": record.category,
+            }
+            for record in records
+        }
+        return await self._replace(TemplateRow, waba_id, wanted, synced_at or utcnow())
+
+    async def _replace(
+        self,
+        model: type[_CatalogRow],
+        waba_id: str,
+        wanted: dict[str, dict[str, str | None]],
+        synced_at: datetime,
+    ) -> ReplaceSummary:
+        async with writing(self._sessions) as session:
+            waba = await session.get(WabaRow, waba_id, with_for_update=True)
+            if waba is None:
+                raise UnknownWaba(waba_id)
+            # Rows of this WABA, and rows elsewhere that Meta now lists here (moved).
+            stored = {
+                row.id: row
+                for row in await session.scalars(
+                    select(model).where((model.waba_id == waba_id) | model.id.in_(list(wanted)))
+                )
+            }
+            # Deleted first: a template re-created under the same name and language
+            # has a new id and must not collide with the old row.
+            removed = [row for row in stored.values() if row.id not in wanted]
+            for row in removed:
+                await session.delete(row)
+            await session.flush()
+            added = updated = 0
+            for node_id, values in wanted.items():
+                fields = {**values, "waba_id": waba_id}
+                existing = stored.get(node_id)
+                if existing is None:
+                    session.add(model(id=node_id, synced_at=synced_at, **fields))
+                    added += 1
+                    continue
+                updated += _assign(existing, fields)
+                existing.synced_at = synced_at
+            waba.synced_at = synced_at
+            summary = ReplaceSummary(added, updated, len(removed))
+            if summary.changed:
+                await bump_revision(session, CATALOG_TOPIC)
+            return summary
+
+    async def phone_numbers_of_waba(self, waba_id: str) -> list[PhoneNumber]:
+        async with reading(self._sessions) as session:
+            rows = await session.scalars(
+                select(PhoneNumberRow)
+                .where(PhoneNumberRow.waba_id == waba_id)
+                .order_by(PhoneNumberRow.id)
+            )
+            return [
+                PhoneNumber(
+                    r.id,
+                    r.waba_id,
+                    r.display_phone_number,
+                    r.digits,
+                    r.verified_name,
+                    r.quality_rating,
+                    r.synced_at,
+                )
+                for r in rows
+            ]
+
+    async def templates_of_waba(self, waba_id: str) -> list[Template]:
+        async with reading(self._sessions) as session:
+            rows = await session.scalars(
+                select(TemplateRow)
+                .where(TemplateRow.waba_id == waba_id)
+                .order_by(TemplateRow.name, TemplateRow.language, TemplateRow.id)
+            )
+            return [
+                Template(r.id, r.waba_id, r.name, r.language, r.status, r.category, r.synced_at)
+                for r in rows
+            ]
+
+    async def phone_number_by_digits(self, space_id: str, digits: str) -> PhoneNumberRef | None:
+        """The number written `digits` (any punctuation) among the space's WABAs."""
+        query = (
+            select(PhoneNumberRow.id, PhoneNumberRow.waba_id)
+            .join(WabaRow, WabaRow.id == PhoneNumberRow.waba_id)
+            .where(
+                WabaRow.space_id == space_id,
+                PhoneNumberRow.digits == normalize_phone_number(digits),
+            )
+            .order_by(PhoneNumberRow.id)
+            .limit(1)
+        )
+        async with reading(self._sessions) as session:
+            found = (await session.execute(query)).one_or_none()
+        return None if found is None else PhoneNumberRef(*found)
+
+    async def template_by_code(
+        self, space_id: str, name: str, language: str, waba_id: str | None = None
+    ) -> TemplateRef | None:
+        """The template (name, language) in the space; `waba_id` picks among several WABAs."""
+        query = (
+            select(TemplateRow.id, TemplateRow.waba_id)
+            .join(WabaRow, WabaRow.id == TemplateRow.waba_id)
+            .where(
+                WabaRow.space_id == space_id,
+                TemplateRow.name == name,
+                TemplateRow.language == language,
+            )
+            .order_by(TemplateRow.waba_id, TemplateRow.id)
+            .limit(1)
+        )
+        if waba_id is not None:
+            query = query.where(TemplateRow.waba_id == waba_id)
+        async with reading(self._sessions) as session:
+            found = (await session.execute(query)).one_or_none()
+        return None if found is None else TemplateRef(*found)
+
+    async def node_in_account(self, node_id: str, account_name: str) -> str | None:
+        """The space id if this phone number, template or WABA id is in one of the account's
+        spaces, else None."""
+        nodes = catalog_nodes().subquery()
+        query = (
+            select(nodes.c.space_id)
+            .join(SpaceRow, SpaceRow.id == nodes.c.space_id)
+            .join(AccountRow, AccountRow.id == SpaceRow.account_id)
+            .where(nodes.c.node_id == node_id, AccountRow.name == account_name)
+            .limit(1)
+        )
+        async with reading(self._sessions) as session:
+            space_id: str | None = await session.scalar(query)
+            return space_id
+
+    async def nodes_of_space(self, space_id: str) -> list[NodeRef]:
+        """Every WABA, phone number and template of a space."""
+        nodes = catalog_nodes().subquery()
+        return await self._nodes(select(nodes).where(nodes.c.space_id == space_id))
+
+    async def all_nodes(self, include_disabled: bool = False) -> list[NodeRef]:
+        """Every node to monitor; nodes of disabled accounts only on request."""
+        nodes = catalog_nodes().subquery()
+        query = select(nodes)
+        if not include_disabled:
+            query = (
+                query.join(SpaceRow, SpaceRow.id == nodes.c.space_id)
+                .join(AccountRow, AccountRow.id == SpaceRow.account_id)
+                .where(AccountRow.disabled_at.is_(None))
+            )
+        return await self._nodes(query)
+
+    async def _nodes(self, query: Select[str, str, str]) -> list[NodeRef]:
+        async with reading(self._sessions) as session:
+            rows = (await session.execute(query)).all()
+        refs = [NodeRef(node_id, NodeKind(kind), space) for node_id, kind, space in rows]
+        return sorted(refs, key=lambda ref: (ref.space_id, ref.kind, ref.node_id))
+
+    async def account_of_space(self, space_id: str) -> str | None:
+        """The name of the account owning a space."""
+        return await self._tenancy.account_of_space(space_id)
+
+    async def wabas_of_space(self, space_id: str) -> list[str]:
+        """Ids of the WABAs in a space."""
+        return await self._tenancy.wabas_of_space(space_id)
+
+
+def _assign(row: _CatalogRow, fields: dict[str, str | None]) -> int:
+    """Set changed fields; 1 if anything changed, else 0."""
+    changed = 0
+    for name, value in fields.items():
+        if getattr(row, name) != value:
+            setattr(row, name, value)
+            changed = 1
+    return changed

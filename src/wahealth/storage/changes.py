@@ -1,0 +1,98 @@
+"""What counts as a change in a node's health, computed from stored documents.
+
+Two reports differ when the overall status, any entity's status, the set of
+error codes, or any entity's additional info differs. Descriptions, solutions,
+field order and calling fields (`can_receive_call_sip`) do not count: a
+reworded message or a SIP setting must not fill the history with noise.
+
+Payloads are Meta's documents, `{"health_status": {...}, "id": ...}` or the
+inner `{"can_send_message", "entities"}`; anything unexpected in them is
+skipped rather than raised, since they were already accepted upstream.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+EntityKey = str  # "<ENTITY_TYPE>:<id>"
+
+
+def _entities(payload: Mapping[str, Any] | None) -> list[Mapping[str, Any]]:
+    if payload is None:
+        return []
+    status = payload.get("health_status", payload)
+    entities = status.get("entities") if isinstance(status, Mapping) else None
+    if not isinstance(entities, list):
+        return []
+    return [entity for entity in entities if isinstance(entity, Mapping)]
+
+
+def _codes(entity: Mapping[str, Any]) -> list[str]:
+    errors = entity.get("errors")
+    if not isinstance(errors, list):
+        return []
+    return sorted(
+        {
+            str(error["error_code"])
+            for error in errors
+            if isinstance(error, Mapping) and "error_code" in error
+        }
+    )
+
+
+def _info(entity: Mapping[str, Any]) -> list[str]:
+    info = entity.get("additional_info")
+    return [str(item) for item in info] if isinstance(info, list) else []
+
+
+def entity_states(payload: Mapping[str, Any] | None) -> dict[EntityKey, dict[str, Any]]:
+    """Per entity, what matters for change detection: status, error codes, additional info."""
+    states: dict[EntityKey, dict[str, Any]] = {}
+    for entity in _entities(payload):
+        key = f"{entity.get('entity_type')}:{entity.get('id')}"
+        states[key] = {
+            "entity_type": entity.get("entity_type"),
+            "id": None if entity.get("id") is None else str(entity.get("id")),
+            "can_send_message": entity.get("can_send_message"),
+            "error_codes": _codes(entity),
+            "additional_info": _info(entity),
+        }
+    return states
+
+
+def signature(
+    overall: str | None, payload: Mapping[str, Any] | None, error_codes: Iterable[str]
+) -> dict[str, Any]:
+    """A comparable summary of a report; equal signatures mean "nothing changed"."""
+    return {
+        "overall": overall,
+        "error_codes": sorted({str(code) for code in error_codes}),
+        "entities": entity_states(payload),
+    }
+
+
+def entity_changes(
+    before: Mapping[str, Any] | None, after: Mapping[str, Any] | None
+) -> dict[str, Any]:
+    """The entities whose state differs, each with its state before and after (None if absent)."""
+    old, new = entity_states(before), entity_states(after)
+    changed = []
+    for key in sorted(old.keys() | new.keys()):
+        if old.get(key) != new.get(key):
+            current = new.get(key) or old[key]
+            changed.append(
+                {
+                    "entity_type": current["entity_type"],
+                    "id": current["id"],
+                    "before": _state_only(old.get(key)),
+                    "after": _state_only(new.get(key)),
+                }
+            )
+    return {"entities": changed}
+
+
+def _state_only(state: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    if state is None:
+        return None
+    return {k: state[k] for k in ("can_send_message", "error_codes", "additional_info")}

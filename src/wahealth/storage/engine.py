@@ -1,0 +1,76 @@
+"""Engines and sessions for SQLite (aiosqlite) and PostgreSQL (asyncpg).
+
+SQLite is tuned for a server with several writers in one or more processes:
+write-ahead logging (readers never block the writer), foreign keys on, a busy
+timeout instead of instant "database is locked", and SQLAlchemy (not the
+sqlite3 module) emitting BEGIN, so a transaction covers its reads as well as
+its writes. Transactions that will write ask for `BEGIN IMMEDIATE` (see
+`WRITE_OPTIONS`): they take the write lock up front and wait for it, instead
+of failing halfway when another process committed since their first read.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+from sqlalchemy.pool import ConnectionPoolEntry
+
+SQLITE_BUSY_TIMEOUT_MS = 5_000
+
+# Session.connection(execution_options=WRITE_OPTIONS) before the first statement
+# makes a SQLite transaction start with BEGIN IMMEDIATE; other backends ignore it.
+WRITE_OPTIONS: dict[str, Any] = {"wahealth_write": True}
+
+
+def is_sqlite(url: str) -> bool:
+    return make_url(url).get_backend_name() == "sqlite"
+
+
+def create_engine(url: str, **engine_options: Any) -> AsyncEngine:
+    """An async engine for `sqlite+aiosqlite:///...` or `postgresql+asyncpg://...`.
+
+    `engine_options` go to SQLAlchemy's `create_async_engine` (e.g. `echo`,
+    `connect_args`, `pool_size`).
+    """
+    if not is_sqlite(url):
+        engine_options.setdefault("pool_pre_ping", True)
+        return create_async_engine(url, **engine_options)
+    connect_args = dict(engine_options.pop("connect_args", None) or {})
+    connect_args.setdefault("timeout", SQLITE_BUSY_TIMEOUT_MS / 1000)
+    engine = create_async_engine(url, connect_args=connect_args, **engine_options)
+    event.listen(engine.sync_engine, "connect", _sqlite_on_connect)
+    event.listen(engine.sync_engine, "begin", _sqlite_on_begin)
+    return engine
+
+
+def _sqlite_on_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
+    # Take BEGIN away from the sqlite3 module: it would skip it before SELECTs.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    finally:
+        cursor.close()
+
+
+def _sqlite_on_begin(connection: Connection) -> None:
+    if connection.get_execution_options().get("wahealth_write"):
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+    else:
+        connection.exec_driver_sql("BEGIN")
+
+
+def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    """Sessions whose objects stay readable after commit (repositories return them detached)."""
+    return async_sessionmaker(engine, expire_on_commit=False)

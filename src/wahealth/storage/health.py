@@ -1,0 +1,335 @@
+"""Last known health per node, its history of transitions, and the polling schedule.
+
+`record` is the monitor's one write: it stores the new state and, only when
+something that matters changed (see `wahealth.storage.changes`), a transition
+plus the alerts for it — all in one transaction, so history and alerts can
+never disagree.
+"""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, NamedTuple
+
+from sqlalchemy import ColumnElement, and_, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from wahealth.domain.model import NodeKind
+from wahealth.storage._session import Factory, insert_for, reading, writing
+from wahealth.storage.catalog import catalog_nodes
+from wahealth.storage.changes import entity_changes, signature
+from wahealth.storage.columns import utcnow
+from wahealth.storage.models import (
+    AccountRow,
+    AlertSubscriptionRow,
+    NodeHealthRow,
+    OutboxRow,
+    SpaceRow,
+    TransitionRow,
+)
+from wahealth.storage.outbox import AlertState, Subscription, subscription_of
+
+
+class TransitionCause(enum.StrEnum):
+    """Why we looked at the node when the change was seen."""
+
+    POLL = "poll"
+    WEBHOOK = "webhook"
+    QUERY = "query"
+    MANUAL = "manual"
+
+
+@dataclass(frozen=True, slots=True)
+class NodeHealth:
+    """A node's last known state; `payload` is None until a first successful fetch."""
+
+    node_id: str
+    node_kind: str
+    space_id: str | None
+    can_send_message: str | None
+    payload: Mapping[str, Any] | None
+    error_codes: tuple[str, ...]
+    fetched_at: datetime | None
+    checked_at: datetime | None
+    next_due_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    id: int
+    node_id: str
+    node_kind: str
+    space_id: str | None
+    before: str | None
+    after: str
+    changes: Mapping[str, Any]
+    error_codes: tuple[str, ...]
+    cause: TransitionCause
+    occurred_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedAlert:
+    """An alert to enqueue for a transition, due from the report's `fetched_at`.
+
+    `alert_id` defaults to a fresh uuid4 hex.
+    """
+
+    subscription_id: int
+    event: str
+    payload: Mapping[str, Any]
+    alert_id: str | None = None
+
+
+class DueNode(NamedTuple):
+    """A catalog node to refresh; `next_due_at` is None when it was never scheduled."""
+
+    node_id: str
+    kind: NodeKind
+    space_id: str
+    next_due_at: datetime | None
+
+
+# Given the new transition and the space's active subscriptions, the alerts to send.
+AlertPlanner = Callable[[Transition, Sequence[Subscription]], Iterable[PlannedAlert]]
+
+
+def _health(row: NodeHealthRow) -> NodeHealth:
+    return NodeHealth(
+        row.node_id,
+        row.node_kind,
+        row.space_id,
+        row.can_send_message,
+        row.payload,
+        tuple(row.error_codes),
+        row.fetched_at,
+        row.checked_at,
+        row.next_due_at,
+    )
+
+
+def _transition(row: TransitionRow) -> Transition:
+    return Transition(
+        row.id,
+        row.node_id,
+        row.node_kind,
+        row.space_id,
+        row.before,
+        row.after,
+        row.changes,
+        tuple(row.error_codes),
+        TransitionCause(row.cause),
+        row.occurred_at,
+    )
+
+
+class HealthRepository:
+    """Node health, transitions and schedule, as the monitor uses them."""
+
+    def __init__(self, sessions: Factory) -> None:
+        self._sessions = sessions
+
+    async def get(self, node_id: str) -> NodeHealth | None:
+        async with reading(self._sessions) as session:
+            row = await session.get(NodeHealthRow, node_id)
+            return None if row is None else _health(row)
+
+    async def of_space(self, space_id: str) -> list[NodeHealth]:
+        """The last known state of every recorded node of a space."""
+        async with reading(self._sessions) as session:
+            rows = await session.scalars(
+                select(NodeHealthRow)
+                .where(NodeHealthRow.space_id == space_id)
+                .order_by(NodeHealthRow.node_id)
+            )
+            return [_health(row) for row in rows]
+
+    async def record(
+        self,
+        node_id: str,
+        kind: str,
+        space_id: str | None,
+        overall: str,
+        payload: Mapping[str, Any],
+        error_codes: Iterable[str],
+        fetched_at: datetime,
+        cause: TransitionCause | str,
+        changes: Mapping[str, Any] | None = None,
+        *,
+        alerts: AlertPlanner | Sequence[PlannedAlert] = (),
+        next_due_at: datetime | None = None,
+        checked_at: datetime | None = None,
+    ) -> int | None:
+        """Store a fetched report; the new transition's id if something changed, else None.
+
+        `changes` defaults to the per-entity difference from the stored report.
+        `alerts` (a list, or a planner called with the transition and the space's
+        active subscriptions) are enqueued in the same transaction; if any insert
+        fails, nothing at all is stored. A report older than the stored one is
+        ignored. `next_due_at=None` keeps the current schedule.
+        """
+        cause = TransitionCause(cause)
+        codes = sorted({str(code) for code in error_codes})
+        async with writing(self._sessions) as session:
+            row = await session.get(NodeHealthRow, node_id, with_for_update=True)
+            if row is not None and row.fetched_at is not None and row.fetched_at > fetched_at:
+                return None
+            known = row is not None and row.payload is not None
+            old_overall = row.can_send_message if row is not None else None
+            old_payload = row.payload if row is not None else None
+            old = signature(old_overall, old_payload, row.error_codes if row is not None else ())
+            if row is None:
+                row = NodeHealthRow(node_id=node_id)
+                session.add(row)
+            row.node_kind = kind
+            row.space_id = space_id
+            row.can_send_message = overall
+            row.payload = dict(payload)
+            row.error_codes = codes
+            row.fetched_at = fetched_at
+            row.checked_at = checked_at or utcnow()
+            if next_due_at is not None:
+                row.next_due_at = next_due_at
+            if known and old == signature(overall, payload, codes):
+                return None
+            transition = TransitionRow(
+                node_id=node_id,
+                node_kind=kind,
+                space_id=space_id,
+                before=old_overall if known else None,
+                after=overall,
+                changes=dict(changes)
+                if changes is not None
+                else entity_changes(old_payload, payload),
+                error_codes=codes,
+                cause=cause.value,
+                occurred_at=fetched_at,
+            )
+            session.add(transition)
+            await session.flush()
+            planned = alerts
+            if callable(planned):
+                subscriptions = await _active_subscriptions(session, space_id)
+                planned = list(planned(_transition(transition), subscriptions))
+            for alert in planned:
+                session.add(
+                    OutboxRow(
+                        id=alert.alert_id or uuid.uuid4().hex,
+                        subscription_id=alert.subscription_id,
+                        transition_id=transition.id,
+                        event=alert.event,
+                        payload=dict(alert.payload),
+                        state=AlertState.PENDING.value,
+                        attempts=0,
+                        next_attempt_at=fetched_at,
+                        created_at=utcnow(),
+                    )
+                )
+            await session.flush()
+            return transition.id
+
+    async def history(
+        self, node_id: str, limit: int = 50, before_id: int | None = None
+    ) -> list[Transition]:
+        """A node's transitions, newest first; pass the last id seen as `before_id` for more."""
+        return await self._page(TransitionRow.node_id == node_id, limit, before_id)
+
+    async def recent(
+        self, limit: int = 50, before_id: int | None = None, space_id: str | None = None
+    ) -> list[Transition]:
+        """Transitions of every node (or one space's), newest first."""
+        condition = TransitionRow.space_id == space_id if space_id is not None else None
+        return await self._page(condition, limit, before_id)
+
+    async def _page(
+        self, condition: ColumnElement[bool] | None, limit: int, before_id: int | None
+    ) -> list[Transition]:
+        query = select(TransitionRow).order_by(
+            TransitionRow.occurred_at.desc(), TransitionRow.id.desc()
+        )
+        if condition is not None:
+            query = query.where(condition)
+        async with reading(self._sessions) as session:
+            if before_id is not None:
+                anchor = await session.get(TransitionRow, before_id)
+                if anchor is None:
+                    return []
+                query = query.where(
+                    or_(
+                        TransitionRow.occurred_at < anchor.occurred_at,
+                        and_(
+                            TransitionRow.occurred_at == anchor.occurred_at,
+                            TransitionRow.id < anchor.id,
+                        ),
+                    )
+                )
+            rows = await session.scalars(query.limit(limit))
+            return [_transition(row) for row in rows]
+
+    async def due_nodes(self, now: datetime, limit: int = 100) -> list[DueNode]:
+        """Catalog nodes of enabled accounts due for a refresh: never-scheduled first, then
+        by `next_due_at`, oldest first."""
+        nodes = catalog_nodes().subquery()
+        query = (
+            select(nodes.c.node_id, nodes.c.kind, nodes.c.space_id, NodeHealthRow.next_due_at)
+            .join(SpaceRow, SpaceRow.id == nodes.c.space_id)
+            .join(AccountRow, AccountRow.id == SpaceRow.account_id)
+            .outerjoin(NodeHealthRow, NodeHealthRow.node_id == nodes.c.node_id)
+            .where(
+                AccountRow.disabled_at.is_(None),
+                or_(NodeHealthRow.next_due_at.is_(None), NodeHealthRow.next_due_at <= now),
+            )
+            .order_by(NodeHealthRow.next_due_at.asc().nulls_first(), nodes.c.node_id)
+            .limit(limit)
+        )
+        async with reading(self._sessions) as session:
+            rows = (await session.execute(query)).all()
+        return [DueNode(node_id, NodeKind(kind), space, due) for node_id, kind, space, due in rows]
+
+    async def set_next_due(
+        self,
+        node_id: str,
+        next_due_at: datetime,
+        *,
+        checked_at: datetime | None = None,
+        node_kind: str = NodeKind.UNKNOWN.value,
+        space_id: str | None = None,
+    ) -> None:
+        """Schedule the next refresh (e.g. backing off after a failed fetch).
+
+        A node never fetched gets a row without a report; `node_kind` and
+        `space_id` are used only then.
+        """
+        async with writing(self._sessions) as session:
+            insert = insert_for(session)
+            changes: dict[str, Any] = {"next_due_at": next_due_at}
+            if checked_at is not None:
+                changes["checked_at"] = checked_at
+            await session.execute(
+                insert(NodeHealthRow)
+                .values(
+                    node_id=node_id,
+                    node_kind=node_kind,
+                    space_id=space_id,
+                    error_codes=[],
+                    **changes,
+                )
+                .on_conflict_do_update(index_elements=[NodeHealthRow.node_id], set_=changes)
+            )
+
+
+async def _active_subscriptions(session: AsyncSession, space_id: str | None) -> list[Subscription]:
+    if space_id is None:
+        return []
+    rows = await session.scalars(
+        select(AlertSubscriptionRow)
+        .where(
+            AlertSubscriptionRow.space_id == space_id, AlertSubscriptionRow.disabled_at.is_(None)
+        )
+        .order_by(AlertSubscriptionRow.id)
+    )
+    return [subscription_of(row) for row in rows]

@@ -1,0 +1,235 @@
+"""The tables, as typed SQLAlchemy models.
+
+Meta's ids (spaces, WABAs, phone numbers, templates, nodes) are strings: they
+are opaque to us and longer than a 64-bit integer is guaranteed to hold. Our own
+ids are integers. Every change to these models needs an Alembic migration; the
+tests fail when the migrations and the models disagree.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ForeignKey, Index, MetaData, String, Text, UniqueConstraint, text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from wahealth.storage.columns import JSONDocument, UTCDateTime
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    """Declarative base with named constraints, so migrations can refer to them."""
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {  # noqa: RUF012 - SQLAlchemy reads this class attribute
+        datetime: UTCDateTime(),
+        dict[str, Any]: JSONDocument,
+        list[str]: JSONDocument,
+        str: String(),
+    }
+
+
+class AccountRow(Base):
+    """The rate-limited principal that owns spaces and credentials."""
+
+    __tablename__ = "accounts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(unique=True)
+    qps: Mapped[int] = mapped_column(default=5, server_default=text("5"))
+    created_at: Mapped[datetime]
+    disabled_at: Mapped[datetime | None]
+
+
+class SpaceRow(Base):
+    """A tenant space; the id is the CAMS CustSpaceId."""
+
+    __tablename__ = "spaces"
+
+    id: Mapped[str] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    created_at: Mapped[datetime]
+
+
+class WabaRow(Base):
+    """A WhatsApp Business Account, placed in one space."""
+
+    __tablename__ = "wabas"
+
+    id: Mapped[str] = mapped_column(primary_key=True)
+    space_id: Mapped[str] = mapped_column(ForeignKey("spaces.id"), index=True)
+    business_id: Mapped[str | None]
+    app_id: Mapped[str | None]
+    name: Mapped[str | None]
+    synced_at: Mapped[datetime | None]
+
+
+class PhoneNumberRow(Base):
+    """A phone number of a WABA, as last synced from Meta."""
+
+    __tablename__ = "phone_numbers"
+
+    id: Mapped[str] = mapped_column(primary_key=True)
+    waba_id: Mapped[str] = mapped_column(ForeignKey("wabas.id", ondelete="CASCADE"), index=True)
+    display_phone_number: Mapped[str]
+    digits: Mapped[str] = mapped_column(index=True)
+    verified_name: Mapped[str | None]
+    quality_rating: Mapped[str | None]
+    synced_at: Mapped[datetime]
+
+
+class TemplateRow(Base):
+    """A message template of a WABA, as last synced from Meta."""
+
+    __tablename__ = "templates"
+    __table_args__ = (UniqueConstraint("waba_id", "name", "language"),)
+
+    id: Mapped[str] = mapped_column(primary_key=True)
+    waba_id: Mapped[str] = mapped_column(ForeignKey("wabas.id", ondelete="CASCADE"))
+    name: Mapped[str]
+    language: Mapped[str]
+    status: Mapped[str | None]
+    category: Mapped[str | None]
+    synced_at: Mapped[datetime]
+
+
+class AccessKeyRow(Base):
+    """An Alibaba-style AccessKey; the secret is kept encrypted because HMAC needs it back."""
+
+    __tablename__ = "access_keys"
+
+    id: Mapped[str] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    secret_encrypted: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+
+
+class D360KeyRow(Base):
+    """A 360dialog API key, bound to one phone number, stored only as a hash."""
+
+    __tablename__ = "d360_keys"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    key_hash: Mapped[str] = mapped_column(unique=True, index=True)
+    phone_number_id: Mapped[str]
+    label: Mapped[str | None]
+    created_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+
+
+class GraphTokenRow(Base):
+    """A Graph bearer token, stored only as a hash."""
+
+    __tablename__ = "graph_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    token_hash: Mapped[str] = mapped_column(unique=True, index=True)
+    label: Mapped[str | None]
+    created_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+
+
+class RevisionRow(Base):
+    """A counter per topic ("credentials", "catalog"), bumped by every change to it.
+
+    Servers poll it (one primary-key read) to notice changes made elsewhere.
+    """
+
+    __tablename__ = "revisions"
+
+    topic: Mapped[str] = mapped_column(primary_key=True)
+    value: Mapped[int]
+
+
+class NodeHealthRow(Base):
+    """The last known health of a monitored node and when to look again.
+
+    `checked_at` is the last attempt, `fetched_at` the last successful fetch;
+    a node that was scheduled but never fetched has no payload yet.
+    """
+
+    __tablename__ = "node_health"
+
+    node_id: Mapped[str] = mapped_column(primary_key=True)
+    node_kind: Mapped[str]
+    space_id: Mapped[str | None]
+    can_send_message: Mapped[str | None]
+    payload: Mapped[dict[str, Any] | None]
+    error_codes: Mapped[list[str]]
+    fetched_at: Mapped[datetime | None]
+    checked_at: Mapped[datetime | None]
+    next_due_at: Mapped[datetime | None] = mapped_column(index=True)
+
+
+class TransitionRow(Base):
+    """A change in a node's health: what it was, what it became, and why we looked."""
+
+    __tablename__ = "transitions"
+    __table_args__ = (
+        Index(None, "node_id", "occurred_at"),
+        {"sqlite_autoincrement": True},  # ids are never reused: they anchor paging and alerts
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    node_id: Mapped[str]
+    node_kind: Mapped[str]
+    space_id: Mapped[str | None]
+    before: Mapped[str | None]
+    after: Mapped[str]
+    changes: Mapped[dict[str, Any]]
+    error_codes: Mapped[list[str]]
+    cause: Mapped[str]
+    occurred_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class AlertSubscriptionRow(Base):
+    """A webhook that wants to hear about transitions in a space."""
+
+    __tablename__ = "alert_subscriptions"
+    __table_args__ = (UniqueConstraint("space_id", "url"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    space_id: Mapped[str] = mapped_column(ForeignKey("spaces.id"))
+    url: Mapped[str] = mapped_column(Text)
+    secret_encrypted: Mapped[str | None] = mapped_column(Text)
+    on_events: Mapped[list[str]]
+    format: Mapped[str]
+    created_at: Mapped[datetime]
+    disabled_at: Mapped[datetime | None]
+
+
+class OutboxRow(Base):
+    """One alert to deliver to one subscription; the id is the alert id receivers see."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        UniqueConstraint("subscription_id", "transition_id"),
+        Index(None, "state", "next_attempt_at"),
+    )
+
+    id: Mapped[str] = mapped_column(primary_key=True)
+    subscription_id: Mapped[int] = mapped_column(
+        ForeignKey("alert_subscriptions.id", ondelete="CASCADE")
+    )
+    transition_id: Mapped[int] = mapped_column(
+        ForeignKey("transitions.id", ondelete="CASCADE"), index=True
+    )
+    event: Mapped[str]
+    payload: Mapped[dict[str, Any]]
+    state: Mapped[str]
+    attempts: Mapped[int] = mapped_column(default=0, server_default=text("0"))
+    next_attempt_at: Mapped[datetime]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    delivered_at: Mapped[datetime | None]

@@ -1,0 +1,287 @@
+"""Alert subscriptions and the outbox of alerts still to deliver.
+
+Outbox rows are written in the same transaction as the transition they report
+(see `HealthRepository.record`), so an alert is never lost across a restart and
+never sent for a change that was rolled back. Delivery workers `claim` rows: a
+claim leases them for a while (other workers skip them) and counts an attempt,
+so a row whose worker died is retried after the lease, and a row that keeps
+crashing workers still runs out of attempts.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Select, delete, select
+
+from wahealth.storage._session import Factory, insert_for, reading, rowcount, writing
+from wahealth.storage.columns import utcnow
+from wahealth.storage.errors import Conflict, UnknownAlert, UnknownSpace, UnknownSubscription
+from wahealth.storage.models import AlertSubscriptionRow, OutboxRow, SpaceRow
+
+DEFAULT_EVENTS = ("BLOCKED", "LIMITED", "RECOVERED")
+
+
+class AlertState(enum.StrEnum):
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    DEAD = "dead"
+
+
+class AlertFormat(enum.StrEnum):
+    JSON = "json"
+    SLACK = "slack"
+
+
+@dataclass(frozen=True, slots=True)
+class Subscription:
+    id: int
+    space_id: str
+    url: str
+    secret_encrypted: str | None
+    on_events: tuple[str, ...]
+    format: AlertFormat
+    created_at: datetime
+    disabled_at: datetime | None
+
+    def wants(self, event: str) -> bool:
+        return self.disabled_at is None and event in self.on_events
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxItem:
+    """One alert; `id` is the alert id its receiver sees."""
+
+    id: str
+    subscription_id: int
+    transition_id: int
+    event: str
+    payload: Mapping[str, Any]
+    state: AlertState
+    attempts: int
+    next_attempt_at: datetime
+    last_error: str | None
+    created_at: datetime
+    delivered_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """An alert together with where and how to send it."""
+
+    item: OutboxItem
+    subscription: Subscription
+
+
+def subscription_of(row: AlertSubscriptionRow) -> Subscription:
+    return Subscription(
+        row.id,
+        row.space_id,
+        row.url,
+        row.secret_encrypted,
+        tuple(row.on_events),
+        AlertFormat(row.format),
+        row.created_at,
+        row.disabled_at,
+    )
+
+
+def _item(row: OutboxRow) -> OutboxItem:
+    return OutboxItem(
+        row.id,
+        row.subscription_id,
+        row.transition_id,
+        row.event,
+        row.payload,
+        AlertState(row.state),
+        row.attempts,
+        row.next_attempt_at,
+        row.last_error,
+        row.created_at,
+        row.delivered_at,
+    )
+
+
+def _due(now: datetime, limit: int) -> Select[OutboxRow, AlertSubscriptionRow]:
+    return (
+        select(OutboxRow, AlertSubscriptionRow)
+        .join(AlertSubscriptionRow, AlertSubscriptionRow.id == OutboxRow.subscription_id)
+        .where(
+            OutboxRow.state == AlertState.PENDING.value,
+            OutboxRow.next_attempt_at <= now,
+            AlertSubscriptionRow.disabled_at.is_(None),
+        )
+        .order_by(OutboxRow.next_attempt_at, OutboxRow.created_at, OutboxRow.id)
+        .limit(limit)
+    )
+
+
+class OutboxRepository:
+    """Subscriptions per space, and the alert outbox's life cycle."""
+
+    def __init__(self, sessions: Factory) -> None:
+        self._sessions = sessions
+
+    async def add_subscription(
+        self,
+        space_id: str,
+        url: str,
+        *,
+        on_events: Iterable[str] = DEFAULT_EVENTS,
+        format: AlertFormat | str = AlertFormat.JSON,
+        secret_encrypted: str | None = None,
+    ) -> Subscription:
+        """Subscribe a webhook URL to a space's transitions; Conflict if already subscribed."""
+        events = tuple(dict.fromkeys(on_events))
+        if not events:
+            raise ValueError("on_events must name at least one event")
+        kind = AlertFormat(format)
+        async with writing(self._sessions) as session:
+            if await session.get(SpaceRow, space_id) is None:
+                raise UnknownSpace(space_id)
+            insert = insert_for(session)
+            result = await session.execute(
+                insert(AlertSubscriptionRow)
+                .values(
+                    space_id=space_id,
+                    url=url,
+                    secret_encrypted=secret_encrypted,
+                    on_events=list(events),
+                    format=kind.value,
+                    created_at=utcnow(),
+                )
+                .on_conflict_do_nothing(
+                    index_elements=[AlertSubscriptionRow.space_id, AlertSubscriptionRow.url]
+                )
+            )
+            if rowcount(result) != 1:
+                raise Conflict(f"{url!r} is already subscribed to space {space_id!r}")
+            row = (
+                await session.execute(
+                    select(AlertSubscriptionRow).where(
+                        AlertSubscriptionRow.space_id == space_id, AlertSubscriptionRow.url == url
+                    )
+                )
+            ).scalar_one()
+            return subscription_of(row)
+
+    async def get_subscription(self, subscription_id: int) -> Subscription | None:
+        async with reading(self._sessions) as session:
+            row = await session.get(AlertSubscriptionRow, subscription_id)
+            return None if row is None else subscription_of(row)
+
+    async def list_subscriptions(
+        self, space_id: str | None = None, *, include_disabled: bool = False
+    ) -> list[Subscription]:
+        query = select(AlertSubscriptionRow).order_by(AlertSubscriptionRow.id)
+        if space_id is not None:
+            query = query.where(AlertSubscriptionRow.space_id == space_id)
+        if not include_disabled:
+            query = query.where(AlertSubscriptionRow.disabled_at.is_(None))
+        async with reading(self._sessions) as session:
+            return [subscription_of(row) for row in await session.scalars(query)]
+
+    async def remove_subscription(self, subscription_id: int) -> bool:
+        """Delete a subscription and its undelivered alerts; False if there was none."""
+        async with writing(self._sessions) as session:
+            await session.execute(
+                delete(OutboxRow).where(OutboxRow.subscription_id == subscription_id)
+            )
+            result = await session.execute(
+                delete(AlertSubscriptionRow).where(AlertSubscriptionRow.id == subscription_id)
+            )
+            return rowcount(result) == 1
+
+    async def set_subscription_disabled(self, subscription_id: int, disabled: bool) -> Subscription:
+        """Pause or resume a subscription; its pending alerts wait while it is paused."""
+        async with writing(self._sessions) as session:
+            row = await session.get(AlertSubscriptionRow, subscription_id, with_for_update=True)
+            if row is None:
+                raise UnknownSubscription(subscription_id)
+            if disabled and row.disabled_at is None:
+                row.disabled_at = utcnow()
+            elif not disabled:
+                row.disabled_at = None
+            return subscription_of(row)
+
+    async def due(self, now: datetime, limit: int = 100) -> list[Delivery]:
+        """Pending alerts whose time has come, oldest first, without claiming them."""
+        async with reading(self._sessions) as session:
+            rows = await session.execute(_due(now, limit))
+            return [Delivery(_item(item), subscription_of(sub)) for item, sub in rows]
+
+    async def claim(
+        self, now: datetime, limit: int = 100, lease: timedelta = timedelta(seconds=60)
+    ) -> list[Delivery]:
+        """Take due alerts for delivery: count an attempt and hide them for `lease`."""
+        async with writing(self._sessions) as session:
+            query = _due(now, limit).with_for_update(of=OutboxRow, skip_locked=True)
+            rows = (await session.execute(query)).all()
+            for item, _ in rows:
+                item.attempts += 1
+                item.next_attempt_at = now + lease
+            return [Delivery(_item(item), subscription_of(sub)) for item, sub in rows]
+
+    async def mark_delivered(self, alert_id: str, at: datetime) -> OutboxItem:
+        return await self._update(
+            alert_id, state=AlertState.DELIVERED, delivered_at=at, last_error=None
+        )
+
+    async def mark_failed(self, alert_id: str, error: str, next_attempt_at: datetime) -> OutboxItem:
+        """Keep the alert pending and try again at `next_attempt_at`."""
+        return await self._update(
+            alert_id, state=AlertState.PENDING, last_error=error, next_attempt_at=next_attempt_at
+        )
+
+    async def mark_dead(self, alert_id: str, error: str) -> OutboxItem:
+        """Give up on the alert; `retry_dead` brings it back."""
+        return await self._update(alert_id, state=AlertState.DEAD, last_error=error)
+
+    async def retry_dead(self, alert_id: str, now: datetime | None = None) -> OutboxItem:
+        """Make a dead alert pending again, due now, with a fresh attempt count."""
+        async with writing(self._sessions) as session:
+            row = await session.get(OutboxRow, alert_id, with_for_update=True)
+            if row is None:
+                raise UnknownAlert(alert_id)
+            if row.state != AlertState.DEAD.value:
+                raise Conflict(f"alert {alert_id!r} is {row.state}, not dead")
+            row.state = AlertState.PENDING.value
+            row.attempts = 0
+            row.next_attempt_at = now or utcnow()
+            return _item(row)
+
+    async def get(self, alert_id: str) -> OutboxItem | None:
+        async with reading(self._sessions) as session:
+            row = await session.get(OutboxRow, alert_id)
+            return None if row is None else _item(row)
+
+    async def list_alerts(
+        self,
+        state: AlertState | str | None = None,
+        *,
+        space_id: str | None = None,
+        limit: int = 100,
+    ) -> list[OutboxItem]:
+        """Alerts, newest first, optionally of one state or one space."""
+        query = select(OutboxRow).order_by(OutboxRow.created_at.desc(), OutboxRow.id).limit(limit)
+        if state is not None:
+            query = query.where(OutboxRow.state == AlertState(state).value)
+        if space_id is not None:
+            query = query.join(
+                AlertSubscriptionRow, AlertSubscriptionRow.id == OutboxRow.subscription_id
+            ).where(AlertSubscriptionRow.space_id == space_id)
+        async with reading(self._sessions) as session:
+            return [_item(row) for row in await session.scalars(query)]
+
+    async def _update(self, alert_id: str, **values: Any) -> OutboxItem:
+        async with writing(self._sessions) as session:
+            row = await session.get(OutboxRow, alert_id, with_for_update=True)
+            if row is None:
+                raise UnknownAlert(alert_id)
+            for name, value in values.items():
+                setattr(row, name, value.value if isinstance(value, enum.Enum) else value)
+            return _item(row)

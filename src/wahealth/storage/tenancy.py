@@ -1,0 +1,249 @@
+"""Accounts, the spaces they own, and the WABAs placed in those spaces.
+
+Ownership never moves silently: placing a space under a second account, or a
+WABA in a second space, is refused, because either would hand one tenant's
+numbers to another.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+
+from wahealth.storage._session import (
+    Factory,
+    bump_revision,
+    insert_for,
+    reading,
+    rowcount,
+    writing,
+)
+from wahealth.storage.columns import utcnow
+from wahealth.storage.errors import OwnershipConflict, UnknownAccount, UnknownSpace
+from wahealth.storage.models import AccountRow, SpaceRow, WabaRow
+
+# Accounts carry the rate limit and the disabled flag credential lookups report;
+# spaces and WABAs decide what a caller may see.
+CREDENTIALS_TOPIC = "credentials"
+CATALOG_TOPIC = "catalog"
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    id: int
+    name: str
+    qps: int
+    created_at: datetime
+    disabled_at: datetime | None
+
+    @property
+    def disabled(self) -> bool:
+        return self.disabled_at is not None
+
+
+@dataclass(frozen=True, slots=True)
+class Space:
+    id: str
+    account: str
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Waba:
+    id: str
+    space_id: str
+    business_id: str | None
+    app_id: str | None
+    name: str | None
+    synced_at: datetime | None
+
+
+def _account(row: AccountRow) -> Account:
+    return Account(row.id, row.name, row.qps, row.created_at, row.disabled_at)
+
+
+def _waba(row: WabaRow) -> Waba:
+    return Waba(row.id, row.space_id, row.business_id, row.app_id, row.name, row.synced_at)
+
+
+class TenancyRepository:
+    """Who owns what: accounts -> spaces -> WABAs."""
+
+    def __init__(self, sessions: Factory) -> None:
+        self._sessions = sessions
+
+    async def upsert_account(self, name: str, qps: int = 5) -> Account:
+        """Create the account, or set its rate limit; a disabled account stays disabled."""
+        if qps < 1:
+            raise ValueError(f"qps must be at least 1, got {qps}")
+        async with writing(self._sessions) as session:
+            insert = insert_for(session)
+            created = await session.execute(
+                insert(AccountRow)
+                .values(name=name, qps=qps, created_at=utcnow())
+                .on_conflict_do_nothing(index_elements=[AccountRow.name])
+            )
+            row = (
+                await session.execute(
+                    select(AccountRow).where(AccountRow.name == name).with_for_update()
+                )
+            ).scalar_one()
+            changed = rowcount(created) == 1
+            if row.qps != qps:
+                row.qps = qps
+                changed = True
+            if changed:
+                await bump_revision(session, CREDENTIALS_TOPIC)
+            return _account(row)
+
+    async def get_account(self, name: str) -> Account | None:
+        async with reading(self._sessions) as session:
+            row = (
+                await session.execute(select(AccountRow).where(AccountRow.name == name))
+            ).scalar_one_or_none()
+            return None if row is None else _account(row)
+
+    async def list_accounts(self) -> list[Account]:
+        async with reading(self._sessions) as session:
+            rows = (await session.execute(select(AccountRow).order_by(AccountRow.name))).scalars()
+            return [_account(row) for row in rows]
+
+    async def disable_account(self, name: str) -> Account:
+        """Disable the account: its credentials stop authenticating. Idempotent."""
+        return await self._set_disabled(name, disabled=True)
+
+    async def enable_account(self, name: str) -> Account:
+        return await self._set_disabled(name, disabled=False)
+
+    async def _set_disabled(self, name: str, *, disabled: bool) -> Account:
+        async with writing(self._sessions) as session:
+            row = (
+                await session.execute(
+                    select(AccountRow).where(AccountRow.name == name).with_for_update()
+                )
+            ).scalar_one_or_none()
+            if row is None:
+                raise UnknownAccount(name)
+            if row.disabled_at is None and disabled:
+                row.disabled_at = utcnow()
+            elif row.disabled_at is not None and not disabled:
+                row.disabled_at = None
+            else:
+                return _account(row)
+            await bump_revision(session, CREDENTIALS_TOPIC)
+            return _account(row)
+
+    async def upsert_space(self, space_id: str, account_name: str) -> Space:
+        """Place a space under an account; OwnershipConflict if another account has it."""
+        async with writing(self._sessions) as session:
+            account = (
+                await session.execute(select(AccountRow).where(AccountRow.name == account_name))
+            ).scalar_one_or_none()
+            if account is None:
+                raise UnknownAccount(account_name)
+            insert = insert_for(session)
+            created = await session.execute(
+                insert(SpaceRow)
+                .values(id=space_id, account_id=account.id, created_at=utcnow())
+                .on_conflict_do_nothing(index_elements=[SpaceRow.id])
+            )
+            space, owner = (
+                await session.execute(
+                    select(SpaceRow, AccountRow.name)
+                    .join(AccountRow, AccountRow.id == SpaceRow.account_id)
+                    .where(SpaceRow.id == space_id)
+                )
+            ).one()
+            if owner != account_name:
+                raise OwnershipConflict("space", space_id, owner, account_name)
+            if rowcount(created) == 1:
+                await bump_revision(session, CATALOG_TOPIC)
+            return Space(space.id, owner, space.created_at)
+
+    async def list_spaces(self, account: str | None = None) -> list[Space]:
+        query = (
+            select(SpaceRow, AccountRow.name)
+            .join(AccountRow, AccountRow.id == SpaceRow.account_id)
+            .order_by(SpaceRow.id)
+        )
+        if account is not None:
+            query = query.where(AccountRow.name == account)
+        async with reading(self._sessions) as session:
+            rows = (await session.execute(query)).all()
+            return [Space(space.id, owner, space.created_at) for space, owner in rows]
+
+    async def upsert_waba(
+        self,
+        waba_id: str,
+        space_id: str,
+        business_id: str | None = None,
+        app_id: str | None = None,
+        name: str | None = None,
+    ) -> Waba:
+        """Place a WABA in a space; given details replace stored ones, None keeps them."""
+        async with writing(self._sessions) as session:
+            if await session.get(SpaceRow, space_id) is None:
+                raise UnknownSpace(space_id)
+            row = (
+                await session.execute(
+                    select(WabaRow).where(WabaRow.id == waba_id).with_for_update()
+                )
+            ).scalar_one_or_none()
+            if row is None:
+                row = WabaRow(
+                    id=waba_id, space_id=space_id, business_id=business_id, app_id=app_id, name=name
+                )
+                session.add(row)
+                await bump_revision(session, CATALOG_TOPIC)
+                return _waba(row)
+            if row.space_id != space_id:
+                raise OwnershipConflict("WABA", waba_id, row.space_id, space_id)
+            row.business_id = business_id if business_id is not None else row.business_id
+            row.app_id = app_id if app_id is not None else row.app_id
+            row.name = name if name is not None else row.name
+            return _waba(row)
+
+    async def wabas_of_space(self, space_id: str) -> list[str]:
+        """Ids of the WABAs in a space."""
+        async with reading(self._sessions) as session:
+            ids = await session.scalars(
+                select(WabaRow.id).where(WabaRow.space_id == space_id).order_by(WabaRow.id)
+            )
+            return list(ids)
+
+    async def all_wabas(self) -> list[str]:
+        """Ids of every WABA (e.g. to sync the whole catalog)."""
+        async with reading(self._sessions) as session:
+            return list(await session.scalars(select(WabaRow.id).order_by(WabaRow.id)))
+
+    async def list_wabas(self, space_id: str | None = None) -> list[Waba]:
+        """WABAs with their details, of one space or all."""
+        query = select(WabaRow).order_by(WabaRow.id)
+        if space_id is not None:
+            query = query.where(WabaRow.space_id == space_id)
+        async with reading(self._sessions) as session:
+            return [_waba(row) for row in await session.scalars(query)]
+
+    async def get_waba(self, waba_id: str) -> Waba | None:
+        async with reading(self._sessions) as session:
+            row = await session.get(WabaRow, waba_id)
+            return None if row is None else _waba(row)
+
+    async def space_of_waba(self, waba_id: str) -> str | None:
+        async with reading(self._sessions) as session:
+            space_id: str | None = await session.scalar(
+                select(WabaRow.space_id).where(WabaRow.id == waba_id)
+            )
+            return space_id
+
+    async def account_of_space(self, space_id: str) -> str | None:
+        """The name of the account owning a space."""
+        async with reading(self._sessions) as session:
+            name: str | None = await session.scalar(
+                select(AccountRow.name)
+                .join(SpaceRow, SpaceRow.account_id == AccountRow.id)
+                .where(SpaceRow.id == space_id)
+            )
+            return name

@@ -1,0 +1,144 @@
+"""The emulator's admin API under `/_emulator/`: change healths, count calls, inject faults.
+
+No token is needed: the admin API is for tests and demos, and answers plain
+JSON (`{"error": ...}` on failure), not Graph envelopes.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from pydantic import ValidationError
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from wahealth.upstream.emulator.scenario import HealthSpec, HealthValue
+from wahealth.upstream.emulator.state import EmulatorState, Fault, UnknownNode
+
+
+class HealthUpdate(HealthSpec):
+    """The body of `PUT /_emulator/nodes/{id}/health`: like a scenario's health, status required."""
+
+    can_send_message: HealthValue
+
+
+def _state(request: Request) -> EmulatorState:
+    state: EmulatorState = request.app.state.emulator
+    return state
+
+
+async def _json_body(request: Request) -> Any:
+    try:
+        return json.loads(await request.body())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ValueError(f"body is not JSON: {exc}") from None
+
+
+def _invalid(message: str, details: Any = None) -> JSONResponse:
+    content: dict[str, Any] = {"error": message}
+    if details is not None:
+        content["details"] = details
+    return JSONResponse(content, status_code=422)
+
+
+def _validation_details(exc: ValidationError) -> list[dict[str, Any]]:
+    return [
+        {"loc": [str(p) for p in e["loc"]], "msg": e["msg"], "type": e["type"]}
+        for e in exc.errors()
+    ]
+
+
+async def put_health(request: Request) -> JSONResponse:
+    state = _state(request)
+    node_id = request.path_params["node_id"]
+    if state.node(node_id) is None:
+        return JSONResponse({"error": f"unknown node {node_id!r}"}, status_code=404)
+    try:
+        body = await _json_body(request)
+    except ValueError as exc:
+        return _invalid(str(exc))
+    try:
+        update = HealthUpdate.model_validate(body)
+    except ValidationError as exc:
+        return _invalid("invalid health", _validation_details(exc))
+    health = HealthSpec.model_validate(update.model_dump())
+    try:
+        change = await state.set_health(node_id, health)
+    except UnknownNode:
+        return JSONResponse({"error": f"unknown node {node_id!r}"}, status_code=404)
+    return JSONResponse(
+        {
+            "id": node_id,
+            "entity_type": change.entity_type.value,
+            "health": change.after.model_dump(mode="json", exclude_none=True),
+        }
+    )
+
+
+async def get_calls(request: Request) -> JSONResponse:
+    return JSONResponse(_state(request).calls.snapshot())
+
+
+async def delete_calls(request: Request) -> JSONResponse:
+    state = _state(request)
+    state.calls.reset()
+    return JSONResponse(state.calls.snapshot())
+
+
+async def post_fault(request: Request) -> JSONResponse:
+    state = _state(request)
+    try:
+        body = await _json_body(request)
+    except ValueError as exc:
+        return _invalid(str(exc))
+    try:
+        fault = Fault.model_validate(body)
+    except ValidationError as exc:
+        return _invalid("invalid fault", _validation_details(exc))
+    state.faults.add(fault)
+    return JSONResponse({"pending": state.faults.pending()}, status_code=201)
+
+
+async def get_faults(request: Request) -> JSONResponse:
+    return JSONResponse({"pending": _state(request).faults.pending()})
+
+
+async def delete_faults(request: Request) -> JSONResponse:
+    state = _state(request)
+    state.faults.clear()
+    return JSONResponse({"pending": []})
+
+
+async def get_scenario(request: Request) -> JSONResponse:
+    return JSONResponse(_state(request).current_scenario().model_dump(mode="json"))
+
+
+async def delete_rate_limits(request: Request) -> JSONResponse:
+    _state(request).budget.reset()
+    return JSONResponse({"reset": True})
+
+
+async def unknown_admin_endpoint(request: Request) -> JSONResponse:
+    return JSONResponse(
+        {"error": f"no admin endpoint {request.method} {request.url.path}"}, status_code=404
+    )
+
+
+_ANY_METHOD = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+
+
+def admin_routes() -> list[Route]:
+    return [
+        Route("/_emulator/nodes/{node_id}/health", put_health, methods=["PUT"]),
+        Route("/_emulator/calls", get_calls, methods=["GET"]),
+        Route("/_emulator/calls", delete_calls, methods=["DELETE"]),
+        Route("/_emulator/faults", post_fault, methods=["POST"]),
+        Route("/_emulator/faults", get_faults, methods=["GET"]),
+        Route("/_emulator/faults", delete_faults, methods=["DELETE"]),
+        Route("/_emulator/scenario", get_scenario, methods=["GET"]),
+        Route("/_emulator/rate-limits", delete_rate_limits, methods=["DELETE"]),
+        Route("/_emulator/{rest:path}", unknown_admin_endpoint, methods=_ANY_METHOD),
+        Route("/_emulator", unknown_admin_endpoint, methods=_ANY_METHOD),
+    ]

@@ -1,0 +1,286 @@
+"""The emulator's mutable state: current healths, call counts, pending faults, budgets.
+
+One `EmulatorState` belongs to one emulator app (`app.state.emulator`); there are
+no module globals, so two emulators in one process never see each other.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from wahealth.domain import Entity, EntityType, HealthError
+from wahealth.upstream.emulator.budget import CallBudget
+from wahealth.upstream.emulator.scenario import (
+    AppSpec,
+    BusinessSpec,
+    HealthSpec,
+    PhoneNumberSpec,
+    Scenario,
+    TemplateSpec,
+    WabaSpec,
+)
+
+NodeSpec = BusinessSpec | AppSpec | WabaSpec | PhoneNumberSpec | TemplateSpec
+_S = TypeVar("_S", BusinessSpec, AppSpec, WabaSpec, PhoneNumberSpec, TemplateSpec)
+NodeType = Literal["business", "app", "waba", "phone_number", "template"]
+
+_ENTITY_TYPES: dict[NodeType, EntityType] = {
+    "business": EntityType.BUSINESS,
+    "app": EntityType.APP,
+    "waba": EntityType.WABA,
+    "phone_number": EntityType.PHONE_NUMBER,
+    "template": EntityType.MESSAGE_TEMPLATE,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Node:
+    """A node of the scenario and what kind it is."""
+
+    type: NodeType
+    spec: NodeSpec
+
+    @property
+    def entity_type(self) -> EntityType:
+        return _ENTITY_TYPES[self.type]
+
+
+@dataclass(frozen=True, slots=True)
+class HealthChange:
+    """One entity's health was changed through the admin API.
+
+    `waba_ids` are the WABAs the entity belongs to or contains (what a Meta
+    webhook would be addressed to); `affected_node_ids` are the phone numbers,
+    templates and WABAs whose health answer includes the entity.
+    """
+
+    entity_type: EntityType
+    entity_id: str
+    before: HealthSpec
+    after: HealthSpec
+    waba_ids: tuple[str, ...]
+    affected_node_ids: tuple[str, ...]
+
+
+HealthHook = Callable[[HealthChange], Awaitable[None] | None]
+
+
+class Fault(BaseModel):
+    """What to do to the next `count` Graph requests (see docs/emulator.md)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    status: int | None = Field(default=None, ge=200, le=599)
+    code: int | None = None
+    latency_ms: int = Field(default=0, ge=0, le=120_000)
+    count: int = Field(default=1, ge=1)
+    body: str | None = None
+    retry_after: int | None = Field(default=None, ge=0)
+    estimated_time_to_regain_access: int = Field(default=1, ge=0)
+
+    @model_validator(mode="after")
+    def _does_something(self) -> Fault:
+        if self.status is None and self.code is None and self.body is None and not self.latency_ms:
+            raise ValueError("a fault needs a status, a code, a body or a latency")
+        return self
+
+
+class FaultQueue:
+    """Faults waiting for the next Graph requests, first in first out."""
+
+    def __init__(self) -> None:
+        self._pending: list[list[Any]] = []  # [fault, remaining]
+
+    def add(self, fault: Fault) -> None:
+        self._pending.append([fault, fault.count])
+
+    def take(self) -> Fault | None:
+        """The fault for this request, if any, using up one of its count."""
+        if not self._pending:
+            return None
+        entry = self._pending[0]
+        entry[1] -= 1
+        if entry[1] <= 0:
+            self._pending.pop(0)
+        fault: Fault = entry[0]
+        return fault
+
+    def pending(self) -> list[dict[str, Any]]:
+        return [
+            {**fault.model_dump(mode="json", exclude_none=True), "remaining": remaining}
+            for fault, remaining in self._pending
+        ]
+
+    def clear(self) -> None:
+        self._pending.clear()
+
+
+@dataclass(slots=True)
+class CallStats:
+    """Graph calls served: each request, and each batch sub-request, is one call."""
+
+    total: int = 0
+    batches: int = 0
+    by_path: Counter[str] = field(default_factory=Counter)
+    by_node: Counter[str] = field(default_factory=Counter)
+
+    def record(self, path: str, node_id: str | None) -> None:
+        self.total += 1
+        self.by_path[path] += 1
+        if node_id:
+            self.by_node[node_id] += 1
+
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "total": self.total,
+            "batches": self.batches,
+            "by_path": dict(self.by_path),
+            "by_node": dict(self.by_node),
+        }
+
+    def reset(self) -> None:
+        self.total = 0
+        self.batches = 0
+        self.by_path.clear()
+        self.by_node.clear()
+
+
+class UnknownNode(LookupError):
+    """No node with that id in the scenario."""
+
+
+class EmulatorState:
+    """What one emulator knows and has seen."""
+
+    def __init__(self, scenario: Scenario, clock: Callable[[], float]) -> None:
+        self.scenario = scenario
+        self.clock = clock
+        self.tokens = frozenset(scenario.tokens)
+        self.calls = CallStats()
+        self.faults = FaultQueue()
+        self.budget = CallBudget(scenario.rate_limit, clock)
+        self.on_health_change: list[HealthHook] = []
+        self._nodes: dict[str, Node] = {}
+        self._health: dict[str, HealthSpec] = {}
+        self.phone_ids_by_waba: dict[str, list[str]] = {w.id: [] for w in scenario.wabas}
+        self.template_ids_by_waba: dict[str, list[str]] = {w.id: [] for w in scenario.wabas}
+        groups: tuple[tuple[NodeType, tuple[NodeSpec, ...]], ...] = (
+            ("business", scenario.businesses),
+            ("app", scenario.apps),
+            ("waba", scenario.wabas),
+            ("phone_number", scenario.phone_numbers),
+            ("template", scenario.templates),
+        )
+        for node_type, specs in groups:
+            for spec in specs:
+                self._nodes[spec.id] = Node(node_type, spec)
+                self._health[spec.id] = spec.health
+        # Where each number/template sits in its WABA's list, for O(1) paging cursors.
+        self.edge_position: dict[str, int] = {}
+        for phone in scenario.phone_numbers:
+            self.edge_position[phone.id] = len(self.phone_ids_by_waba[phone.waba])
+            self.phone_ids_by_waba[phone.waba].append(phone.id)
+        for template in scenario.templates:
+            self.edge_position[template.id] = len(self.template_ids_by_waba[template.waba])
+            self.template_ids_by_waba[template.waba].append(template.id)
+
+    def node(self, node_id: str) -> Node | None:
+        return self._nodes.get(node_id)
+
+    def health(self, node_id: str) -> HealthSpec:
+        return self._health[node_id]
+
+    def waba_of(self, node: Node) -> WabaSpec | None:
+        """The WABA a phone number, template or WABA belongs to (None for businesses and apps)."""
+        spec = node.spec
+        if isinstance(spec, WabaSpec):
+            return spec
+        if isinstance(spec, PhoneNumberSpec | TemplateSpec):
+            waba = self._nodes[spec.waba].spec
+            assert isinstance(waba, WabaSpec)
+            return waba
+        return None
+
+    def health_entities(self, node: Node) -> list[Entity] | None:
+        """The entities of a health_status answer for the node, in Meta's order, if it has one."""
+        waba = self.waba_of(node)
+        if waba is None:
+            return None
+        chain: list[tuple[EntityType, str]] = []
+        if node.type != "waba":
+            chain.append((node.entity_type, node.spec.id))
+        chain += [
+            (EntityType.WABA, waba.id),
+            (EntityType.BUSINESS, waba.business),
+            (EntityType.APP, waba.app),
+        ]
+        return [self._entity(entity_type, entity_id) for entity_type, entity_id in chain]
+
+    def _entity(self, entity_type: EntityType, entity_id: str) -> Entity:
+        health = self._health[entity_id]
+        return Entity(
+            entity_type=entity_type.value,
+            id=entity_id,
+            can_send_message=health.can_send_message,
+            can_receive_call_sip=health.can_receive_call_sip,
+            errors=tuple(
+                HealthError(e.error_code, e.error_description, e.possible_solution)
+                for e in health.errors
+            ),
+            additional_info=health.additional_info,
+        )
+
+    async def set_health(self, node_id: str, health: HealthSpec) -> HealthChange:
+        """Change an entity's own health and tell every `on_health_change` hook, in order."""
+        node = self._nodes.get(node_id)
+        if node is None:
+            raise UnknownNode(node_id)
+        before = self._health[node_id]
+        self._health[node_id] = health
+        waba_ids, affected = self._reach(node)
+        change = HealthChange(node.entity_type, node_id, before, health, waba_ids, affected)
+        for hook in list(self.on_health_change):
+            result = hook(change)
+            if inspect.isawaitable(result):
+                await result
+        return change
+
+    def _reach(self, node: Node) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        spec = node.spec
+        if isinstance(spec, PhoneNumberSpec | TemplateSpec):
+            return (spec.waba,), (spec.id,)
+        if isinstance(spec, WabaSpec):
+            wabas = [spec.id]
+        elif isinstance(spec, BusinessSpec):
+            wabas = [w.id for w in self.scenario.wabas if w.business == spec.id]
+        else:
+            wabas = [w.id for w in self.scenario.wabas if w.app == spec.id]
+        affected: list[str] = []
+        for waba_id in wabas:
+            affected.append(waba_id)
+            affected += self.phone_ids_by_waba[waba_id]
+            affected += self.template_ids_by_waba[waba_id]
+        return tuple(wabas), tuple(affected)
+
+    def current_scenario(self) -> Scenario:
+        """The scenario as it stands now, with every health change applied."""
+
+        def updated(specs: tuple[_S, ...]) -> tuple[_S, ...]:
+            return tuple(s.model_copy(update={"health": self._health[s.id]}) for s in specs)
+
+        s = self.scenario
+        return s.model_copy(
+            update={
+                "businesses": updated(s.businesses),
+                "apps": updated(s.apps),
+                "wabas": updated(s.wabas),
+                "phone_numbers": updated(s.phone_numbers),
+                "templates": updated(s.templates),
+            }
+        )

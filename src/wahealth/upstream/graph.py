@@ -1,0 +1,319 @@
+"""The Graph API client: health, catalog edges and batches, with bounded retries.
+
+One `httpx.AsyncClient` per `GraphClient`; the network is a transport, so the
+same client talks to Meta, to the emulator over a socket, or to the emulator
+in-process (`httpx.ASGITransport`). The token travels only in the
+`Authorization` header and is never logged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import re
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Any, Protocol, Self
+
+import httpx
+import structlog
+
+from wahealth import __version__
+from wahealth.domain import HealthReport, MalformedHealthStatus, parse_health_status
+from wahealth.upstream.errors import (
+    WABA_RATE_LIMIT_CODES,
+    GraphAuthError,
+    GraphBadResponse,
+    GraphError,
+    GraphNotFound,
+    GraphRateLimited,
+    GraphTransientError,
+    graph_error_from,
+)
+from wahealth.upstream.records import PhoneNumberRecord, TemplateRecord
+
+log = structlog.get_logger(__name__)
+
+MAX_BATCH = 50
+PHONE_NUMBER_FIELDS = "id,display_phone_number,verified_name,quality_rating"
+TEMPLATE_FIELDS = "id,name,language,status,category"
+_NODE_ID = re.compile(r"^[A-Za-z0-9_.-]+$")
+
+Sleep = Callable[[float], Awaitable[None]]
+
+
+class RetryLogger(Protocol):
+    """Where retry warnings go (a structlog logger by default)."""
+
+    def warning(self, event: str, **fields: Any) -> Any: ...
+
+
+def _check_node_id(node_id: str) -> str:
+    # Ids become path segments: refuse anything that could change the path.
+    if not _NODE_ID.match(node_id) or node_id in {".", ".."}:
+        raise GraphNotFound(f"{node_id!r} is not a Graph node id", code=100)
+    return node_id
+
+
+class GraphClient:
+    """Meta's Graph API (or the emulator) for health_status and the catalog edges."""
+
+    def __init__(
+        self,
+        *,
+        base_url: str = "https://graph.facebook.com",
+        api_version: str = "v21.0",
+        access_token: str,
+        transport: httpx.AsyncBaseTransport | None = None,
+        timeout: float = 10.0,
+        max_attempts: int = 3,
+        backoff_base: float = 0.2,
+        backoff_max: float = 5.0,
+        sleep: Sleep = asyncio.sleep,
+        page_size: int = 100,
+        logger: RetryLogger | None = None,
+    ) -> None:
+        if max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1")
+        self.api_version = api_version
+        self.max_attempts = max_attempts
+        self.backoff_base = backoff_base
+        self.backoff_max = backoff_max
+        self.page_size = page_size
+        self._sleep = sleep
+        self._log: RetryLogger = logger if logger is not None else log
+        self._client = httpx.AsyncClient(
+            base_url=base_url.rstrip("/"),
+            transport=transport,
+            timeout=timeout,
+            headers={
+                "Authorization": f"Bearer {access_token}",
+                "User-Agent": f"wahealth/{__version__}",
+            },
+        )
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    async def health(self, node_id: str) -> HealthReport:
+        """`GET /<node>?fields=health_status` for a phone number, template or WABA."""
+        path = f"/{self.api_version}/{_check_node_id(node_id)}"
+        payload = await self._call("GET", path, params={"fields": "health_status"})
+        return _report(node_id, payload)
+
+    async def phone_numbers(self, waba_id: str) -> list[PhoneNumberRecord]:
+        """Every phone number of a WABA (all pages)."""
+        path = f"/{self.api_version}/{_check_node_id(waba_id)}/phone_numbers"
+        items = await self._paged(path, {"fields": PHONE_NUMBER_FIELDS})
+        return [PhoneNumberRecord.from_graph(item) for item in items]
+
+    async def message_templates(
+        self, waba_id: str, *, name: str | None = None, language: str | None = None
+    ) -> list[TemplateRecord]:
+        """Every template of a WABA (all pages), optionally only an exact name and/or language.
+
+        Meta matches `name` by substring, so the exact match is made here.
+        """
+        path = f"/{self.api_version}/{_check_node_id(waba_id)}/message_templates"
+        params = {"fields": TEMPLATE_FIELDS}
+        if name is not None:
+            params["name"] = name
+        if language is not None:
+            params["language"] = language
+        records = [TemplateRecord.from_graph(item) for item in await self._paged(path, params)]
+        return [
+            r
+            for r in records
+            if (name is None or r.name == name) and (language is None or r.language == language)
+        ]
+
+    async def batch_health(self, node_ids: Sequence[str]) -> dict[str, HealthReport | GraphError]:
+        """health_status for many nodes, 50 per Graph batch request.
+
+        Each node maps to its report or to the error for its sub-request. A whole
+        batch that fails maps every node in it to that error. After an app-level
+        throttle (not a WABA's 80007/80008) no further batches are sent: their
+        nodes get the same error. An auth error is raised, since nothing can succeed.
+        Ids that cannot be Graph ids map to `GraphNotFound` without being sent.
+        """
+        unique = list(dict.fromkeys(node_ids))
+        results: dict[str, HealthReport | GraphError] = {}
+        sendable = []
+        for node_id in unique:
+            try:
+                sendable.append(_check_node_id(node_id))
+            except GraphNotFound as exc:
+                results[node_id] = exc
+        halted: GraphRateLimited | None = None
+        for start in range(0, len(sendable), MAX_BATCH):
+            chunk = sendable[start : start + MAX_BATCH]
+            if halted is not None:
+                results.update(dict.fromkeys(chunk, halted))
+                continue
+            try:
+                chunk_results = await self._batch_chunk(chunk)
+            except GraphAuthError:
+                raise
+            except GraphError as exc:
+                chunk_results = dict.fromkeys(chunk, exc)
+            results.update(chunk_results)
+            halted = next(
+                (
+                    r
+                    for r in chunk_results.values()
+                    if isinstance(r, GraphRateLimited) and r.code not in WABA_RATE_LIMIT_CODES
+                ),
+                None,
+            )
+        return {node_id: results[node_id] for node_id in unique}
+
+    async def _batch_chunk(self, chunk: list[str]) -> dict[str, HealthReport | GraphError]:
+        requests = [
+            {"method": "GET", "relative_url": f"{self.api_version}/{n}?fields=health_status"}
+            for n in chunk
+        ]
+        data = {"batch": json.dumps(requests), "include_headers": "true"}
+        answers = await self._call("POST", f"/{self.api_version}/", data=data)
+        if not isinstance(answers, list) or len(answers) != len(chunk):
+            raise GraphBadResponse("a batch answer must be a list with one item per request")
+        return {node_id: _batch_item(node_id, a) for node_id, a in zip(chunk, answers, strict=True)}
+
+    async def _paged(self, path: str, params: Mapping[str, str]) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        seen: set[str] = set()
+        query = {**params, "limit": str(self.page_size)}
+        while True:
+            page = await self._call("GET", path, params=query)
+            data = page.get("data") if isinstance(page, dict) else None
+            if not isinstance(data, list) or not all(isinstance(i, dict) for i in data):
+                raise GraphBadResponse(f"{path}: a page must have a data list of objects")
+            items.extend(data)
+            paging = page.get("paging")
+            if not isinstance(paging, dict) or not paging.get("next"):
+                return items
+            cursors = paging.get("cursors")
+            after = cursors.get("after") if isinstance(cursors, dict) else None
+            if not isinstance(after, str) or not after or after in seen:
+                raise GraphBadResponse(f"{path}: a next page without a new after cursor")
+            seen.add(after)
+            query = {**query, "after": after}
+
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        data: Mapping[str, str] | None = None,
+    ) -> Any:
+        """One Graph call, retried on transient failures and short rate limits."""
+        attempt = 1
+        while True:
+            try:
+                return await self._attempt(method, path, params, data)
+            except (GraphTransientError, GraphRateLimited) as exc:
+                delay = self._retry_delay(exc, attempt)
+                if delay is None:
+                    raise
+                self._log.warning(
+                    "graph call failed, retrying",
+                    method=method,
+                    path=path,
+                    attempt=attempt,
+                    delay=round(delay, 3),
+                    error=type(exc).__name__,
+                    code=exc.code,
+                    http_status=exc.http_status,
+                )
+            attempt += 1
+            await self._sleep(delay)
+
+    def _retry_delay(self, exc: GraphError, attempt: int) -> float | None:
+        """Seconds before the next attempt, or None to give up now."""
+        if attempt >= self.max_attempts:
+            return None
+        if isinstance(exc, GraphRateLimited) and exc.retry_after is not None:
+            # A long wait is the caller's call (serve stale, reschedule), not ours.
+            return exc.retry_after if exc.retry_after <= self.backoff_max else None
+        cap = min(self.backoff_max, self.backoff_base * 2 ** (attempt - 1))
+        return random.uniform(0.0, cap)
+
+    async def _attempt(
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, str] | None,
+        data: Mapping[str, str] | None,
+    ) -> Any:
+        try:
+            response = await self._client.request(method, path, params=params, data=data)
+        except httpx.TimeoutException as exc:
+            raise GraphTransientError(f"Graph timed out: {type(exc).__name__}") from exc
+        except (httpx.NetworkError, httpx.RemoteProtocolError) as exc:
+            raise GraphTransientError(f"cannot reach Graph: {type(exc).__name__}: {exc}") from exc
+        except httpx.HTTPError as exc:
+            raise GraphError(f"Graph request failed: {type(exc).__name__}: {exc}") from exc
+        try:
+            payload = response.json()
+        except ValueError:
+            payload = None
+        if response.is_success:
+            if payload is None:
+                raise GraphBadResponse("Graph answered with something that is not JSON")
+            if not (isinstance(payload, dict) and "error" in payload):
+                return payload
+        raise graph_error_from(response.status_code, payload, response.headers)
+
+
+def _report(node_id: str, payload: Any) -> HealthReport:
+    if not isinstance(payload, dict):
+        raise GraphBadResponse(f"health of {node_id}: not a JSON object")
+    try:
+        return parse_health_status(payload, fetched_at=datetime.now(UTC), node_id=node_id)
+    except MalformedHealthStatus as exc:
+        raise GraphBadResponse(f"health of {node_id}: {exc}") from exc
+
+
+def _batch_item(node_id: str, item: Any) -> HealthReport | GraphError:
+    if item is None:
+        return GraphTransientError(f"batch sub-request for {node_id} got no answer")
+    if not isinstance(item, dict) or not isinstance(item.get("code"), int):
+        return GraphBadResponse(f"batch answer for {node_id} is not a sub-response")
+    raw_headers = item.get("headers") or []
+    headers = httpx.Headers(
+        [
+            (str(h.get("name")), str(h.get("value")))
+            for h in raw_headers
+            if isinstance(h, dict) and "name" in h
+        ]
+        if isinstance(raw_headers, list)
+        else []
+    )
+    body = item.get("body")
+    try:
+        payload = json.loads(body) if isinstance(body, str) else None
+    except json.JSONDecodeError:
+        payload = None
+    status: int = item["code"]
+    if 200 <= status < 300:
+        if payload is None:
+            return GraphBadResponse(f"batch answer for {node_id} has no JSON body")
+        if not (isinstance(payload, dict) and "error" in payload):
+            try:
+                return _report(node_id, payload)
+            except GraphBadResponse as exc:
+                return exc
+    return graph_error_from(status, payload, headers)

@@ -1,0 +1,167 @@
+"""The alert outbox: subscriptions, and due -> claim -> delivered / failed / dead -> retried."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from wahealth.storage.errors import Conflict, UnknownAlert, UnknownSpace
+from wahealth.storage.health import HealthRepository, PlannedAlert
+from wahealth.storage.outbox import AlertFormat, AlertState, OutboxRepository
+
+from ._reports import PHONE, codes, overall, report
+
+T0 = datetime(2026, 6, 1, 9, 0, tzinfo=UTC)
+LEASE = timedelta(seconds=60)
+
+
+async def _alerts(
+    health: HealthRepository, subscription_ids: list[int], count: int = 1
+) -> list[str]:
+    """Record `count` transitions of one node, each with an alert per subscription."""
+    ids = []
+    for n in range(count):
+        status = "BLOCKED" if n % 2 == 0 else "AVAILABLE"
+        payload = report(waba=status, waba_errors=(141006,) if status == "BLOCKED" else ())
+        alert_ids = [f"alert-{n}-{sub}" for sub in subscription_ids]
+        await health.record(
+            PHONE,
+            "PHONE_NUMBER",
+            "acme-space",
+            overall(payload),
+            payload,
+            codes(payload),
+            T0 + timedelta(seconds=n),
+            "poll",
+            alerts=[
+                PlannedAlert(sub, status, {"n": n}, alert_id=alert_id)
+                for sub, alert_id in zip(subscription_ids, alert_ids, strict=True)
+            ],
+        )
+        ids.extend(alert_ids)
+    return ids
+
+
+async def test_subscriptions_per_space(outbox: OutboxRepository, acme: str) -> None:
+    hook = await outbox.add_subscription(acme, "https://hooks.example/a", secret_encrypted="enc")
+    slack = await outbox.add_subscription(
+        acme, "https://hooks.slack.example/T/B", on_events=["BLOCKED"], format="slack"
+    )
+    assert (hook.on_events, hook.format, hook.secret_encrypted) == (
+        ("BLOCKED", "LIMITED", "RECOVERED"),
+        AlertFormat.JSON,
+        "enc",
+    )
+    assert slack.format is AlertFormat.SLACK
+    assert await outbox.get_subscription(hook.id) == hook
+    assert await outbox.list_subscriptions(acme) == [hook, slack]
+    assert await outbox.list_subscriptions("other-space") == []
+
+    with pytest.raises(Conflict):
+        await outbox.add_subscription(acme, "https://hooks.example/a")
+    with pytest.raises(UnknownSpace):
+        await outbox.add_subscription("no-space", "https://hooks.example/a")
+    with pytest.raises(ValueError, match="AlertFormat"):
+        await outbox.add_subscription(acme, "https://hooks.example/x", format="xml")
+
+    paused = await outbox.set_subscription_disabled(slack.id, True)
+    assert paused.disabled_at is not None
+    assert not paused.wants("BLOCKED")
+    assert await outbox.list_subscriptions(acme) == [hook]
+    assert len(await outbox.list_subscriptions(acme, include_disabled=True)) == 2
+
+    assert await outbox.remove_subscription(hook.id) is True
+    assert await outbox.remove_subscription(hook.id) is False
+    assert await outbox.get_subscription(hook.id) is None
+
+
+async def test_claim_deliver_fail_dead_retry(
+    outbox: OutboxRepository, health: HealthRepository, acme: str
+) -> None:
+    hook = await outbox.add_subscription(acme, "https://hooks.example/a")
+    [first, second] = await _alerts(health, [hook.id], count=2)
+
+    due = await outbox.due(T0 + timedelta(seconds=5))
+    assert [d.item.id for d in due] == [first, second]
+    assert due[0].subscription == hook
+    assert await outbox.due(T0 - timedelta(seconds=1)) == []
+
+    claimed = await outbox.claim(T0 + timedelta(seconds=5), limit=1, lease=LEASE)
+    assert [(d.item.id, d.item.attempts) for d in claimed] == [(first, 1)]
+    # Leased: hidden from others until the lease runs out.
+    assert [d.item.id for d in await outbox.due(T0 + timedelta(seconds=5))] == [second]
+
+    delivered = await outbox.mark_delivered(first, T0 + timedelta(seconds=6))
+    assert (delivered.state, delivered.delivered_at) == (
+        AlertState.DELIVERED,
+        T0 + timedelta(seconds=6),
+    )
+
+    await outbox.claim(T0 + timedelta(seconds=7), lease=LEASE)
+    retry_at = T0 + timedelta(minutes=5)
+    failed = await outbox.mark_failed(second, "HTTP 503", retry_at)
+    assert (failed.state, failed.attempts, failed.last_error) == (AlertState.PENDING, 1, "HTTP 503")
+    assert await outbox.due(retry_at - timedelta(seconds=1)) == []
+    [again] = await outbox.claim(retry_at, lease=LEASE)
+    assert again.item.attempts == 2
+
+    dead = await outbox.mark_dead(second, "HTTP 410")
+    assert dead.state is AlertState.DEAD
+    assert await outbox.due(T0 + timedelta(days=1)) == []
+    assert [a.id for a in await outbox.list_alerts(AlertState.DEAD)] == [second]
+    assert [a.id for a in await outbox.list_alerts("delivered")] == [first]
+    assert [a.id for a in await outbox.list_alerts(space_id=acme)] == [second, first]
+
+    with pytest.raises(Conflict):
+        await outbox.retry_dead(first)
+    revived = await outbox.retry_dead(second, now=T0 + timedelta(hours=1))
+    assert (revived.state, revived.attempts, revived.next_attempt_at) == (
+        AlertState.PENDING,
+        0,
+        T0 + timedelta(hours=1),
+    )
+    assert [d.item.id for d in await outbox.due(T0 + timedelta(hours=1))] == [second]
+    with pytest.raises(UnknownAlert):
+        await outbox.mark_delivered("nope", T0)
+
+
+async def test_an_expired_lease_makes_the_alert_due_again(
+    outbox: OutboxRepository, health: HealthRepository, acme: str
+) -> None:
+    hook = await outbox.add_subscription(acme, "https://hooks.example/a")
+    [alert] = await _alerts(health, [hook.id])
+    await outbox.claim(T0, lease=LEASE)
+    assert await outbox.claim(T0 + LEASE - timedelta(seconds=1), lease=LEASE) == []
+    [retaken] = await outbox.claim(T0 + LEASE, lease=LEASE)
+    assert (retaken.item.id, retaken.item.attempts) == (alert, 2)
+
+
+async def test_concurrent_claims_never_share_an_alert(
+    outbox: OutboxRepository, health: HealthRepository, acme: str
+) -> None:
+    hooks = [await outbox.add_subscription(acme, f"https://hooks.example/{n}") for n in range(3)]
+    alerts = await _alerts(health, [hook.id for hook in hooks], count=4)
+
+    batches = await asyncio.gather(
+        *(outbox.claim(T0 + timedelta(minutes=1), limit=5, lease=LEASE) for _ in range(4))
+    )
+    claimed = [d.item.id for batch in batches for d in batch]
+    assert sorted(claimed) == sorted(alerts)
+
+
+async def test_paused_and_removed_subscriptions(
+    outbox: OutboxRepository, health: HealthRepository, acme: str
+) -> None:
+    kept = await outbox.add_subscription(acme, "https://hooks.example/kept")
+    gone = await outbox.add_subscription(acme, "https://hooks.example/gone")
+    await _alerts(health, [kept.id, gone.id])
+
+    await outbox.set_subscription_disabled(kept.id, True)
+    assert [d.subscription.id for d in await outbox.due(T0)] == [gone.id]
+    await outbox.remove_subscription(gone.id)
+    assert [a.subscription_id for a in await outbox.list_alerts()] == [kept.id]
+    assert await outbox.due(T0) == []
+    await outbox.set_subscription_disabled(kept.id, False)
+    assert [d.subscription.id for d in await outbox.due(T0)] == [kept.id]
