@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import structlog
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -30,6 +31,9 @@ from wahealth.core.health import Freshness, HealthService
 from wahealth.dialects.cams.routes import routes as cams_routes
 from wahealth.dialects.d360.routes import routes as d360_routes
 from wahealth.dialects.graph.routes import routes as graph_routes
+from wahealth.logs import configure_logging
+from wahealth.middleware import RequestIdMiddleware
+from wahealth.monitor.service import Monitor
 from wahealth.ratelimit.base import RateLimiter
 from wahealth.ratelimit.factory import create_rate_limiter
 from wahealth.settings import Settings, load_settings
@@ -60,6 +64,7 @@ class Services:
     secretbox: SecretBox
     emulator: Starlette | None
     sessions: Any
+    monitor: Monitor
     new_credentials: NewCredentials | None = None
     ready: bool = False
 
@@ -89,6 +94,12 @@ def _upstream(settings: Settings) -> tuple[GraphClient, Starlette | None]:
         max_attempts=up.max_attempts,
     )
     return client, emulator
+
+
+async def _internal_error(request: Request, exc: Exception) -> Response:
+    """Last resort: log the traceback, answer a plain 500 with no details on the wire."""
+    log.error("unhandled error", path=request.url.path, exc_info=exc)
+    return JSONResponse({"error": "internal error"}, status_code=500)
 
 
 def create_app(settings: Settings) -> Starlette:
@@ -129,6 +140,16 @@ def create_app(settings: Settings) -> Starlette:
         nonces=nonces,
         signature_max_skew_seconds=settings.security.signature_max_skew_seconds,
     )
+    monitor = Monitor(
+        settings=settings,
+        health=health,
+        graph=graph,
+        sessions=sessions,
+        secretbox=secretbox,
+        directory=directory,
+        catalog_sync=sync,
+    )
+    health.observers.append(monitor.observe)
     services = Services(
         settings=settings,
         gateway=gateway,
@@ -140,6 +161,7 @@ def create_app(settings: Settings) -> Starlette:
         secretbox=secretbox,
         emulator=emulator,
         sessions=sessions,
+        monitor=monitor,
     )
 
     @contextlib.asynccontextmanager
@@ -158,6 +180,8 @@ def create_app(settings: Settings) -> Starlette:
             services.new_credentials = await apply_config(settings, tenancy, credentials, secretbox)
             if settings.catalog.sync_on_start:
                 await sync.sync_all(await tenancy.all_wabas())
+            await monitor.start()
+            stack.push_async_callback(monitor.stop)
             services.ready = True
             log.info("wahealth ready", upstream=settings.upstream.kind)
             try:
@@ -176,8 +200,14 @@ def create_app(settings: Settings) -> Starlette:
     if emulator is not None:
         # The emulator's admin API keeps its own /_emulator/ paths.
         route_list.append(Route("/_emulator/{rest:path}", emulator))
+    route_list += monitor.routes()
     route_list += graph_routes(gateway)
-    app = Starlette(routes=route_list, lifespan=lifespan)
+    app = Starlette(
+        routes=route_list,
+        lifespan=lifespan,
+        middleware=[Middleware(RequestIdMiddleware)],
+        exception_handlers={Exception: _internal_error},
+    )
     app.state.services = services
     return app
 
@@ -200,5 +230,6 @@ async def prepare_storage(settings: Settings) -> NewCredentials | None:
 
 def app_from_environment() -> Starlette:
     """Factory for server workers: settings from $WAHEALTH_CONFIG and the environment."""
+    configure_logging()
     config = os.environ.get("WAHEALTH_CONFIG")
     return create_app(load_settings(Path(config) if config else None))

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from wahealth.cli import check, emulator, serve  # noqa: F401  (registers commands)
 from wahealth.cli._app import app
+from wahealth.logs import configure_logging
 
 
 def main() -> None:
+    configure_logging()
     app()

@@ -128,7 +128,8 @@ class CamsEndpoint:
         self._rendered: OrderedDict[tuple[object, ...], RenderedSuccess] = OrderedDict()
 
     async def handle(self, request: Request) -> Response:
-        request_id = new_request_id()
+        # The same id as the x-request-id header and the logs, when the middleware set one.
+        request_id = getattr(request.state, "request_id", None) or new_request_id()
         try:
             body = await self._answer(request, request_id)
         except _CamsError as err:
