@@ -7,7 +7,6 @@ import os
 from typing import Annotated
 
 import typer
-from rich.panel import Panel
 
 from wahealth.cli._app import app
 from wahealth.cli.common import ConfigOption, console, fail, settings_from
@@ -21,20 +20,20 @@ async def _prepare(settings: Settings) -> None:
     created = await prepare_storage(settings)
     if created is None:
         return
-    console.print(
-        Panel.fit(
-            "\n".join(
-                [
-                    f"account            {created.account}  (space demo-space)",
-                    f"AccessKey id       {created.access_key_id}",
-                    f"AccessKey secret   {created.access_key_secret}",
-                    f"D360-API-KEY       {created.d360_key}  (phone {created.d360_phone_number_id})",
-                    f"Graph token        {created.graph_token}",
-                ]
-            ),
-            title="demo credentials: shown once, stored only encrypted or hashed",
-        )
-    )
+    url = f"http://{settings.server.host}:{settings.server.port}"
+    lines = [
+        "[bold]Demo credentials[/] (shown once; stored only encrypted or hashed):",
+        f"  account           {created.account}  (space demo-space)",
+        f"  AccessKey id      {created.access_key_id}",
+        f"  AccessKey secret  {created.access_key_secret}",
+        f"  D360-API-KEY      {created.d360_key}  (phone number id {created.d360_phone_number_id})",
+        f"  Graph token       {created.graph_token}",
+        "Try:",
+        f"  curl -H 'D360-API-KEY: {created.d360_key}' {url}/health_status",
+        f"  curl -H 'Authorization: Bearer {created.graph_token}' "
+        f"'{url}/v21.0/2632273056924580?fields=health_status'",
+    ]
+    console.print("\n".join(lines), highlight=False, soft_wrap=True)
 
 
 @app.command()
