@@ -40,10 +40,12 @@ from wahealth.settings import Settings, load_settings
 from wahealth.storage import create_engine, session_factory, upgrade
 from wahealth.storage.catalog import CatalogRepository
 from wahealth.storage.credentials import CredentialRepository
+from wahealth.storage.health import HealthRepository
 from wahealth.storage.tenancy import TenancyRepository
 from wahealth.upstream.emulator.app import create_emulator
 from wahealth.upstream.emulator.scenario import load_scenario
 from wahealth.upstream.graph import GraphClient
+from wahealth.web.dashboard import Dashboard, dashboard_routes
 
 log = structlog.get_logger(__name__)
 
@@ -201,6 +203,9 @@ def create_app(settings: Settings) -> Starlette:
         # The emulator's admin API keeps its own /_emulator/ paths.
         route_list.append(Route("/_emulator/{rest:path}", emulator))
     route_list += monitor.routes()
+    route_list += dashboard_routes(
+        Dashboard(directory, tenancy, catalog, HealthRepository(sessions))
+    )
     route_list += graph_routes(gateway)
     app = Starlette(
         routes=route_list,
