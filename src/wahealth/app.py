@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import structlog
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -102,6 +103,19 @@ async def _internal_error(request: Request, exc: Exception) -> Response:
     """Last resort: log the traceback, answer a plain 500 with no details on the wire."""
     log.error("unhandled error", path=request.url.path, exc_info=exc)
     return JSONResponse({"error": "internal error"}, status_code=500)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    """Paths and methods no dialect owns: a JSON error in Graph's envelope, not plain text."""
+    status = exc.status_code if isinstance(exc, HTTPException) else 400
+    message = (
+        f"Unknown path components: {request.url.path}"
+        if status == 404
+        else f"Unsupported {request.method.lower()} request."
+    )
+    error = {"message": message, "type": "OAuthException", "code": 2500 if status == 404 else 100}
+    headers = dict(exc.headers or {}) if isinstance(exc, HTTPException) else {}
+    return JSONResponse({"error": error}, status_code=status, headers=headers)
 
 
 def create_app(settings: Settings) -> Starlette:
@@ -211,7 +225,7 @@ def create_app(settings: Settings) -> Starlette:
         routes=route_list,
         lifespan=lifespan,
         middleware=[Middleware(RequestIdMiddleware)],
-        exception_handlers={Exception: _internal_error},
+        exception_handlers={HTTPException: _http_error, Exception: _internal_error},
     )
     app.state.services = services
     return app

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from wahealth.cli import check, emulator, serve  # noqa: F401  (registers commands)
+from wahealth.cli import admin, alerts, check, emulator, monitor, serve  # noqa: F401  (registers commands)
 from wahealth.cli._app import app
 from wahealth.logs import configure_logging
 

@@ -7,6 +7,8 @@ import uuid
 from starlette.requests import Request
 
 MAX_BODY_BYTES = 64 * 1024
+# Routed to the dialects' endpoints, which refuse the ones they do not serve in their own shape.
+EVERY_METHOD = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"]
 
 
 class BodyTooLarge(Exception):

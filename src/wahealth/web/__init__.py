@@ -1,1 +1,1 @@
-"""Dashboard."""
+"""HTTP endpoints beyond the dialects: node history (and the dashboard)."""

@@ -28,15 +28,17 @@ def _entity(entity: Entity, report: HealthReport, ctx: QueryContext) -> dict[str
     }
     waba = report.entity(EntityType.WABA)
     business = report.entity(EntityType.BUSINESS)
-    if entity.entity_type == EntityType.PHONE_NUMBER:
-        out["PhoneNumber"] = ctx.phone_number or ""
+    if entity.entity_type in (EntityType.PHONE_NUMBER, EntityType.MESSAGE_TEMPLATE):
+        if entity.entity_type == EntityType.PHONE_NUMBER:
+            out["PhoneNumber"] = ctx.phone_number or ""
+        else:
+            out["TemplateCode"] = ctx.template_code or ""
+            out["Language"] = ctx.language or ""
+        # Seed 000 names the owning WABA and Business Manager on the queried entity too.
         if waba is not None:
             out["WabaId"] = waba.id
-    elif entity.entity_type == EntityType.MESSAGE_TEMPLATE:
-        out["TemplateCode"] = ctx.template_code or ""
-        out["Language"] = ctx.language or ""
-        if waba is not None:
-            out["WabaId"] = waba.id
+        if business is not None:
+            out["BusinessId"] = business.id
     elif entity.entity_type == EntityType.WABA:
         out["WabaId"] = entity.id
         if business is not None:

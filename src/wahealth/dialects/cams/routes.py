@@ -33,7 +33,13 @@ from wahealth.dialects.cams.render import (
     render_error,
     render_success,
 )
-from wahealth.dialects.common import BodyTooLarge, new_request_id, read_body, retry_after_header
+from wahealth.dialects.common import (
+    EVERY_METHOD,
+    BodyTooLarge,
+    new_request_id,
+    read_body,
+    retry_after_header,
+)
 from wahealth.domain import HealthReport
 
 log = structlog.get_logger(__name__)
@@ -41,6 +47,7 @@ log = structlog.get_logger(__name__)
 ACTION = "GetWhatsappHealthStatus"
 VERSION = "2020-06-06"
 NODE_TYPES = ("phone", "template", "waba")
+_METHODS = ("GET", "HEAD", "POST")
 _JSON = "application/json;charset=utf-8"
 _RENDER_CACHE_MAX = 20_000
 
@@ -130,6 +137,17 @@ class CamsEndpoint:
     async def handle(self, request: Request) -> Response:
         # The same id as the x-request-id header and the logs, when the middleware set one.
         request_id = getattr(request.state, "request_id", None) or new_request_id()
+        if request.method not in _METHODS:
+            response = _error_response(
+                request_id,
+                _CamsError(
+                    405,
+                    "MethodNotAllowed",
+                    "The specified method is not allowed against this resource.",
+                ),
+            )
+            response.headers["Allow"] = ", ".join(_METHODS)
+            return response
         try:
             body = await self._answer(request, request_id)
         except _CamsError as err:
@@ -156,6 +174,8 @@ class CamsEndpoint:
                 "InvalidAction.NotFound",
                 "Specified api is not found, please check your url and method.",
             )
+        if not version:
+            raise InvalidRequest("Version is required", parameter="Version", missing=True)
         if version != VERSION:
             raise _CamsError(
                 400, "InvalidParameter", 'The specified parameter "Action or Version" is not valid.'
@@ -236,4 +256,5 @@ def _required(params: dict[str, str], name: str) -> str:
 
 
 def routes(gateway: Gateway) -> list[Route]:
-    return [Route("/", CamsEndpoint(gateway).handle, methods=["GET", "POST"])]
+    # Every method reaches the endpoint, so a wrong one is refused in CAMS's own shape.
+    return [Route("/", CamsEndpoint(gateway).handle, methods=EVERY_METHOD)]

@@ -15,10 +15,11 @@ from wahealth.core.errors import (
     UpstreamUnavailable,
 )
 from wahealth.core.gateway import Gateway
-from wahealth.dialects.common import retry_after_header
+from wahealth.dialects.common import EVERY_METHOD, retry_after_header
 from wahealth.dialects.meta_shape import MetaBodyCache, freshness_headers
 
 _JSON = "application/json"
+_METHODS = ("GET", "HEAD")
 
 
 def _error(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
@@ -56,6 +57,8 @@ class D360Endpoint:
 
     async def handle(self, request: Request) -> Response:
         gateway = self._gateway
+        if request.method not in _METHODS:
+            return _error(405, "Method Not Allowed", {"Allow": ", ".join(_METHODS)})
         try:
             principal = await gateway.directory.d360_principal(request.headers.get("d360-api-key"))
             await gateway.admit(principal)
@@ -70,4 +73,5 @@ class D360Endpoint:
 
 
 def routes(gateway: Gateway) -> list[Route]:
-    return [Route("/health_status", D360Endpoint(gateway).handle, methods=["GET"])]
+    # Every method reaches the endpoint, so a wrong one is refused in 360dialog's own shape.
+    return [Route("/health_status", D360Endpoint(gateway).handle, methods=EVERY_METHOD)]

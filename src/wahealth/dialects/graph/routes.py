@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 
 import orjson
@@ -19,11 +20,12 @@ from wahealth.core.errors import (
     UpstreamUnavailable,
 )
 from wahealth.core.gateway import Gateway
-from wahealth.dialects.common import retry_after_header
+from wahealth.dialects.common import EVERY_METHOD, retry_after_header
 from wahealth.dialects.meta_shape import MetaBodyCache, freshness_headers
 
 _JSON = "application/json; charset=UTF-8"
-_VERSION_CHARS = frozenset("0123456789.")
+_VERSION = re.compile(r"[0-9]+\.[0-9]+", re.ASCII)
+_METHODS = ("GET", "HEAD")
 
 
 def _error(
@@ -46,11 +48,11 @@ def _error(
     )
 
 
-def _unsupported(node_id: str) -> Response:
+def _unsupported(node_id: str, method: str = "GET") -> Response:
     return _error(
         400,
-        f"Unsupported get request. Object with ID '{node_id}' does not exist, cannot be loaded "
-        "due to missing permissions, or does not support this operation.",
+        f"Unsupported {method.lower()} request. Object with ID '{node_id}' does not exist, "
+        "cannot be loaded due to missing permissions, or does not support this operation.",
         "GraphMethodException",
         100,
         subcode=33,
@@ -103,10 +105,15 @@ class GraphEndpoint:
 
     async def handle(self, request: Request) -> Response:
         gateway = self._gateway
-        version = request.path_params["version"]
-        node_id = request.path_params["node_id"]
-        if not version or not set(version) <= _VERSION_CHARS or version.count(".") != 1:
+        version, _, path = request.path_params["after_v"].partition("/")
+        node_id, _, rest = path.partition("/")
+        if not _VERSION.fullmatch(version):
             return _error(400, f"Unknown path components: /v{version}", "OAuthException", 2500)
+        if not node_id or rest:
+            # Only the health_status field of a node is served: no edges, no root.
+            return _error(400, f"Unknown path components: /{path}", "OAuthException", 2500)
+        if request.method not in _METHODS:
+            return _unsupported(node_id, request.method)
         try:
             principal = await gateway.directory.graph_principal(_token(request))
             await gateway.admit(principal)
@@ -126,5 +133,6 @@ class GraphEndpoint:
 
 def routes(gateway: Gateway) -> list[Route]:
     return [
-        Route("/v{version}/{node_id}", GraphEndpoint(gateway).handle, methods=["GET"]),
+        # Every path starting with /v is Graph's: bad versions, edges and methods get Meta's errors.
+        Route("/v{after_v:path}", GraphEndpoint(gateway).handle, methods=EVERY_METHOD),
     ]

@@ -16,6 +16,7 @@ from starlette.routing import Route
 
 from wahealth.upstream.emulator.scenario import HealthSpec, HealthValue
 from wahealth.upstream.emulator.state import EmulatorState, Fault, UnknownNode
+from wahealth.upstream.emulator.webhooks import webhook_routes
 
 
 class HealthUpdate(HealthSpec):
@@ -139,6 +140,7 @@ def admin_routes() -> list[Route]:
         Route("/_emulator/faults", delete_faults, methods=["DELETE"]),
         Route("/_emulator/scenario", get_scenario, methods=["GET"]),
         Route("/_emulator/rate-limits", delete_rate_limits, methods=["DELETE"]),
+        *webhook_routes(),
         Route("/_emulator/{rest:path}", unknown_admin_endpoint, methods=_ANY_METHOD),
         Route("/_emulator", unknown_admin_endpoint, methods=_ANY_METHOD),
     ]

@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import parse_qsl
 
+import httpx
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -29,16 +30,24 @@ from wahealth.upstream.emulator.state import EmulatorState, Fault
 
 
 def create_emulator(
-    scenario: Scenario, *, clock: Callable[[], float] = time.monotonic
+    scenario: Scenario,
+    *,
+    clock: Callable[[], float] = time.monotonic,
+    webhook_transport: httpx.AsyncBaseTransport | None = None,
 ) -> Starlette:
-    """An ASGI app serving `scenario` like Meta's Graph API; its state is `app.state.emulator`."""
+    """An ASGI app serving `scenario` like Meta's Graph API; its state is `app.state.emulator`.
+
+    `webhook_transport` routes the Meta webhooks it emits (default: the network).
+    """
     app = Starlette(
         routes=[
             *admin_routes(),
             Route("/{path:path}", _graph_endpoint, methods=["GET", "POST", "DELETE"]),
         ]
     )
-    app.state.emulator = EmulatorState(scenario, clock)
+    app.state.emulator = state = EmulatorState(scenario, clock)
+    state.webhooks.transport = webhook_transport
+    state.on_health_change.append(state.webhooks.on_health_change)
     return app
 
 

@@ -25,6 +25,7 @@ from wahealth.upstream.emulator.scenario import (
     TemplateSpec,
     WabaSpec,
 )
+from wahealth.upstream.emulator.webhooks import WebhookEmitter
 
 NodeSpec = BusinessSpec | AppSpec | WabaSpec | PhoneNumberSpec | TemplateSpec
 _S = TypeVar("_S", BusinessSpec, AppSpec, WabaSpec, PhoneNumberSpec, TemplateSpec)
@@ -166,6 +167,7 @@ class EmulatorState:
         self.faults = FaultQueue()
         self.budget = CallBudget(scenario.rate_limit, clock)
         self.on_health_change: list[HealthHook] = []
+        self.webhooks = WebhookEmitter(self)  # signed Meta webhooks (see webhooks.py)
         self._nodes: dict[str, Node] = {}
         self._health: dict[str, HealthSpec] = {}
         self.phone_ids_by_waba: dict[str, list[str]] = {w.id: [] for w in scenario.wabas}

@@ -1,0 +1,308 @@
+"""The fleet refresh: a thin loop around `step`, which fetches one planned round of due nodes.
+
+Each round asks storage for the oldest due nodes the budget allows (see
+`planner`), fetches them with Graph batch requests (50 nodes per HTTP request,
+each node one call as Meta counts them) and hands every report to the health
+core's `accept`, which writes the same cache the gateway reads and tells the
+observers (the recorder stores transitions and reschedules the node).
+
+Failures never overwrite a report: the node keeps its last one, and is
+retried later, after a doubling delay. A WABA-level throttle (80007/80008)
+postpones that WABA's nodes; an app-level throttle pauses the whole loop for
+Meta's `retry_after`. The budget is this process's: run the monitor on one
+replica, or give each its share.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Protocol
+
+import structlog
+
+from wahealth.domain import HealthReport
+from wahealth.monitor.planner import (
+    Candidate,
+    Spend,
+    allowance,
+    budget_frees_in,
+    plan_round,
+    prune,
+    retry_delay,
+    round_quota,
+)
+from wahealth.storage.health import DueNode
+from wahealth.upstream.errors import WABA_RATE_LIMIT_CODES, GraphAuthError, GraphRateLimited
+
+log = structlog.get_logger(__name__)
+
+DEFAULT_PAUSE_SECONDS = 60.0
+MANUAL_ROUND_NODES = 500  # progress moves at least this often in a one-off refresh
+MAX_THROTTLES_PER_NODE = 3
+
+
+class BatchUpstream(Protocol):
+    """Where reports come from in bulk (the Graph client)."""
+
+    async def batch_health(
+        self, node_ids: Sequence[str]
+    ) -> Mapping[str, HealthReport | Exception]: ...
+
+
+class ReportSink(Protocol):
+    """Where fetched reports go (the health core: cache, then observers)."""
+
+    async def accept(self, report: HealthReport, *, cause: str) -> None: ...
+
+
+class Schedule(Protocol):
+    """Which nodes are due, and how to postpone one (the health repository)."""
+
+    async def due_nodes(self, now: datetime, limit: int = 100) -> list[DueNode]: ...
+
+    async def set_next_due(
+        self,
+        node_id: str,
+        next_due_at: datetime,
+        *,
+        checked_at: datetime | None = None,
+        node_kind: str = ...,
+        space_id: str | None = None,
+    ) -> None: ...
+
+
+@dataclass
+class RoundOutcome:
+    """What one fetch did: nodes refreshed, nodes failed (with why), nodes throttled."""
+
+    refreshed: list[str] = field(default_factory=list)
+    failed: dict[str, Exception] = field(default_factory=dict)
+    throttled: list[str] = field(default_factory=list)
+    pause_seconds: float | None = None
+
+
+@dataclass
+class RefreshSummary:
+    """The result of a one-off refresh of many nodes."""
+
+    refreshed: int = 0
+    failed: dict[str, str] = field(default_factory=dict)
+    calls: int = 0
+
+
+def _utc(moment: float) -> datetime:
+    return datetime.fromtimestamp(moment, UTC)
+
+
+class FleetRefresher:
+    """Keeps every catalog node fresh within `calls_per_minute` Graph calls."""
+
+    def __init__(
+        self,
+        *,
+        upstream: BatchUpstream,
+        sink: ReportSink,
+        schedule: Schedule,
+        calls_per_minute: int,
+        interval_seconds: float,
+        round_seconds: float = 5.0,
+        default_pause_seconds: float = DEFAULT_PAUSE_SECONDS,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        if calls_per_minute < 1:
+            raise ValueError("calls_per_minute must be at least 1")
+        self._upstream = upstream
+        self._sink = sink
+        self._schedule = schedule
+        self.calls_per_minute = calls_per_minute
+        self.interval_seconds = interval_seconds
+        self.round_seconds = round_seconds
+        self._default_pause = default_pause_seconds
+        self._clock = clock
+        self._sleep = sleep
+        self._ledger: tuple[Spend, ...] = ()
+        self._failures: dict[str, int] = {}
+        self._paused_until = 0.0
+        self.calls_spent = 0
+
+    @property
+    def paused_until(self) -> float:
+        """Epoch seconds until which an app-level throttle keeps the loop idle."""
+        return self._paused_until
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Refresh round after round until `stop` is set."""
+        log.info(
+            "fleet refresh started",
+            calls_per_minute=self.calls_per_minute,
+            interval_seconds=self.interval_seconds,
+        )
+        while not stop.is_set():
+            try:
+                wait = await self.step()
+            except Exception:  # a failed round must not end the loop
+                log.exception("fleet refresh round failed")
+                wait = self.round_seconds
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=max(wait, 0.0))
+
+    async def step(self) -> float:
+        """Fetch one round of due nodes; returns the seconds to wait before the next."""
+        now = self._clock()
+        if now < self._paused_until:
+            return self._paused_until - now
+        self._ledger = prune(self._ledger, now)
+        room = min(
+            allowance(self._ledger, now, self.calls_per_minute),
+            round_quota(self.calls_per_minute, self.round_seconds),
+        )
+        if room == 0:
+            return max(
+                self.round_seconds, budget_frees_in(self._ledger, now, self.calls_per_minute)
+            )
+        due = await self._schedule.due_nodes(_utc(now), limit=room)
+        candidates = [
+            Candidate(d.node_id, None if d.next_due_at is None else d.next_due_at.timestamp())
+            for d in due
+        ]
+        plan = plan_round(
+            candidates,
+            now=now,
+            ledger=self._ledger,
+            calls_per_minute=self.calls_per_minute,
+            round_seconds=self.round_seconds,
+        )
+        if not plan.node_ids:
+            return plan.wait_seconds
+        try:
+            outcome = await self._fetch(plan.node_ids, cause="poll")
+        except GraphAuthError as exc:
+            # Every report is kept; nothing is rescheduled, so all are due once it is fixed.
+            log.error("fleet refresh paused: Meta refused the access token", error=str(exc))
+            pause = max(self.interval_seconds, self._default_pause)
+            self._pause(pause)
+            return pause
+        await self._reschedule(outcome, {d.node_id: d for d in due}, self._clock())
+        if outcome.refreshed or outcome.failed:
+            log.info(
+                "fleet refresh round",
+                refreshed=len(outcome.refreshed),
+                failed=len(outcome.failed),
+                throttled=len(outcome.throttled),
+            )
+        if outcome.pause_seconds is not None:
+            return outcome.pause_seconds
+        return plan.wait_seconds
+
+    async def refresh_all(
+        self,
+        node_ids: Sequence[str],
+        *,
+        cause: str = "manual",
+        progress: Callable[[int], None] | None = None,
+    ) -> RefreshSummary:
+        """Refresh these nodes once, within the budget (waiting for it as needed).
+
+        Raises GraphAuthError when Meta refuses the token.
+        """
+        queue = list(dict.fromkeys(node_ids))
+        summary = RefreshSummary()
+        throttles: dict[str, int] = {}
+        spent_before = self.calls_spent
+        while queue:
+            now = self._clock()
+            if now < self._paused_until:
+                await self._sleep(self._paused_until - now)
+                continue
+            self._ledger = prune(self._ledger, now)
+            room = min(allowance(self._ledger, now, self.calls_per_minute), MANUAL_ROUND_NODES)
+            if room == 0:
+                frees = budget_frees_in(self._ledger, now, self.calls_per_minute)
+                await self._sleep(max(frees, 0.001))
+                continue
+            chunk, queue = queue[:room], queue[room:]
+            outcome = await self._fetch(chunk, cause=cause)
+            summary.refreshed += len(outcome.refreshed)
+            for node_id, error in outcome.failed.items():
+                summary.failed[node_id] = f"{type(error).__name__}: {error}"
+            retry = []
+            for node_id in outcome.throttled:
+                throttles[node_id] = throttles.get(node_id, 0) + 1
+                if throttles[node_id] < MAX_THROTTLES_PER_NODE:
+                    retry.append(node_id)
+                else:
+                    summary.failed[node_id] = "rate limited by Meta"
+            queue = retry + queue
+            if progress is not None:
+                progress(len(chunk) - len(retry))
+        summary.calls = self.calls_spent - spent_before
+        return summary
+
+    async def _fetch(self, node_ids: Sequence[str], *, cause: str) -> RoundOutcome:
+        """Fetch and store; a refused token (GraphAuthError) is raised: nothing can succeed."""
+        outcome = RoundOutcome()
+        try:
+            results = await self._upstream.batch_health(node_ids)
+        finally:
+            # Counted when the round ends: until then a call may still reach Meta.
+            self._spend(len(node_ids))
+        for node_id in node_ids:
+            result = results.get(node_id)
+            if isinstance(result, HealthReport):
+                try:
+                    await self._sink.accept(result, cause=cause)
+                except Exception as exc:  # noqa: BLE001 — one node's storage error is not the round's
+                    log.warning("cannot store a refreshed report", node_id=node_id, error=repr(exc))
+                    outcome.failed[node_id] = exc
+                    continue
+                outcome.refreshed.append(node_id)
+                self._failures.pop(node_id, None)
+            elif isinstance(result, GraphRateLimited) and result.code not in WABA_RATE_LIMIT_CODES:
+                outcome.throttled.append(node_id)
+                wait = result.retry_after if result.retry_after else self._default_pause
+                outcome.pause_seconds = max(outcome.pause_seconds or 0.0, wait)
+            else:
+                outcome.failed[node_id] = result or LookupError(f"no answer for node {node_id}")
+        if outcome.pause_seconds is not None:
+            log.warning("Meta throttled the fleet refresh", pause_seconds=outcome.pause_seconds)
+            self._pause(outcome.pause_seconds)
+        return outcome
+
+    async def _reschedule(
+        self, outcome: RoundOutcome, due: Mapping[str, DueNode], now: float
+    ) -> None:
+        """Push failed nodes out: throttled WABAs by Meta's wait, others by a doubling delay."""
+        for node_id, error in outcome.failed.items():
+            if isinstance(error, GraphRateLimited):
+                delay = error.retry_after or self.interval_seconds
+            else:
+                failures = self._failures.get(node_id, 0) + 1
+                self._failures[node_id] = failures
+                delay = retry_delay(failures, self.interval_seconds)
+            ref = due.get(node_id)
+            await self._schedule.set_next_due(
+                node_id,
+                _utc(now + delay),
+                checked_at=_utc(now),
+                node_kind=ref.kind.value if ref is not None else "UNKNOWN",
+                space_id=ref.space_id if ref is not None else None,
+            )
+            log.info(
+                "node refresh failed; retrying later",
+                node_id=node_id,
+                retry_in=round(delay, 1),
+                error=type(error).__name__,
+            )
+
+    def _spend(self, calls: int) -> None:
+        self._ledger = (*self._ledger, Spend(self._clock(), calls))
+        self.calls_spent += calls
+
+    def _pause(self, seconds: float) -> None:
+        self._paused_until = max(self._paused_until, self._clock() + seconds)

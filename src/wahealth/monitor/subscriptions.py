@@ -1,0 +1,101 @@
+"""Apply `[[alerts.subscriptions]]` from the config at every start, idempotently.
+
+The config is the source of truth for the subscriptions it names (by space and
+URL): a missing one is added, one whose secret, events or format changed is
+replaced. Subscriptions added with the CLI are left alone. A bad target stops
+the start with a message naming the entry, rather than failing every delivery
+later.
+"""
+
+from __future__ import annotations
+
+import structlog
+
+from wahealth.auth.secretbox import SecretBox, SecretBoxError
+from wahealth.monitor.targets import TargetError, TargetUnresolvable, check_target
+from wahealth.settings import Settings, SubscriptionConfig
+from wahealth.storage.errors import UnknownSpace
+from wahealth.storage.outbox import AlertFormat, AlertState, OutboxRepository, Subscription
+
+log = structlog.get_logger(__name__)
+
+
+class SubscriptionConfigError(Exception):
+    """An `[[alerts.subscriptions]]` entry cannot be applied; the message names it."""
+
+
+async def apply_subscriptions(
+    settings: Settings, outbox: OutboxRepository, secretbox: SecretBox
+) -> None:
+    """Make storage hold the configured subscriptions (add or replace; never remove others)."""
+    allow_private = settings.alerts.allow_private_targets
+    entries = [
+        (f"alerts.subscriptions[{position}] (space {wanted.space!r}, url {wanted.url!r})", wanted)
+        for position, wanted in enumerate(settings.alerts.subscriptions)
+    ]
+    # Every target first: a bad entry changes nothing at all.
+    for where, wanted in entries:
+        try:
+            await check_target(wanted.url, allow_private=allow_private)
+        except TargetUnresolvable as exc:
+            # DNS may be down at start; each delivery checks the address again anyway.
+            log.warning("alert target does not resolve now", entry=where, error=str(exc))
+        except TargetError as exc:
+            hint = "" if allow_private else " (alerts.allow_private_targets = true allows it)"
+            raise SubscriptionConfigError(f"{where}: {exc}{hint}") from exc
+    for where, wanted in entries:
+        await _apply_one(wanted, where, outbox, secretbox)
+
+
+async def _apply_one(
+    wanted: SubscriptionConfig, where: str, outbox: OutboxRepository, secretbox: SecretBox
+) -> None:
+    stored = next(
+        (
+            s
+            for s in await outbox.list_subscriptions(wanted.space, include_disabled=True)
+            if s.url == wanted.url
+        ),
+        None,
+    )
+    if stored is not None:
+        if _same(stored, wanted, secretbox):
+            return
+        pending = [
+            a
+            for a in await outbox.list_alerts(
+                AlertState.PENDING, space_id=wanted.space, limit=10_000
+            )
+            if a.subscription_id == stored.id
+        ]
+        await outbox.remove_subscription(stored.id)
+        log.warning(
+            "alert subscription changed in the config: replaced",
+            subscription_id=stored.id,
+            space_id=wanted.space,
+            undelivered_alerts_dropped=len(pending),
+        )
+    try:
+        created = await outbox.add_subscription(
+            wanted.space,
+            wanted.url,
+            on_events=wanted.on,
+            format=wanted.format,
+            secret_encrypted=secretbox.encrypt(wanted.secret),
+        )
+    except UnknownSpace as exc:
+        raise SubscriptionConfigError(f"{where}: there is no space {wanted.space!r}") from exc
+    log.info("alert subscription added from the config", subscription_id=created.id)
+
+
+def _same(stored: Subscription, wanted: SubscriptionConfig, secretbox: SecretBox) -> bool:
+    if stored.on_events != tuple(dict.fromkeys(wanted.on)):
+        return False
+    if stored.format is not AlertFormat(wanted.format):
+        return False
+    if stored.secret_encrypted is None:
+        return False
+    try:
+        return secretbox.decrypt(stored.secret_encrypted) == wanted.secret
+    except SecretBoxError:
+        return False
