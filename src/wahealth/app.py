@@ -33,7 +33,7 @@ from wahealth.dialects.cams.routes import routes as cams_routes
 from wahealth.dialects.d360.routes import routes as d360_routes
 from wahealth.dialects.graph.routes import routes as graph_routes
 from wahealth.logs import configure_logging
-from wahealth.middleware import RequestIdMiddleware
+from wahealth.middleware import DirectRoutes, RequestIdMiddleware
 from wahealth.monitor.service import Monitor
 from wahealth.ratelimit.base import RateLimiter
 from wahealth.ratelimit.factory import create_rate_limiter
@@ -210,9 +210,8 @@ def create_app(settings: Settings) -> Starlette:
             return JSONResponse({"status": "starting"}, status_code=503)
         return JSONResponse({"status": "ok"})
 
+    dialect_routes = [*cams_routes(gateway), *d360_routes(gateway), *graph_routes(gateway)]
     route_list: list[BaseRoute] = [Route("/healthz", healthz, methods=["GET"])]
-    route_list += cams_routes(gateway)
-    route_list += d360_routes(gateway)
     if emulator is not None:
         # The emulator's admin API keeps its own /_emulator/ paths.
         route_list.append(Route("/_emulator/{rest:path}", emulator))
@@ -220,11 +219,14 @@ def create_app(settings: Settings) -> Starlette:
     route_list += dashboard_routes(
         Dashboard(directory, tenancy, catalog, HealthRepository(sessions))
     )
-    route_list += graph_routes(gateway)
+    route_list += dialect_routes
     app = Starlette(
         routes=route_list,
         lifespan=lifespan,
-        middleware=[Middleware(RequestIdMiddleware)],
+        middleware=[
+            Middleware(RequestIdMiddleware),
+            Middleware(DirectRoutes, routes=dialect_routes),
+        ],
         exception_handlers={HTTPException: _http_error, Exception: _internal_error},
     )
     app.state.services = services

@@ -7,6 +7,8 @@ import sys
 
 import structlog
 
+from wahealth.middleware import add_request_id
+
 
 def configure_logging(level: str = "info", *, json: bool | None = None) -> None:
     """Configure structlog and the stdlib root logger once, at process start."""
@@ -17,6 +19,7 @@ def configure_logging(level: str = "info", *, json: bool | None = None) -> None:
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
+            add_request_id,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.format_exc_info,

@@ -7,6 +7,7 @@ within a second on every replica.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass
@@ -43,7 +44,12 @@ class AccessKey:
 
 
 class TtlCache(Generic[K, V]):
-    """A small read-through cache; concurrent misses may both load (harmless here)."""
+    """A small read-through cache with one load per key at a time.
+
+    When an entry expires under load, the first caller reloads it while the
+    others keep the previous value, so a busy key costs one storage query per
+    ttl instead of one per request in flight.
+    """
 
     def __init__(
         self,
@@ -55,16 +61,32 @@ class TtlCache(Generic[K, V]):
         self._max = max_entries
         self._clock = clock
         self._entries: dict[K, tuple[float, V]] = {}
+        self._loading: dict[K, asyncio.Future[V]] = {}
 
     async def get(self, key: K, load: Callable[[], Awaitable[V]]) -> V:
-        now = self._clock()
         hit = self._entries.get(key)
-        if hit is not None and hit[0] > now:
+        if hit is not None and hit[0] > self._clock():
             return hit[1]
-        value = await load()
+        pending = self._loading.get(key)
+        if pending is not None:
+            return hit[1] if hit is not None else await asyncio.shield(pending)
+        future: asyncio.Future[V] = asyncio.get_running_loop().create_future()
+        self._loading[key] = future
+        try:
+            value = await load()
+        except asyncio.CancelledError:
+            future.cancel()
+            raise
+        except Exception as exc:
+            future.set_exception(exc)
+            future.exception()  # mark retrieved: waiters re-raise it, nobody else must
+            raise
+        finally:
+            del self._loading[key]
+        future.set_result(value)
         if len(self._entries) >= self._max:
             self._entries.clear()  # crude but bounded; entries are cheap to reload
-        self._entries[key] = (now + self._ttl, value)
+        self._entries[key] = (self._clock() + self._ttl, value)
         return value
 
     def clear(self) -> None:

@@ -49,7 +49,9 @@ class HealthService:
     observers: list[ReportObserver] = field(default_factory=list)
     clock: Callable[[], float] = time.time
     _flight: SingleFlight[str, HealthReport] = field(default_factory=SingleFlight)
-    _parsed: OrderedDict[tuple[str, float], HealthReport] = field(default_factory=OrderedDict)
+    _parsed: OrderedDict[tuple[str, float, ReportSource], HealthReport] = field(
+        default_factory=OrderedDict
+    )
     _background: set[asyncio.Task[None]] = field(default_factory=set)
 
     async def get(self, node_id: str, *, cause: str = "query") -> HealthReport:
@@ -123,15 +125,16 @@ class HealthService:
 
     def _from_cache(self, entry: CachedReport, source: ReportSource) -> HealthReport:
         # Parse each cached payload once: a cache hit should cost a dict lookup, not JSON work.
-        key = (entry.node_id, entry.fetched_at)
+        key = (entry.node_id, entry.fetched_at, source)
         report = self._parsed.get(key)
         if report is None:
             report = parse_health_status(
                 orjson.loads(entry.payload),
                 fetched_at=datetime.fromtimestamp(entry.fetched_at, UTC),
+                source=source,
                 node_id=entry.node_id,
             )
             self._parsed[key] = report
             if len(self._parsed) > _PARSED_MAX:
                 self._parsed.popitem(last=False)
-        return report if source is ReportSource.UPSTREAM else report.with_source(source)
+        return report

@@ -1,31 +1,25 @@
-"""Meta's health_status body, shared by the two dialects that answer in Meta's shape."""
+"""Meta's health_status answer, shared by the two dialects that answer in Meta's shape."""
 
 from __future__ import annotations
 
 from collections import OrderedDict
 
 import orjson
+from starlette.responses import Response
 
 from wahealth.domain import HealthReport, render_health_status
 
 _MAX = 20_000
 
 
-class MetaBodyCache:
-    """Rendered Meta-shaped bodies per (node, fetch time): a cache hit is a dict lookup."""
+class PrebuiltResponse(Response):
+    """A response whose body and header block were built once and are reused per cache hit."""
 
-    def __init__(self) -> None:
-        self._bodies: OrderedDict[tuple[str, float], bytes] = OrderedDict()
-
-    def body(self, report: HealthReport) -> bytes:
-        key = (report.node_id, report.fetched_at.timestamp())
-        body = self._bodies.get(key)
-        if body is None:
-            body = orjson.dumps(render_health_status(report))
-            self._bodies[key] = body
-            if len(self._bodies) > _MAX:
-                self._bodies.popitem(last=False)
-        return body
+    def __init__(self, body: bytes, raw_headers: list[tuple[bytes, bytes]], status_code: int = 200):
+        self.status_code = status_code
+        self.body = body
+        self.background = None
+        self.raw_headers = raw_headers  # shared: nothing downstream mutates it in place
 
 
 def freshness_headers(report: HealthReport) -> dict[str, str]:
@@ -34,3 +28,27 @@ def freshness_headers(report: HealthReport) -> dict[str, str]:
         "x-wahealth-source": report.source.value,
         "x-wahealth-fetched-at": report.fetched_at.isoformat(timespec="seconds"),
     }
+
+
+class MetaAnswerCache:
+    """The rendered answer per (node, fetch time, source): a cache hit is a dict lookup."""
+
+    def __init__(self, media_type: str) -> None:
+        self._media_type = media_type.encode()
+        self._answers: OrderedDict[tuple[str, float, str], PrebuiltResponse] = OrderedDict()
+
+    def response(self, report: HealthReport) -> PrebuiltResponse:
+        key = (report.node_id, report.fetched_at.timestamp(), report.source.value)
+        answer = self._answers.get(key)
+        if answer is None:
+            body = orjson.dumps(render_health_status(report))
+            headers = [
+                (b"content-type", self._media_type),
+                (b"content-length", str(len(body)).encode()),
+                *((k.encode(), v.encode()) for k, v in freshness_headers(report).items()),
+            ]
+            answer = PrebuiltResponse(body, headers)
+            self._answers[key] = answer
+            if len(self._answers) > _MAX:
+                self._answers.popitem(last=False)
+        return answer

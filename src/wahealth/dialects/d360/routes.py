@@ -16,7 +16,7 @@ from wahealth.core.errors import (
 )
 from wahealth.core.gateway import Gateway
 from wahealth.dialects.common import EVERY_METHOD, retry_after_header
-from wahealth.dialects.meta_shape import MetaBodyCache, freshness_headers
+from wahealth.dialects.meta_shape import MetaAnswerCache
 
 _JSON = "application/json"
 _METHODS = ("GET", "HEAD")
@@ -53,7 +53,7 @@ def _translate(exc: CoreError) -> Response:
 class D360Endpoint:
     def __init__(self, gateway: Gateway):
         self._gateway = gateway
-        self._bodies = MetaBodyCache()
+        self._answers = MetaAnswerCache(_JSON)
 
     async def handle(self, request: Request) -> Response:
         gateway = self._gateway
@@ -67,9 +67,7 @@ class D360Endpoint:
             report = await gateway.health.get(principal.phone_number_id)
         except CoreError as exc:
             return _translate(exc)
-        return Response(
-            self._bodies.body(report), headers=freshness_headers(report), media_type=_JSON
-        )
+        return self._answers.response(report)
 
 
 def routes(gateway: Gateway) -> list[Route]:

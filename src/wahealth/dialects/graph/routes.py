@@ -21,7 +21,7 @@ from wahealth.core.errors import (
 )
 from wahealth.core.gateway import Gateway
 from wahealth.dialects.common import EVERY_METHOD, retry_after_header
-from wahealth.dialects.meta_shape import MetaBodyCache, freshness_headers
+from wahealth.dialects.meta_shape import MetaAnswerCache
 
 _JSON = "application/json; charset=UTF-8"
 _VERSION = re.compile(r"[0-9]+\.[0-9]+", re.ASCII)
@@ -101,7 +101,7 @@ def _token(request: Request) -> str | None:
 class GraphEndpoint:
     def __init__(self, gateway: Gateway):
         self._gateway = gateway
-        self._bodies = MetaBodyCache()
+        self._answers = MetaAnswerCache(_JSON)
 
     async def handle(self, request: Request) -> Response:
         gateway = self._gateway
@@ -126,9 +126,7 @@ class GraphEndpoint:
             report = await gateway.health.get(node_id)
         except CoreError as exc:
             return _translate(exc, node_id)
-        return Response(
-            self._bodies.body(report), headers=freshness_headers(report), media_type=_JSON
-        )
+        return self._answers.response(report)
 
 
 def routes(gateway: Gateway) -> list[Route]:
