@@ -22,7 +22,7 @@ import hashlib
 import hmac
 import re
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 from urllib.parse import parse_qsl, quote
@@ -75,6 +75,10 @@ class SignedRequest:
     raw_query: bytes
     headers: Mapping[str, str]  # lowercase names
     body: bytes = b""
+    # Parsed parameters, computed once: several steps of verification need them.
+    _parsed: dict[str, dict[str, str]] = field(
+        init=False, default_factory=dict, compare=False, repr=False
+    )
 
     @classmethod
     def from_asgi(cls, scope: Mapping[str, Any], body: bytes) -> SignedRequest:
@@ -292,14 +296,22 @@ def _token(value: str, what: str) -> str:
 
 
 def _query_params(req: SignedRequest) -> dict[str, str]:
-    return _unique(_parse_form(req.raw_query, "query string"), "query string")
+    parsed = req._parsed.get("query")
+    if parsed is None:
+        parsed = _unique(_parse_form(req.raw_query, "query string"), "query string")
+        req._parsed["query"] = parsed
+    return dict(parsed)
 
 
 def _form_params(req: SignedRequest) -> dict[str, str]:
     media_type = req.headers.get("content-type", "").split(";", 1)[0].strip().lower()
     if media_type != _FORM_MEDIA_TYPE or not req.body:
         return {}
-    return _unique(_parse_form(req.body, "form body"), "form body")
+    parsed = req._parsed.get("form")
+    if parsed is None:
+        parsed = _unique(_parse_form(req.body, "form body"), "form body")
+        req._parsed["form"] = parsed
+    return dict(parsed)
 
 
 def _parse_form(raw: bytes, where: str) -> list[tuple[str, str]]:

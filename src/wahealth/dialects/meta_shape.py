@@ -5,21 +5,11 @@ from __future__ import annotations
 from collections import OrderedDict
 
 import orjson
-from starlette.responses import Response
 
+from wahealth.dialects.common import PrebuiltResponse
 from wahealth.domain import HealthReport, render_health_status
 
 _MAX = 20_000
-
-
-class PrebuiltResponse(Response):
-    """A response whose body and header block were built once and are reused per cache hit."""
-
-    def __init__(self, body: bytes, raw_headers: list[tuple[bytes, bytes]], status_code: int = 200):
-        self.status_code = status_code
-        self.body = body
-        self.background = None
-        self.raw_headers = raw_headers  # shared: nothing downstream mutates it in place
 
 
 def freshness_headers(report: HealthReport) -> dict[str, str]:

@@ -36,6 +36,7 @@ from wahealth.dialects.cams.render import (
 from wahealth.dialects.common import (
     EVERY_METHOD,
     BodyTooLarge,
+    PrebuiltResponse,
     new_request_id,
     read_body,
     retry_after_header,
@@ -49,6 +50,7 @@ VERSION = "2020-06-06"
 NODE_TYPES = ("phone", "template", "waba")
 _METHODS = ("GET", "HEAD", "POST")
 _JSON = "application/json;charset=utf-8"
+_JSON_BYTES = _JSON.encode()
 _RENDER_CACHE_MAX = 20_000
 
 
@@ -160,7 +162,14 @@ class CamsEndpoint:
             return _error_response(
                 request_id, _CamsError(413, "InvalidParameter", "The request body is too large.")
             )
-        return Response(body, headers={"x-acs-request-id": request_id}, media_type=_JSON)
+        return PrebuiltResponse(
+            body,
+            [
+                (b"content-type", _JSON_BYTES),
+                (b"content-length", str(len(body)).encode()),
+                (b"x-acs-request-id", request_id.encode()),
+            ],
+        )
 
     async def _answer(self, request: Request, request_id: str) -> bytes:
         gateway = self._gateway
