@@ -39,7 +39,7 @@ def _translate(exc: CoreError) -> Response:
             {"Retry-After": retry_after_header(exc.retry_after)},
         )
     if isinstance(exc, NodeNotFound):
-        return _error(404, "The phone number of this API key is not known to Meta.")
+        return _error(404, "The phone number of this API key is not available to its account.")
     if isinstance(exc, UpstreamUnavailable):
         headers = (
             None
@@ -64,6 +64,8 @@ class D360Endpoint:
             await gateway.admit(principal)
             if principal.phone_number_id is None:
                 raise Unauthenticated("this key is not bound to a phone number")
+            # A key bound to a number outside its account's spaces answers nothing.
+            await gateway.directory.check_node(principal, principal.phone_number_id)
             report = await gateway.health.get(principal.phone_number_id)
         except CoreError as exc:
             return _translate(exc)
