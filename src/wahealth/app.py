@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,7 +44,7 @@ from wahealth.storage.catalog import CatalogRepository
 from wahealth.storage.credentials import CredentialRepository
 from wahealth.storage.health import HealthRepository
 from wahealth.storage.tenancy import TenancyRepository
-from wahealth.upstream.emulator.app import create_emulator
+from wahealth.upstream.emulator.app import create_emulator, emulator_state
 from wahealth.upstream.emulator.scenario import load_scenario
 from wahealth.upstream.graph import GraphClient
 from wahealth.web.dashboard import Dashboard, dashboard_routes
@@ -51,6 +52,7 @@ from wahealth.web.dashboard import Dashboard, dashboard_routes
 log = structlog.get_logger(__name__)
 
 EMULATOR_BASE_URL = "http://emulator.internal"
+EMBEDDED_WEBHOOK_URL = "http://wahealth.internal/webhooks/meta"
 
 
 @dataclass
@@ -121,6 +123,17 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 def create_app(settings: Settings) -> Starlette:
     """The wahealth ASGI application for these settings."""
     graph, emulator = _upstream(settings)
+    embedded_webhooks = emulator is not None and settings.embedded
+    if embedded_webhooks and not settings.meta_webhooks.app_secret:
+        # In the embedded default the emulator plays Meta's webhooks too; give the pair a
+        # shared secret so the chain (webhook -> refresh -> transition -> alert) runs offline.
+        settings = settings.model_copy(
+            update={
+                "meta_webhooks": settings.meta_webhooks.model_copy(
+                    update={"app_secret": secrets.token_hex(32)}
+                )
+            }
+        )
     engine = create_engine(settings.storage.url)
     sessions = session_factory(engine)
     tenancy = TenancyRepository(sessions)
@@ -198,6 +211,9 @@ def create_app(settings: Settings) -> Starlette:
                 await sync.sync_all(await tenancy.all_wabas())
             await monitor.start()
             stack.push_async_callback(monitor.stop)
+            if emulator is not None:
+                # Webhooks the emulator is still sending reach a running monitor first.
+                stack.push_async_callback(emulator_state(emulator).webhooks.drain)
             services.ready = True
             log.info("wahealth ready", upstream=settings.upstream.kind)
             try:
@@ -230,6 +246,10 @@ def create_app(settings: Settings) -> Starlette:
         exception_handlers={HTTPException: _http_error, Exception: _internal_error},
     )
     app.state.services = services
+    if emulator is not None and embedded_webhooks and settings.meta_webhooks.app_secret:
+        webhooks = emulator_state(emulator).webhooks
+        webhooks.transport = httpx.ASGITransport(app=app)
+        webhooks.register(EMBEDDED_WEBHOOK_URL, settings.meta_webhooks.app_secret)
     return app
 
 
