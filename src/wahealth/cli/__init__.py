@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
-from wahealth.cli import admin, alerts, check, emulator, monitor, serve  # noqa: F401  (registers commands)
+# Importing a command module registers its commands; `admin` registers the
+# accounts, spaces and keys groups together, before `alerts`.
+from wahealth.cli import (  # noqa: F401
+    accounts,
+    alerts,
+    check,
+    emulator,
+    keys,
+    monitor,
+    serve,
+    spaces,
+)
 from wahealth.cli._app import app
 from wahealth.logs import configure_logging
 

@@ -11,28 +11,34 @@ configuration error (bad option, refused target, unreachable storage);
 
 from __future__ import annotations
 
-import asyncio
-import json
-import os
 from collections.abc import Awaitable, Callable
-from datetime import datetime
-from typing import Annotated, Any, NoReturn, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import typer
-from rich.table import Table
 
-from wahealth.auth.secretbox import SecretBox, SecretBoxError
 from wahealth.cli._app import app
-from wahealth.cli.common import ConfigOption, console, err_console, settings_from
+from wahealth.cli.common import (
+    EXIT_NOT_FOUND,
+    EXIT_USAGE,
+    CommandRefused,
+    ConfigOption,
+    JsonOption,
+    console,
+    done,
+    fail,
+    master_key,
+    print_json,
+    print_table,
+    run_on_storage,
+    settings_from,
+    short,
+    when,
+)
 from wahealth.monitor.targets import TargetError, check_target
 from wahealth.settings import DEFAULT_ALERT_EVENTS, Settings
-from wahealth.storage import OutboxRepository, create_engine, session_factory, upgrade
-from wahealth.storage.errors import Conflict, NotFound, StorageError
+from wahealth.storage import OutboxRepository
 from wahealth.storage.outbox import AlertFormat, AlertState, OutboxItem, Subscription
 
-EXIT_NOT_FOUND = 1
-EXIT_USAGE = 2
-EXIT_CONFLICT = 3
 EVENTS = ("BLOCKED", "LIMITED", "RECOVERED", "ANY")
 
 T = TypeVar("T")
@@ -40,56 +46,17 @@ T = TypeVar("T")
 alerts_app = typer.Typer(no_args_is_help=True, help="Alert webhooks and their delivery outbox.")
 app.add_typer(alerts_app, name="alerts")
 
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
-
-
-class _Refused(Exception):
-    """The command cannot do what was asked; shown as one line (usage exit code)."""
-
-
-def _fail(message: str, code: int) -> NoReturn:
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
-    raise typer.Exit(code)
-
-
-async def _with_outbox(settings: Settings, work: Callable[[OutboxRepository], Awaitable[T]]) -> T:
-    await upgrade(settings.storage.url)
-    engine = create_engine(settings.storage.url)
-    try:
-        return await work(OutboxRepository(session_factory(engine)))
-    finally:
-        await engine.dispose()
-
 
 def _run(settings: Settings, work: Callable[[OutboxRepository], Awaitable[T]]) -> T:
-    try:
-        return asyncio.run(_with_outbox(settings, work))
-    except NotFound as exc:
-        _fail(str(exc), EXIT_NOT_FOUND)
-    except Conflict as exc:
-        _fail(str(exc), EXIT_CONFLICT)
-    except _Refused as exc:
-        _fail(str(exc), EXIT_USAGE)
-    except SecretBoxError as exc:
-        _fail(f"master key: {exc}", EXIT_USAGE)
-    except (StorageError, OSError) as exc:
-        _fail(f"storage: {(str(exc).splitlines() or [type(exc).__name__])[0]}", EXIT_USAGE)
+    return run_on_storage(settings, lambda sessions: work(OutboxRepository(sessions)))
 
 
 def _events(value: str) -> list[str]:
     events = [part.strip().upper() for part in value.split(",") if part.strip()]
     unknown = [e for e in events if e not in EVENTS]
     if unknown or not events:
-        _fail(f"--on takes a comma-separated list of {', '.join(EVENTS)}", EXIT_USAGE)
+        fail(f"--on takes a comma-separated list of {', '.join(EVENTS)}", EXIT_USAGE)
     return list(dict.fromkeys(events))
-
-
-def _when(moment: datetime | None) -> str | None:
-    return None if moment is None else moment.isoformat()
-
-
-def _short(moment: datetime | None) -> str:
-    return "" if moment is None else moment.strftime("%Y-%m-%d %H:%M:%S")
 
 
 def _subscription_json(sub: Subscription) -> dict[str, Any]:
@@ -100,8 +67,8 @@ def _subscription_json(sub: Subscription) -> dict[str, Any]:
         "on": list(sub.on_events),
         "format": sub.format.value,
         "signed": sub.secret_encrypted is not None,
-        "created_at": _when(sub.created_at),
-        "disabled_at": _when(sub.disabled_at),
+        "created_at": when(sub.created_at),
+        "disabled_at": when(sub.disabled_at),
     }
 
 
@@ -114,24 +81,11 @@ def _alert_json(item: OutboxItem) -> dict[str, Any]:
         "node_id": item.payload.get("node_id"),
         "state": item.state.value,
         "attempts": item.attempts,
-        "next_attempt_at": _when(item.next_attempt_at),
+        "next_attempt_at": when(item.next_attempt_at),
         "last_error": item.last_error,
-        "created_at": _when(item.created_at),
-        "delivered_at": _when(item.delivered_at),
+        "created_at": when(item.created_at),
+        "delivered_at": when(item.delivered_at),
     }
-
-
-def _print_json(value: object) -> None:
-    typer.echo(json.dumps(value, indent=2, ensure_ascii=False))
-
-
-def _table(title: str, columns: list[str], rows: list[list[str]]) -> None:
-    table = Table(title=title)
-    for position, column in enumerate(columns):
-        table.add_column(column, overflow="fold", no_wrap=position == 0)
-    for row in rows:
-        table.add_row(*row)
-    console.print(table)
 
 
 @alerts_app.command("add")
@@ -156,7 +110,7 @@ def add(
     """Subscribe a webhook to a space's status changes."""
     events = _events(on)
     if not secret.strip():
-        _fail("--secret must not be empty", EXIT_USAGE)
+        fail("--secret must not be empty", EXIT_USAGE)
     settings = settings_from(config)
 
     async def work(outbox: OutboxRepository) -> Subscription:
@@ -165,17 +119,15 @@ def add(
             await check_target(url, allow_private=allow_private)
         except TargetError as exc:
             hint = "" if allow_private else " (alerts.allow_private_targets = true allows it)"
-            raise _Refused(f"target refused: {exc}{hint}") from exc
-        box = SecretBox.load(
-            os.environ.get("WAHEALTH_MASTER_KEY"), settings.security.master_key_file
-        )
+            raise CommandRefused(f"target refused: {exc}{hint}") from exc
+        encrypted = master_key(settings).encrypt(secret)
         return await outbox.add_subscription(
-            space, url, on_events=events, format=format, secret_encrypted=box.encrypt(secret)
+            space, url, on_events=events, format=format, secret_encrypted=encrypted
         )
 
     created = _run(settings, work)
     if as_json:
-        _print_json(_subscription_json(created))
+        print_json(_subscription_json(created))
         return
     console.print(
         f"added subscription {created.id}: space {created.space_id} -> {created.url} "
@@ -197,9 +149,9 @@ def list_subscriptions(
         lambda outbox: outbox.list_subscriptions(space, include_disabled=True),
     )
     if as_json:
-        _print_json([_subscription_json(sub) for sub in subs])
+        print_json([_subscription_json(sub) for sub in subs])
         return
-    _table(
+    print_table(
         "Alert subscriptions",
         ["ID", "Space", "URL", "Events", "Format", "Created", "Paused"],
         [
@@ -209,8 +161,8 @@ def list_subscriptions(
                 sub.url,
                 ",".join(sub.on_events),
                 sub.format.value,
-                _short(sub.created_at),
-                _short(sub.disabled_at),
+                short(sub.created_at),
+                short(sub.disabled_at),
             ]
             for sub in subs
         ],
@@ -224,8 +176,8 @@ def remove(
 ) -> None:
     """Remove a subscription and its undelivered alerts."""
     if not _run(settings_from(config), lambda outbox: outbox.remove_subscription(subscription_id)):
-        _fail(f"no alert subscription {subscription_id}", EXIT_NOT_FOUND)
-    console.print(f"removed subscription {subscription_id}", highlight=False)
+        fail(f"no alert subscription {subscription_id}", EXIT_NOT_FOUND)
+    done(f"removed subscription {subscription_id}")
 
 
 @alerts_app.command("outbox")
@@ -242,9 +194,9 @@ def outbox(
         lambda repo: repo.list_alerts(state, space_id=space, limit=limit),
     )
     if as_json:
-        _print_json([_alert_json(item) for item in items])
+        print_json([_alert_json(item) for item in items])
         return
-    _table(
+    print_table(
         "Alert outbox",
         ["Alert id", "Sub", "Event", "Node", "State", "Tries", "Next try", "Last error"],
         [
@@ -255,7 +207,7 @@ def outbox(
                 str(item.payload.get("node_id", "")),
                 item.state.value,
                 str(item.attempts),
-                _short(item.next_attempt_at) if item.state is AlertState.PENDING else "",
+                short(item.next_attempt_at) if item.state is AlertState.PENDING else "",
                 item.last_error or "",
             ]
             for item in items
@@ -272,6 +224,6 @@ def retry(
     """Send a dead alert again, with a fresh count of attempts."""
     item = _run(settings_from(config), lambda repo: repo.retry_dead(alert_id))
     if as_json:
-        _print_json(_alert_json(item))
+        print_json(_alert_json(item))
         return
-    console.print(f"alert {item.id} is pending again", highlight=False)
+    done(f"alert {item.id} is pending again")

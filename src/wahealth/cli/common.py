@@ -1,15 +1,40 @@
-"""Helpers shared by the command modules: settings, consoles, errors."""
+"""Helpers shared by the command modules: settings, consoles, errors, output, storage.
+
+Commands that change the storage share one convention for failures, so that
+scripts can rely on it: one line on stderr and an exit code, 1 when something
+named does not exist, 2 for usage or configuration errors (unreachable storage
+included), 3 for a conflict with what is stored.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import json
 import os
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated, NoReturn, TypeVar
 
 import typer
+from alembic.util import CommandError
 from rich.console import Console
+from rich.table import Table
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from wahealth.auth.secretbox import SecretBox, SecretBoxError
 from wahealth.settings import ConfigError, Settings, load_settings
+from wahealth.storage import create_engine, session_factory, upgrade
+from wahealth.storage.errors import Conflict, NotFound, StorageError
+
+EXIT_NOT_FOUND = 1
+EXIT_USAGE = 2
+EXIT_CONFLICT = 3
+
+T = TypeVar("T")
+Sessions = async_sessionmaker[AsyncSession]
 
 console = Console()
 err_console = Console(stderr=True)
@@ -24,11 +49,34 @@ ConfigOption = Annotated[
         dir_okay=False,
     ),
 ]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
 
-def fail(message: str, code: int = 2) -> NoReturn:
-    """Print a one-line error and exit; never a traceback."""
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False)
+class CommandRefused(Exception):
+    """A refusal of a command, shown as one line with its exit code (usage by default)."""
+
+    exit_code = EXIT_USAGE
+
+
+class UsageError(CommandRefused):
+    """The command line asks for something that cannot mean anything."""
+
+
+class Missing(CommandRefused):
+    """Something the command names does not exist."""
+
+    exit_code = EXIT_NOT_FOUND
+
+
+class Clash(CommandRefused):
+    """Something the command would create exists already, or belongs to someone else."""
+
+    exit_code = EXIT_CONFLICT
+
+
+def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
+    """One line on stderr, however narrow the terminal, then exit with `code`; never a traceback."""
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 
@@ -39,3 +87,71 @@ def settings_from(config: Path | None) -> Settings:
         return load_settings(path)
     except ConfigError as exc:
         fail(str(exc))
+
+
+def master_key(settings: Settings) -> SecretBox:
+    """The master key the server uses (created if missing, as the server would)."""
+    return SecretBox.load(os.environ.get("WAHEALTH_MASTER_KEY"), settings.security.master_key_file)
+
+
+def storage_location(url: str) -> str:
+    """The storage URL as it may be shown: the password, if any, hidden."""
+    return make_url(url).render_as_string(hide_password=True)
+
+
+async def _with_sessions(settings: Settings, work: Callable[[Sessions], Awaitable[T]]) -> T:
+    url = settings.storage.url
+    await upgrade(url)
+    engine = create_engine(url)
+    try:
+        return await work(session_factory(engine))
+    finally:
+        await engine.dispose()
+
+
+def run_on_storage(settings: Settings, work: Callable[[Sessions], Awaitable[T]]) -> T:
+    """Migrate the configured storage and run `work` on it, turning every failure into one line."""
+    try:
+        return asyncio.run(_with_sessions(settings, work))
+    except NotFound as exc:
+        fail(str(exc), EXIT_NOT_FOUND)
+    except Conflict as exc:
+        fail(str(exc), EXIT_CONFLICT)
+    except CommandRefused as exc:
+        fail(str(exc), exc.exit_code)
+    except SecretBoxError as exc:
+        fail(f"master key: {exc}", EXIT_USAGE)
+    except (StorageError, SQLAlchemyError, CommandError, OSError) as exc:
+        first_line = (str(exc).splitlines() or [type(exc).__name__])[0]
+        fail(f"storage {storage_location(settings.storage.url)}: {first_line}", EXIT_USAGE)
+
+
+def when(moment: datetime | None) -> str | None:
+    """A moment for JSON output: ISO 8601, or null."""
+    return None if moment is None else moment.isoformat()
+
+
+def short(moment: datetime | None) -> str:
+    """A moment for a table cell, to the second; empty when there is none."""
+    return "" if moment is None else moment.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def print_json(value: object) -> None:
+    """JSON for scripts on stdout, non-ASCII left readable."""
+    typer.echo(json.dumps(value, indent=2, ensure_ascii=False))
+
+
+def print_table(title: str, columns: Sequence[str], rows: list[list[str]]) -> None:
+    """A table for people; long cells fold instead of being cut off."""
+    table = Table(title=title)
+    for position, column in enumerate(columns):
+        # The first column is the id users copy into other commands: never break it.
+        table.add_column(column, overflow="fold", no_wrap=position == 0)
+    for row in rows:
+        table.add_row(*row)
+    console.print(table)
+
+
+def done(message: str) -> None:
+    """The one line that says what a command did."""
+    console.print(message, highlight=False)

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Annotated, TypeVar
 
@@ -36,7 +35,15 @@ from rich.table import Table
 from rich.text import Text
 
 from wahealth.cli._app import app
-from wahealth.cli.common import ConfigOption, console, err_console, fail, settings_from
+from wahealth.cli.common import (
+    ConfigOption,
+    console,
+    err_console,
+    fail,
+    print_json,
+    settings_from,
+    storage_location,
+)
 from wahealth.settings import Settings
 
 if TYPE_CHECKING:
@@ -239,9 +246,9 @@ def history(
     try:
         rows = asyncio.run(read())
     except StorageError as exc:
-        fail(f"cannot read the history from {settings.storage.url}: {exc}")
+        fail(f"cannot read the history from {storage_location(settings.storage.url)}: {exc}")
     if as_json:
-        typer.echo(json.dumps(rows, indent=2, ensure_ascii=False))
+        print_json(rows)
         return
     if not rows:
         err_console.print(f"no transitions recorded for node {node}", highlight=False)

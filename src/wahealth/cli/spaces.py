@@ -1,0 +1,93 @@
+"""`wahealth spaces`: create and list spaces (CAMS CustSpaceId) and their WABAs."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from wahealth.cli.admin import Store, run, spaces_app
+from wahealth.cli.common import (
+    EXIT_USAGE,
+    Clash,
+    ConfigOption,
+    JsonOption,
+    done,
+    fail,
+    print_json,
+    print_table,
+    when,
+)
+
+
+@spaces_app.command("create")
+def create_space(
+    space_id: Annotated[str, typer.Argument(help="The space id (CAMS CustSpaceId).")],
+    account: Annotated[str, typer.Option(help="The owning account.")],
+    waba: Annotated[
+        list[str] | None, typer.Option(help="A WABA id to place in the space (repeatable).")
+    ] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Create a space owned by an account, with its WABAs.
+
+    Spaces cannot be deleted or moved: their WABAs' history and alerts refer to them.
+    Disable the owning account instead.
+    """
+    if not space_id.strip():
+        fail("the space id must not be empty", EXIT_USAGE)
+    wabas = list(dict.fromkeys(waba or []))
+
+    async def work(store: Store) -> None:
+        await store.require_account(account)
+        owner = await store.tenancy.account_of_space(space_id)
+        if owner is not None:
+            raise Clash(f"space {space_id!r} already exists (account {owner!r})")
+        # Check every WABA before writing anything, so a refusal leaves no half-made space.
+        for waba_id in wabas:
+            current = await store.tenancy.space_of_waba(waba_id)
+            if current is not None:
+                raise Clash(f"WABA {waba_id!r} is already in space {current!r}")
+        await store.tenancy.upsert_space(space_id, account)
+        for waba_id in wabas:
+            await store.tenancy.upsert_waba(waba_id, space_id)
+
+    run(config, work)
+    placed = f" with WABAs {', '.join(wabas)}" if wabas else ""
+    done(f"created space {space_id} for account {account}{placed}")
+
+
+@spaces_app.command("list")
+def list_spaces(
+    account: Annotated[str | None, typer.Option(help="Only this account's spaces.")] = None,
+    config: ConfigOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """List spaces, their owners and WABAs."""
+
+    async def work(store: Store) -> list[dict[str, Any]]:
+        if account is not None:
+            await store.require_account(account)
+        wabas = await store.tenancy.list_wabas()
+        return [
+            {
+                "id": space.id,
+                "account": space.account,
+                "wabas": [w.id for w in wabas if w.space_id == space.id],
+                "created_at": when(space.created_at),
+            }
+            for space in await store.tenancy.list_spaces(account)
+        ]
+
+    spaces = run(config, work)
+    if as_json:
+        print_json(spaces)
+        return
+    print_table(
+        "spaces",
+        ["space", "account", "WABAs", "created (UTC)"],
+        [
+            [s["id"], s["account"], ", ".join(s["wabas"]), s["created_at"][:16].replace("T", " ")]
+            for s in spaces
+        ],
+    )
