@@ -212,6 +212,15 @@ def make_sender(store: Store, clock: Clock, **kwargs: Any) -> OutboxSender:
     return OutboxSender(store.outbox, store.secretbox, **options)
 
 
+async def deliver_once(store: Store, clock: Clock, **kwargs: Any) -> int:
+    """One `deliver_due` pass by a fresh sender, closed afterwards."""
+    sender = make_sender(store, clock, **kwargs)
+    try:
+        return await sender.deliver_due()
+    finally:
+        await sender.aclose()
+
+
 def assert_signed(request: Received, clock: Clock) -> None:
     assert verify(
         request.headers.get("x-wahealth-signature"),
@@ -254,11 +263,7 @@ async def test_delivers_a_signed_json_alert_once(
 
 async def test_slack_format(store: Store, receiver: Receiver, hook_url: str, clock: Clock) -> None:
     alert_id = await store.enqueue(await store.subscribe(hook_url, format="slack"))
-    sender = make_sender(store, clock)
-    try:
-        await sender.deliver_due()
-    finally:
-        await sender.aclose()
+    await deliver_once(store, clock)
     [request] = receiver.requests
     assert_signed(request, clock)
     assert set(request.json) == {"text", "blocks"}
@@ -270,11 +275,7 @@ async def test_unsigned_when_the_subscription_has_no_secret(
     store: Store, receiver: Receiver, hook_url: str, clock: Clock
 ) -> None:
     await store.enqueue(await store.subscribe(hook_url, secret=None))
-    sender = make_sender(store, clock)
-    try:
-        await sender.deliver_due()
-    finally:
-        await sender.aclose()
+    await deliver_once(store, clock)
     assert "x-wahealth-signature" not in receiver.requests[0].headers
 
 
@@ -373,11 +374,7 @@ async def test_gone_parks_the_alert_at_once(
 ) -> None:
     receiver.fail_first, receiver.fail_status = 1, 410
     alert_id = await store.enqueue(await store.subscribe(hook_url))
-    sender = make_sender(store, clock)
-    try:
-        await sender.deliver_due()
-    finally:
-        await sender.aclose()
+    await deliver_once(store, clock)
     dead = await store.outbox.get(alert_id)
     assert dead is not None
     assert (dead.state, dead.attempts, dead.last_error) == (
@@ -393,11 +390,7 @@ async def test_redirects_are_not_followed(
     receiver.fail_first, receiver.fail_status = 1, 307
     receiver.fail_headers = {"Location": "/elsewhere"}
     alert_id = await store.enqueue(await store.subscribe(hook_url))
-    sender = make_sender(store, clock)
-    try:
-        await sender.deliver_due()
-    finally:
-        await sender.aclose()
+    await deliver_once(store, clock)
     assert [r.path for r in receiver.requests] == ["/hook"]
     item = await store.outbox.get(alert_id)
     assert item is not None
@@ -411,11 +404,7 @@ async def test_retry_after_is_honoured(
     receiver.fail_first, receiver.fail_status = 1, 429
     receiver.fail_headers = {"Retry-After": "120"}
     alert_id = await store.enqueue(await store.subscribe(hook_url))
-    sender = make_sender(store, clock)
-    try:
-        await sender.deliver_due()
-    finally:
-        await sender.aclose()
+    await deliver_once(store, clock)
     item = await store.outbox.get(alert_id)
     assert item is not None
     assert item.next_attempt_at == T0 + timedelta(seconds=120)
@@ -495,11 +484,7 @@ async def test_name_now_resolving_to_a_private_address_is_not_called(
 
 async def test_invalid_stored_url_is_dead_at_once(store: Store, clock: Clock) -> None:
     alert_id = await store.enqueue(await store.subscribe("ftp://hooks.example.com/x"))
-    sender = make_sender(store, clock)
-    try:
-        await sender.deliver_due()
-    finally:
-        await sender.aclose()
+    await deliver_once(store, clock)
     item = await store.outbox.get(alert_id)
     assert item is not None
     assert item.state is AlertState.DEAD
