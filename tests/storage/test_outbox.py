@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from wahealth.storage.errors import Conflict, UnknownAlert, UnknownSpace
+from wahealth.storage.errors import Conflict, UnknownAlert, UnknownSpace, UnknownSubscription
 from wahealth.storage.health import HealthRepository, PlannedAlert
 from wahealth.storage.outbox import AlertFormat, AlertState, OutboxRepository
 
@@ -165,3 +165,70 @@ async def test_paused_and_removed_subscriptions(
     assert await outbox.due(T0) == []
     await outbox.set_subscription_disabled(kept.id, False)
     assert [d.subscription.id for d in await outbox.due(T0)] == [kept.id]
+
+
+async def test_updating_a_subscription_keeps_its_id_pause_and_alerts(
+    outbox: OutboxRepository, health: HealthRepository, acme: str
+) -> None:
+    hook = await outbox.add_subscription(acme, "https://hooks.example/a", secret_encrypted="old")
+    alerts = await _alerts(health, [hook.id], count=2)
+    await outbox.claim(T0 + timedelta(seconds=5), limit=1, lease=LEASE)  # one attempt made
+    await outbox.set_subscription_disabled(hook.id, True)
+    before = {a.id: a for a in await outbox.list_alerts()}
+
+    updated = await outbox.update_subscription(
+        hook.id, secret_encrypted="new", on_events=["BLOCKED", "BLOCKED", "ANY"], format="slack"
+    )
+
+    assert (updated.id, updated.url, updated.created_at) == (hook.id, hook.url, hook.created_at)
+    assert (updated.secret_encrypted, updated.on_events, updated.format) == (
+        "new",
+        ("BLOCKED", "ANY"),
+        AlertFormat.SLACK,
+    )
+    assert updated.disabled_at is not None  # still paused: the pause is the operator's
+    assert await outbox.get_subscription(hook.id) == updated
+    assert {a.id: a for a in await outbox.list_alerts()} == before
+    assert sorted(before) == sorted(alerts)
+
+    await outbox.set_subscription_disabled(hook.id, False)
+    due = await outbox.due(T0 + timedelta(days=1))
+    assert sorted(d.item.id for d in due) == sorted(alerts)
+    assert {(d.subscription.secret_encrypted, d.subscription.format) for d in due} == {
+        ("new", AlertFormat.SLACK)
+    }
+
+
+async def test_updating_only_some_fields_leaves_the_others(
+    outbox: OutboxRepository, acme: str
+) -> None:
+    hook = await outbox.add_subscription(
+        acme, "https://hooks.example/a", secret_encrypted="enc", on_events=["LIMITED"]
+    )
+    formatted = await outbox.update_subscription(hook.id, format=AlertFormat.SLACK)
+    assert (formatted.secret_encrypted, formatted.on_events, formatted.format) == (
+        "enc",
+        ("LIMITED",),
+        AlertFormat.SLACK,
+    )
+    unsigned = await outbox.update_subscription(hook.id, secret_encrypted=None)
+    assert (unsigned.secret_encrypted, unsigned.on_events, unsigned.format) == (
+        None,
+        ("LIMITED",),
+        AlertFormat.SLACK,
+    )
+    assert await outbox.update_subscription(hook.id) == unsigned
+    assert await outbox.get_subscription(hook.id) == unsigned
+
+
+async def test_updating_refuses_unknown_subscriptions_and_bad_values(
+    outbox: OutboxRepository, acme: str
+) -> None:
+    hook = await outbox.add_subscription(acme, "https://hooks.example/a", secret_encrypted="enc")
+    with pytest.raises(UnknownSubscription):
+        await outbox.update_subscription(hook.id + 1000, secret_encrypted="x")
+    with pytest.raises(ValueError, match="at least one event"):
+        await outbox.update_subscription(hook.id, secret_encrypted="x", on_events=[])
+    with pytest.raises(ValueError, match="AlertFormat"):
+        await outbox.update_subscription(hook.id, secret_encrypted="x", format="xml")
+    assert await outbox.get_subscription(hook.id) == hook  # a refused update changes nothing

@@ -2,9 +2,13 @@
 
 The config is the source of truth for the subscriptions it names (by space and
 URL): a missing one is added, one whose secret, events or format changed is
-replaced. Subscriptions added with the CLI are left alone. A bad target stops
-the start with a message naming the entry, rather than failing every delivery
-later.
+updated in place, keeping its id, its pause and its undelivered alerts (they go
+out with the new secret and format, since alerts are rendered and signed at
+delivery). Nothing is ever removed: an entry deleted from the config leaves its
+subscription stored, like the ones added with the CLI, because removing one
+drops its undelivered alerts and that takes an explicit `wahealth alerts
+remove`. A bad target stops the start with a message naming the entry, rather
+than failing every delivery later.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from wahealth.auth.secretbox import SecretBox, SecretBoxError
 from wahealth.monitor.targets import TargetError, TargetUnresolvable, check_target
 from wahealth.settings import Settings, SubscriptionConfig
 from wahealth.storage.errors import UnknownSpace
-from wahealth.storage.outbox import AlertFormat, AlertState, OutboxRepository, Subscription
+from wahealth.storage.outbox import AlertFormat, OutboxRepository, Subscription
 
 log = structlog.get_logger(__name__)
 
@@ -27,7 +31,7 @@ class SubscriptionConfigError(Exception):
 async def apply_subscriptions(
     settings: Settings, outbox: OutboxRepository, secretbox: SecretBox
 ) -> None:
-    """Make storage hold the configured subscriptions (add or replace; never remove others)."""
+    """Make storage hold the configured subscriptions (add or update; never remove any)."""
     allow_private = settings.alerts.allow_private_targets
     entries = [
         (f"alerts.subscriptions[{position}] (space {wanted.space!r}, url {wanted.url!r})", wanted)
@@ -61,20 +65,19 @@ async def _apply_one(
     if stored is not None:
         if _same(stored, wanted, secretbox):
             return
-        pending = [
-            a
-            for a in await outbox.list_alerts(
-                AlertState.PENDING, space_id=wanted.space, limit=10_000
-            )
-            if a.subscription_id == stored.id
-        ]
-        await outbox.remove_subscription(stored.id)
-        log.warning(
-            "alert subscription changed in the config: replaced",
+        await outbox.update_subscription(
+            stored.id,
+            secret_encrypted=secretbox.encrypt(wanted.secret),
+            on_events=wanted.on,
+            format=wanted.format,
+        )
+        # Never the secret itself, not even encrypted.
+        log.info(
+            "alert subscription updated from the config",
             subscription_id=stored.id,
             space_id=wanted.space,
-            undelivered_alerts_dropped=len(pending),
         )
+        return
     try:
         created = await outbox.add_subscription(
             wanted.space,

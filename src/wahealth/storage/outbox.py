@@ -14,7 +14,7 @@ import enum
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Final, Literal
 
 from sqlalchemy import Select, delete, select
 
@@ -24,6 +24,14 @@ from wahealth.storage.errors import Conflict, UnknownAlert, UnknownSpace, Unknow
 from wahealth.storage.models import AlertSubscriptionRow, OutboxRow, SpaceRow
 
 DEFAULT_EVENTS = ("BLOCKED", "LIMITED", "RECOVERED")
+
+
+class _Keep(enum.Enum):
+    KEEP = "keep"
+
+
+KEEP: Final = _Keep.KEEP
+"""`update_subscription`'s default: leave this field as it is (None is a real secret value)."""
 
 
 class AlertState(enum.StrEnum):
@@ -195,6 +203,39 @@ class OutboxRepository:
                 delete(AlertSubscriptionRow).where(AlertSubscriptionRow.id == subscription_id)
             )
             return rowcount(result) == 1
+
+    async def update_subscription(
+        self,
+        subscription_id: int,
+        *,
+        secret_encrypted: str | Literal[_Keep.KEEP] | None = KEEP,
+        on_events: Iterable[str] | Literal[_Keep.KEEP] = KEEP,
+        format: AlertFormat | str | Literal[_Keep.KEEP] = KEEP,
+    ) -> Subscription:
+        """Change a subscription in place, keeping its id, its pause and all its alerts.
+
+        Pending alerts need no rewrite: the sender renders and signs each one at
+        delivery time with the subscription as it is then, so they go out with
+        the new secret and format. They were planned for the old events and are
+        still delivered; the new events apply to transitions recorded from now on.
+        """
+        values: dict[str, Any] = {}
+        if secret_encrypted is not KEEP:
+            values["secret_encrypted"] = secret_encrypted
+        if on_events is not KEEP:
+            events = list(dict.fromkeys(on_events))
+            if not events:
+                raise ValueError("on_events must name at least one event")
+            values["on_events"] = events
+        if format is not KEEP:
+            values["format"] = AlertFormat(format).value
+        async with writing(self._sessions) as session:
+            row = await session.get(AlertSubscriptionRow, subscription_id, with_for_update=True)
+            if row is None:
+                raise UnknownSubscription(subscription_id)
+            for name, value in values.items():
+                setattr(row, name, value)
+            return subscription_of(row)
 
     async def set_subscription_disabled(self, subscription_id: int, disabled: bool) -> Subscription:
         """Pause or resume a subscription; its pending alerts wait while it is paused."""
