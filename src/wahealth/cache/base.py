@@ -6,6 +6,15 @@ from dataclasses import dataclass
 from typing import Protocol
 
 
+class BackendUnavailable(Exception):
+    """The cache or nonce store's backend (e.g. Redis) did not answer.
+
+    Raised by every operation of both ports instead of the client library's own errors, so
+    callers choose a policy per use: a report cache read can count as a miss, while a nonce
+    that cannot be claimed cannot rule out a replay.
+    """
+
+
 @dataclass(frozen=True, slots=True)
 class CachedReport:
     """Meta's health_status JSON for a node (as bytes) and when it was fetched (unix seconds)."""

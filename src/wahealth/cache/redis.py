@@ -9,16 +9,46 @@ from collections.abc import Callable
 
 import redis.asyncio as redis
 import structlog
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import RedisError
 
-from wahealth.cache.base import CachedReport
+from wahealth.cache.base import BackendUnavailable, CachedReport
 
 _log = structlog.get_logger(__name__)
+
+# Connect and read timeouts of the clients `from_url` builds. A report cache hit must stay
+# cheap and a dead Redis must not hold requests: half a second, then `BackendUnavailable`.
+SOCKET_TIMEOUT_SECONDS = 0.5
+
+# What a Redis call raises when the server is down, unreachable, slow or confused: redis-py's
+# own errors (ConnectionError, TimeoutError, ResponseError, ...) and socket-level OSErrors.
+_REDIS_FAILURES = (RedisError, OSError)
 
 # A stored report is one string value: a format byte, fetched_at as a big-endian double, then
 # Meta's payload bytes untouched. One value means one GET and one atomic SET with its expiry.
 _FORMAT_V1 = b"\x01"
 _FETCHED_AT = struct.Struct(">d")
 _HEADER_SIZE = len(_FORMAT_V1) + _FETCHED_AT.size
+
+
+def connect(url: str, timeout_seconds: float = SOCKET_TIMEOUT_SECONDS) -> redis.Redis:
+    """A client for `url` that gives up fast rather than hold a request on a dead Redis.
+
+    Each attempt is bounded by `timeout_seconds`, with one immediate retry because a pooled
+    connection may have gone stale (Redis restarted). Options in the URL's query string win.
+    """
+    return redis.Redis.from_url(
+        url,
+        socket_connect_timeout=timeout_seconds,
+        socket_timeout=timeout_seconds,
+        retry=Retry(NoBackoff(), retries=1),
+    )
+
+
+def _unavailable(what: str, exc: Exception) -> BackendUnavailable:
+    # The error's type only: redis-py messages name hosts, and a URL may carry a password.
+    return BackendUnavailable(f"{what}: Redis did not answer ({type(exc).__name__})")
 
 
 def _require_bytes_replies(client: redis.Redis) -> None:
@@ -49,13 +79,22 @@ class RedisReportCache:
         self._owns_client = owns_client
 
     @classmethod
-    def from_url(cls, url: str, prefix: str = "wahealth:rc:") -> RedisReportCache:
+    def from_url(
+        cls,
+        url: str,
+        prefix: str = "wahealth:rc:",
+        *,
+        timeout_seconds: float = SOCKET_TIMEOUT_SECONDS,
+    ) -> RedisReportCache:
         """A cache with its own client for `url`; `aclose` closes that client."""
-        return cls(redis.Redis.from_url(url), prefix, owns_client=True)
+        return cls(connect(url, timeout_seconds), prefix, owns_client=True)
 
     async def get(self, node_id: str) -> CachedReport | None:
         """The report for `node_id` unless missing or past its retention."""
-        stored = await self._client.get(self._prefix + node_id)
+        try:
+            stored = await self._client.get(self._prefix + node_id)
+        except _REDIS_FAILURES as exc:
+            raise _unavailable("report cache read", exc) from exc
         if stored is None:
             return None
         if not isinstance(stored, bytes) or not stored.startswith(_FORMAT_V1):
@@ -69,15 +108,21 @@ class RedisReportCache:
         """Store `entry`, replacing any report for the same node."""
         key = self._prefix + entry.node_id
         remaining_ms = math.ceil((entry.fetched_at + retain_seconds - self._clock()) * 1000)
-        if remaining_ms <= 0:
-            await self._client.delete(key)
-            return
-        value = _FORMAT_V1 + _FETCHED_AT.pack(entry.fetched_at) + entry.payload
-        await self._client.set(key, value, px=remaining_ms)
+        try:
+            if remaining_ms <= 0:
+                await self._client.delete(key)
+                return
+            value = _FORMAT_V1 + _FETCHED_AT.pack(entry.fetched_at) + entry.payload
+            await self._client.set(key, value, px=remaining_ms)
+        except _REDIS_FAILURES as exc:
+            raise _unavailable("report cache write", exc) from exc
 
     async def delete(self, node_id: str) -> None:
         """Forget the report for `node_id`, if any."""
-        await self._client.delete(self._prefix + node_id)
+        try:
+            await self._client.delete(self._prefix + node_id)
+        except _REDIS_FAILURES as exc:
+            raise _unavailable("report cache delete", exc) from exc
 
     async def aclose(self) -> None:
         """Close the Redis client if this cache created it."""
@@ -100,9 +145,15 @@ class RedisNonceStore:
         self._owns_client = owns_client
 
     @classmethod
-    def from_url(cls, url: str, prefix: str = "wahealth:nonce:") -> RedisNonceStore:
+    def from_url(
+        cls,
+        url: str,
+        prefix: str = "wahealth:nonce:",
+        *,
+        timeout_seconds: float = SOCKET_TIMEOUT_SECONDS,
+    ) -> RedisNonceStore:
         """A store with its own client for `url`; `aclose` closes that client."""
-        return cls(redis.Redis.from_url(url), prefix, owns_client=True)
+        return cls(connect(url, timeout_seconds), prefix, owns_client=True)
 
     async def claim(self, nonce: str, ttl_seconds: float) -> bool:
         """True the first time a nonce is seen within its ttl, False after."""
@@ -110,9 +161,12 @@ class RedisNonceStore:
             raise ValueError(f"nonce ttl must be positive, got {ttl_seconds}")
         # SET NX is the check and the write in one atomic step: of two replicas racing on
         # the same nonce, exactly one wins.
-        created = await self._client.set(
-            self._prefix + nonce, b"1", nx=True, px=math.ceil(ttl_seconds * 1000)
-        )
+        try:
+            created = await self._client.set(
+                self._prefix + nonce, b"1", nx=True, px=math.ceil(ttl_seconds * 1000)
+            )
+        except _REDIS_FAILURES as exc:
+            raise _unavailable("nonce claim", exc) from exc
         return bool(created)
 
     async def aclose(self) -> None:

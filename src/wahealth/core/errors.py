@@ -46,3 +46,15 @@ class UpstreamUnavailable(CoreError):
     def __init__(self, message: str, *, retry_after: float | None = None):
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class ServiceUnavailable(CoreError):
+    """A backend the gateway cannot answer safely without (rate limiter, nonce store) is down.
+
+    Refusing is the safe side: unlimited requests would spend the Meta budget, and a
+    nonce that cannot be claimed cannot rule out a replay.
+    """
+
+    def __init__(self, message: str, *, retry_after: float = 1.0):
+        super().__init__(message)
+        self.retry_after = retry_after

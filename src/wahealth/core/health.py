@@ -1,4 +1,8 @@
-"""Get the health of a node: cache first, one upstream call per node at a time, stale on failure."""
+"""Get the health of a node: cache first, one upstream call per node at a time, stale on failure.
+
+The cache only saves upstream calls: when its backend is down a read counts as a miss and
+a failed write is logged, so queries are still answered from Meta.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ from datetime import UTC, datetime
 import orjson
 import structlog
 
+from wahealth.cache.base import BackendUnavailable as CacheUnavailable
 from wahealth.cache.base import CachedReport, ReportCache
 from wahealth.cache.coalesce import SingleFlight
 from wahealth.core.errors import NodeNotFound, UpstreamUnavailable
@@ -56,7 +61,13 @@ class HealthService:
 
     async def get(self, node_id: str, *, cause: str = "query") -> HealthReport:
         """The node's report: fresh from cache, else from upstream, else stale, else an error."""
-        cached = await self.cache.get(node_id)
+        try:
+            cached = await self.cache.get(node_id)
+        except CacheUnavailable as exc:
+            log.warning(
+                "report cache unavailable; asking upstream", node_id=node_id, error=str(exc)
+            )
+            cached = None
         if cached is not None:
             age = self.clock() - cached.fetched_at
             if age < self.freshness.ttl_seconds:
@@ -101,7 +112,11 @@ class HealthService:
     async def _store(self, report: HealthReport) -> None:
         payload = orjson.dumps(render_health_status(report))
         entry = CachedReport(report.node_id, payload, report.fetched_at.timestamp())
-        await self.cache.put(entry, self.freshness.retain_seconds)
+        try:
+            await self.cache.put(entry, self.freshness.retain_seconds)
+        except CacheUnavailable as exc:
+            # The report in hand is still the right answer; only the next query pays for it.
+            log.warning("report cache write failed", node_id=report.node_id, error=str(exc))
 
     async def _notify(self, report: HealthReport, cause: str) -> None:
         for observer in self.observers:

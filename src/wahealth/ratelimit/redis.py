@@ -6,10 +6,21 @@ import itertools
 import secrets
 
 import redis.asyncio as redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import RedisError
 
-from wahealth.ratelimit.base import Decision
+from wahealth.ratelimit.base import BackendUnavailable, Decision
 
 WINDOW_MICROSECONDS = 1_000_000
+
+# Connect and read timeouts of the client `from_url` builds: every request waits on the
+# limiter, so a dead Redis must turn into `BackendUnavailable` quickly, not hold requests.
+SOCKET_TIMEOUT_SECONDS = 0.5
+
+# What a Redis call raises when the server is down, unreachable, slow or confused: redis-py's
+# own errors (ConnectionError, TimeoutError, ResponseError, ...) and socket-level OSErrors.
+_REDIS_FAILURES = (RedisError, OSError)
 
 # One atomic step per request. The window is judged on the Redis server's clock (TIME), so
 # replicas with drifting clocks still agree. Scores are microseconds since the epoch, exact
@@ -60,19 +71,44 @@ class RedisRateLimiter:
         self._sequence = itertools.count()
 
     @classmethod
-    def from_url(cls, url: str, prefix: str = "wahealth:rl:") -> RedisRateLimiter:
-        """A limiter with its own client for `url`; `aclose` closes that client."""
-        return cls(redis.Redis.from_url(url), prefix, owns_client=True)
+    def from_url(
+        cls,
+        url: str,
+        prefix: str = "wahealth:rl:",
+        *,
+        timeout_seconds: float = SOCKET_TIMEOUT_SECONDS,
+    ) -> RedisRateLimiter:
+        """A limiter with its own client for `url`; `aclose` closes that client.
+
+        Each Redis attempt is bounded by `timeout_seconds`, with one immediate retry because
+        a pooled connection may have gone stale. Options in the URL's query string win.
+        """
+        client = redis.Redis.from_url(
+            url,
+            socket_connect_timeout=timeout_seconds,
+            socket_timeout=timeout_seconds,
+            retry=Retry(NoBackoff(), retries=1),
+        )
+        return cls(client, prefix, owns_client=True)
 
     async def acquire(self, key: str, limit: int) -> Decision:
-        """Admit and count one request for `key`, or deny it without counting it."""
+        """Admit and count one request for `key`, or deny it without counting it.
+
+        Raises `BackendUnavailable` when Redis cannot be asked.
+        """
         if limit < 1:
             raise ValueError(f"rate limit must be at least 1 request per second, got {limit}")
         member_tag = f"{self._instance_tag}:{next(self._sequence)}"
-        allowed, wait_us = await self._acquire_script(
-            keys=[self._prefix + key],
-            args=[limit, WINDOW_MICROSECONDS, member_tag],
-        )
+        try:
+            allowed, wait_us = await self._acquire_script(
+                keys=[self._prefix + key],
+                args=[limit, WINDOW_MICROSECONDS, member_tag],
+            )
+        except _REDIS_FAILURES as exc:
+            # The error's type only: redis-py messages name hosts, a URL may carry a password.
+            raise BackendUnavailable(
+                f"rate limiter: Redis did not answer ({type(exc).__name__})"
+            ) from exc
         if allowed:
             return Decision(allowed=True)
         return Decision(allowed=False, retry_after=int(wait_us) / 1_000_000)

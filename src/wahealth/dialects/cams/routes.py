@@ -22,6 +22,7 @@ from wahealth.core.errors import (
     CoreError,
     InvalidRequest,
     NodeNotFound,
+    ServiceUnavailable,
     Throttled,
     Unauthenticated,
     UpstreamUnavailable,
@@ -104,7 +105,7 @@ def _translate(exc: CoreError) -> _CamsError:
             "waba": "NotExists.WabaId",
         }.get(exc.what, "NotExists.Node")
         return _CamsError(404, code, str(exc))
-    if isinstance(exc, UpstreamUnavailable):
+    if isinstance(exc, UpstreamUnavailable | ServiceUnavailable):
         return _CamsError(
             503,
             "ServiceUnavailable",
@@ -204,7 +205,7 @@ class CamsEndpoint:
         await authenticate(
             signed,
             lookup_secret=lookup_secret,
-            nonces=gateway.nonces,
+            nonces=gateway.replay_guard,
             now=gateway.now(),
             max_skew_seconds=gateway.signature_max_skew_seconds,
         )

@@ -10,6 +10,7 @@ from starlette.routing import Route
 from wahealth.core.errors import (
     CoreError,
     NodeNotFound,
+    ServiceUnavailable,
     Throttled,
     Unauthenticated,
     UpstreamUnavailable,
@@ -47,6 +48,12 @@ def _translate(exc: CoreError) -> Response:
             else {"Retry-After": retry_after_header(exc.retry_after)}
         )
         return _error(503, "WhatsApp Business API not available: " + str(exc), headers)
+    if isinstance(exc, ServiceUnavailable):
+        return _error(
+            503,
+            f"Service unavailable: {exc}. Try again later.",
+            {"Retry-After": retry_after_header(exc.retry_after)},
+        )
     return _error(400, str(exc))
 
 

@@ -16,6 +16,7 @@ from wahealth.core.errors import (
     CoreError,
     InvalidRequest,
     NodeNotFound,
+    ServiceUnavailable,
     Throttled,
     Unauthenticated,
     UpstreamUnavailable,
@@ -76,7 +77,8 @@ def _translate(exc: CoreError, node_id: str) -> Response:
         return _unsupported(node_id)
     if isinstance(exc, InvalidRequest):
         return _error(400, f"(#100) {exc}", "OAuthException", 100)
-    if isinstance(exc, UpstreamUnavailable):
+    if isinstance(exc, UpstreamUnavailable | ServiceUnavailable):
+        # Meta's code 2, "temporary issue due to downtime": Graph clients retry it.
         headers = (
             None
             if exc.retry_after is None
