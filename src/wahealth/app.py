@@ -34,6 +34,15 @@ from wahealth.dialects.cams.routes import routes as cams_routes
 from wahealth.dialects.d360.routes import routes as d360_routes
 from wahealth.dialects.graph.routes import routes as graph_routes
 from wahealth.logs import configure_logging
+from wahealth.metrics import (
+    METRICS_PATH,
+    InstrumentedCache,
+    Metrics,
+    MetricsMode,
+    coalescer_of,
+    instrument_graph,
+    metrics_endpoint,
+)
 from wahealth.middleware import DirectRoutes, RequestIdMiddleware
 from wahealth.monitor.service import Monitor
 from wahealth.ratelimit.base import RateLimiter
@@ -122,7 +131,11 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 def create_app(settings: Settings) -> Starlette:
     """The wahealth ASGI application for these settings."""
+    metrics_on = MetricsMode(settings.metrics.mode)
+    metrics = Metrics() if metrics_on is not MetricsMode.OFF else None
     graph, emulator = _upstream(settings)
+    if metrics is not None:
+        instrument_graph(graph, metrics)
     embedded_webhooks = emulator is not None and settings.embedded
     if embedded_webhooks and not settings.meta_webhooks.app_secret:
         # In the embedded default the emulator plays Meta's webhooks too; give the pair a
@@ -143,6 +156,8 @@ def create_app(settings: Settings) -> Starlette:
         os.environ.get("WAHEALTH_MASTER_KEY"), settings.security.master_key_file
     )
     cache: ReportCache = create_report_cache(settings.cache.url)
+    if metrics is not None:
+        cache = InstrumentedCache(cache, metrics)
     nonces: NonceStore = create_nonce_store(settings.cache.url)
     limiter: RateLimiter = create_rate_limiter(settings.ratelimit.url)
     directory = Directory(
@@ -179,6 +194,9 @@ def create_app(settings: Settings) -> Starlette:
         catalog_sync=sync,
     )
     health.observers.append(monitor.observe)
+    if metrics is not None:
+        metrics.coalescer = coalescer_of(health)
+        metrics.sessions = sessions
     services = Services(
         settings=settings,
         gateway=gateway,
@@ -236,16 +254,23 @@ def create_app(settings: Settings) -> Starlette:
         Dashboard(directory, tenancy, catalog, HealthRepository(sessions))
     )
     route_list += dialect_routes
+    middleware = [
+        Middleware(
+            RequestIdMiddleware,
+            observe=metrics.observe_request if metrics is not None else None,
+        ),
+        Middleware(DirectRoutes, routes=dialect_routes),
+    ]
+    if metrics is not None:
+        route_list.insert(0, Route(METRICS_PATH, metrics_endpoint(metrics, metrics_on)))
     app = Starlette(
         routes=route_list,
         lifespan=lifespan,
-        middleware=[
-            Middleware(RequestIdMiddleware),
-            Middleware(DirectRoutes, routes=dialect_routes),
-        ],
+        middleware=middleware,
         exception_handlers={HTTPException: _http_error, Exception: _internal_error},
     )
     app.state.services = services
+    app.state.metrics = metrics
     if emulator is not None and embedded_webhooks and settings.meta_webhooks.app_secret:
         webhooks = emulator_state(emulator).webhooks
         webhooks.transport = httpx.ASGITransport(app=app)

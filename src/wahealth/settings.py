@@ -114,6 +114,11 @@ class AlertSettings(_Section):
     subscriptions: list[SubscriptionConfig] = Field(default_factory=list)
 
 
+class MetricsSettings(_Section):
+    # on: /metrics for anyone who reaches the app; local: loopback peers only; off: no counting.
+    mode: Literal["on", "local", "off"] = "on"
+
+
 class MetaWebhookSettings(_Section):
     verify_token: str | None = None
     app_secret: str | None = None
@@ -136,6 +141,7 @@ class Settings(BaseSettings):
     monitor: MonitorSettings = Field(default_factory=MonitorSettings)
     alerts: AlertSettings = Field(default_factory=AlertSettings)
     meta_webhooks: MetaWebhookSettings = Field(default_factory=MetaWebhookSettings)
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     spaces: list[SpaceConfig] = Field(default_factory=list)
     accounts: list[AccountConfig] = Field(default_factory=list)
     config_file: Path | None = None
