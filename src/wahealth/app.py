@@ -192,6 +192,7 @@ def create_app(settings: Settings) -> Starlette:
         secretbox=secretbox,
         directory=directory,
         catalog_sync=sync,
+        admit=gateway.admit,
     )
     health.observers.append(monitor.observe)
     if metrics is not None:

@@ -145,3 +145,14 @@ async def test_bad_paging_parameters_are_400(app: RunningApp) -> None:
         answer = await _history(app.client, **params)
         assert answer.status_code == 400, params
         assert "error" in answer.json()
+
+
+async def test_history_counts_against_the_accounts_rate_limit(app: RunningApp) -> None:
+    # qps 5: a burst of 12 cannot all fit in one sliding second.
+    answers = [await _history(app.client, limit=1) for _ in range(12)]
+    statuses = [a.status_code for a in answers]
+    assert statuses[:5] == [200] * 5
+    throttled = [a for a in answers if a.status_code == 429]
+    assert throttled
+    assert int(throttled[0].headers["Retry-After"]) >= 1
+    assert "rate limit" in throttled[0].json()["error"]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,7 +20,7 @@ from starlette.routing import BaseRoute
 
 from wahealth.auth.secretbox import SecretBox
 from wahealth.core.catalog_sync import CatalogSync
-from wahealth.core.directory import Directory
+from wahealth.core.directory import Directory, Principal
 from wahealth.core.health import HealthService
 from wahealth.domain import HealthReport
 from wahealth.monitor.meta_webhooks import MetaWebhookIngest
@@ -54,6 +54,8 @@ class Monitor:
     directory: Directory
     catalog_sync: CatalogSync
     clock: Callable[[], float] = time.time
+    # Counts history API calls against the account's rate (the gateway's admit).
+    admit: Callable[[Principal], Awaitable[None]] | None = None
     history: HealthRepository = field(init=False)
     outbox: OutboxRepository = field(init=False)
     recorder: TransitionRecorder = field(init=False)
@@ -105,7 +107,7 @@ class Monitor:
 
     def routes(self) -> list[BaseRoute]:
         """HTTP routes the monitor serves (history API, Meta webhooks)."""
-        return [*history_routes(self.directory, self.history), *self.webhooks.routes()]
+        return [*history_routes(self.directory, self.history, self.admit), *self.webhooks.routes()]
 
     async def start(self) -> None:
         """Apply the configured subscriptions; start the loops if `monitor.enabled`."""

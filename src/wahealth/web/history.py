@@ -13,6 +13,7 @@ last one.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 from starlette.requests import Request
@@ -20,7 +21,8 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from wahealth.core.directory import Principal
-from wahealth.core.errors import NodeNotFound, Unauthenticated
+from wahealth.core.errors import NodeNotFound, ServiceUnavailable, Throttled, Unauthenticated
+from wahealth.dialects.common import retry_after_header
 from wahealth.monitor.events import iso_utc
 from wahealth.storage.health import Transition
 
@@ -84,10 +86,16 @@ def _int_param(request: Request, name: str, default: int | None, low: int, high:
     return int(raw)
 
 
+Admit = Callable[[Principal], Awaitable[None]]
+
+
 class HistoryEndpoint:
-    def __init__(self, access: NodeAccess, transitions: TransitionLog) -> None:
+    def __init__(
+        self, access: NodeAccess, transitions: TransitionLog, admit: Admit | None = None
+    ) -> None:
         self._access = access
         self._transitions = transitions
+        self._admit = admit
 
     async def handle(self, request: Request) -> JSONResponse:
         node_id: str = request.path_params["node_id"]
@@ -95,6 +103,14 @@ class HistoryEndpoint:
             principal = await self._access.graph_principal(_bearer(request))
         except Unauthenticated as exc:
             return _error(401, str(exc), {"WWW-Authenticate": 'Bearer realm="wahealth"'})
+        if self._admit is not None:
+            # The account's request rate covers this API too, as it does the dialects.
+            try:
+                await self._admit(principal)
+            except Throttled as exc:
+                return _error(429, str(exc), {"Retry-After": retry_after_header(exc.retry_after)})
+            except ServiceUnavailable as exc:
+                return _error(503, str(exc), {"Retry-After": retry_after_header(exc.retry_after)})
         try:
             limit = _int_param(request, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT) or DEFAULT_LIMIT
             before = _int_param(request, "before", None, 1, 2**63 - 1)
@@ -116,11 +132,13 @@ class HistoryEndpoint:
         )
 
 
-def history_routes(access: NodeAccess, transitions: TransitionLog) -> list[Route]:
+def history_routes(
+    access: NodeAccess, transitions: TransitionLog, admit: Admit | None = None
+) -> list[Route]:
     return [
         Route(
             "/api/v1/nodes/{node_id}/history",
-            HistoryEndpoint(access, transitions).handle,
+            HistoryEndpoint(access, transitions, admit).handle,
             methods=["GET"],
         )
     ]
