@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 import pytest
 import structlog
 from redis.exceptions import RedisError
+from tests._redis import REFUSING_URL, fake_redis
 
 from wahealth.cache.base import BackendUnavailable, CachedReport
 from wahealth.cache.factory import create_nonce_store, create_report_cache
@@ -24,7 +25,6 @@ from wahealth.cache.redis import RedisNonceStore, RedisReportCache
 from wahealth.core.health import HealthService
 from wahealth.domain import HealthReport, ReportSource, parse_health_status
 
-REFUSING_URL = "redis://:hunter2-secret@127.0.0.1:1/0"
 ENTRY = CachedReport("106540352242922", b'{"health_status":{}}', fetched_at=time.time())
 
 Operation = Callable[[RedisReportCache, RedisNonceStore], Awaitable[object]]
@@ -35,29 +35,6 @@ OPERATIONS: dict[str, Operation] = {
     "report-delete": lambda cache, _: cache.delete("106540352242922"),
     "nonce-claim": lambda _, nonces: nonces.claim("cams:key:nonce", ttl_seconds=60),
 }
-
-
-@asynccontextmanager
-async def fake_redis(reply: bytes | None) -> AsyncIterator[str]:
-    """A TCP server that accepts and then says `reply` (or nothing at all); yields its URL."""
-
-    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await reader.read(1)
-        if reply is not None:
-            writer.write(reply)
-            await writer.drain()
-        try:
-            await reader.read()  # hold the connection open until the client gives up
-        finally:
-            writer.close()
-
-    server = await asyncio.start_server(serve, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    try:
-        yield f"redis://127.0.0.1:{port}/0"
-    finally:
-        server.close()
-        await server.wait_closed()
 
 
 @asynccontextmanager

@@ -8,40 +8,14 @@ error (fail closed) is tested end to end in tests/gateway/test_backend_outage.py
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 
 import pytest
 from redis.exceptions import RedisError
+from tests._redis import REFUSING_URL, fake_redis
 
 from wahealth.ratelimit.base import BackendUnavailable
 from wahealth.ratelimit.factory import create_rate_limiter
 from wahealth.ratelimit.redis import RedisRateLimiter
-
-REFUSING_URL = "redis://:hunter2-secret@127.0.0.1:1/0"
-
-
-@asynccontextmanager
-async def fake_redis(reply: bytes | None) -> AsyncIterator[str]:
-    """A TCP server that accepts and then says `reply` (or nothing at all); yields its URL."""
-
-    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await reader.read(1)
-        if reply is not None:
-            writer.write(reply)
-            await writer.drain()
-        try:
-            await reader.read()  # hold the connection open until the client gives up
-        finally:
-            writer.close()
-
-    server = await asyncio.start_server(serve, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    try:
-        yield f"redis://127.0.0.1:{port}/0"
-    finally:
-        server.close()
-        await server.wait_closed()
 
 
 async def test_a_refused_connection_is_backend_unavailable() -> None:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
-
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -14,11 +12,6 @@ EVERY_METHOD = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRA
 
 class BodyTooLarge(Exception):
     """The request body exceeds MAX_BODY_BYTES."""
-
-
-def new_request_id() -> str:
-    """An Alibaba-style request id (upper-case UUID)."""
-    return str(uuid.uuid4()).upper()
 
 
 async def read_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:

@@ -38,11 +38,11 @@ from wahealth.dialects.common import (
     EVERY_METHOD,
     BodyTooLarge,
     PrebuiltResponse,
-    new_request_id,
     read_body,
     retry_after_header,
 )
 from wahealth.domain import HealthReport
+from wahealth.middleware import new_request_id
 
 log = structlog.get_logger(__name__)
 
