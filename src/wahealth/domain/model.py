@@ -146,13 +146,3 @@ class HealthReport:
     def error_codes(self) -> tuple[str, ...]:
         """All error codes across entities, sorted, without duplicates."""
         return tuple(sorted({err.code for e in self.entities for err in e.errors}))
-
-    def with_source(self, source: ReportSource) -> HealthReport:
-        return HealthReport(
-            node_id=self.node_id,
-            entities=self.entities,
-            fetched_at=self.fetched_at,
-            source=source,
-            upstream_can_send_message=self.upstream_can_send_message,
-            extra=self.extra,
-        )
