@@ -8,10 +8,10 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from wahealth.cache.base import CachedReport
+from wahealth.core.ports import CachedReport
+from wahealth.domain.records import AlertState
 from wahealth.metrics import InstrumentedCache, Metrics
 from wahealth.settings import ConfigError, load_settings
-from wahealth.storage.outbox import AlertState
 from wahealth.testing import DEMO, RunningApp, demo_settings, running_app
 from wahealth.upstream.errors import GraphNotFound
 
@@ -94,7 +94,7 @@ async def test_requests_cache_and_upstream_are_counted(tmp_path: Path) -> None:
 async def test_upstream_errors_are_counted_by_type(tmp_path: Path) -> None:
     async with running_app(demo_settings(tmp_path)) as running:
         with pytest.raises(GraphNotFound):
-            await running.services.graph.health("999999999")
+            await running.components.graph.health("999999999")
         samples = await scrape(running)
 
     errors = "wahealth_upstream_errors_total"
@@ -121,8 +121,9 @@ async def test_alerts_gauge_follows_the_outbox(tmp_path: Path) -> None:
         assert changed.status_code == 200
         blocked = await running.client.get("/health_status", headers=D360)
         assert blocked.json()["health_status"]["can_send_message"] == "BLOCKED"
+        await running.components.health.drain()  # the transition is recorded after the answer
         pending = await scrape(running)
-        outbox = running.services.monitor.outbox
+        outbox = running.components.monitor.outbox
         [alert] = await outbox.list_alerts(space_id=DEMO.space)
         await outbox.mark_dead(alert.id, "receiver gone")
         dead = await scrape(running)

@@ -7,19 +7,20 @@ the gauges read then: alerts by state, coalesced upstream calls) in its text
 format. Each app gets its own `Metrics` and registry, so several apps in one
 process never share or collide on a series.
 
-Components are instrumented from the outside: `InstrumentedCache` wraps the
-report cache port, `instrument_graph` wraps a Graph client's calls on that
-instance, and the request-id middleware reports every request to `observe_request`.
+Components report to it through seams they expose: `InstrumentedCache` wraps
+the report cache port, the Graph client calls `observe_upstream_call` after each
+call (its `on_call` hook), the request-id middleware reports every request to
+`observe_request`, and at scrape time the health core's coalescer and the
+outbox's `count_by_state` are read.
 """
 
 from __future__ import annotations
 
 import enum
-import functools
 import ipaddress
 from bisect import bisect_left
-from collections.abc import Awaitable, Callable, Iterator
-from typing import Any, ParamSpec, TypeVar
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from typing import Any
 
 import structlog
 from prometheus_client import CollectorRegistry, generate_latest
@@ -32,22 +33,17 @@ from prometheus_client.core import (
 from prometheus_client.gc_collector import GCCollector
 from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
-from sqlalchemy import func, select
-from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from wahealth.cache.base import CachedReport, ReportCache
-from wahealth.cache.coalesce import SingleFlight
-from wahealth.storage.models import OutboxRow
-from wahealth.storage.outbox import AlertState
+from wahealth.core.coalesce import SingleFlight
+from wahealth.core.ports import CachedReport, ReportCache
+from wahealth.domain.records import AlertState
 
 log = structlog.get_logger(__name__)
 
-P = ParamSpec("P")
-T = TypeVar("T")
+CountAlerts = Callable[[], Awaitable[Mapping[str, int]]]
 
 METRICS_PATH = "/metrics"
 # The classic text format generate_latest writes, understood by every Prometheus.
@@ -86,20 +82,20 @@ class MetricsMode(enum.StrEnum):
 class Metrics:
     """One app's instruments and its Prometheus registry.
 
-    `coalescer` (the health service's SingleFlight) and `sessions` (for the
-    outbox) are read only at scrape time; either may be None to leave its
-    metrics out.
+    `coalescer` (the health service's SingleFlight) and `count_alerts` (the
+    outbox's counts by state) are read only at scrape time; either may be None
+    to leave its metrics out.
     """
 
     def __init__(
         self,
         *,
         coalescer: SingleFlight[Any, Any] | None = None,
-        sessions: async_sessionmaker[AsyncSession] | None = None,
+        count_alerts: CountAlerts | None = None,
         process_metrics: bool = True,
     ) -> None:
         self.coalescer = coalescer
-        self.sessions = sessions
+        self.count_alerts = count_alerts
         self.cams, self.d360, self.graph, self.other = (_DialectStats() for _ in DIALECTS)
         self.dialects = dict(
             zip(DIALECTS, (self.cams, self.d360, self.graph, self.other), strict=True)
@@ -137,19 +133,24 @@ class Metrics:
         return generate_latest(self.registry)
 
     async def _count_alerts(self) -> dict[str, int] | None:
-        if self.sessions is None:
+        if self.count_alerts is None:
             return None
-        query = select(OutboxRow.state, func.count()).group_by(OutboxRow.state)
         try:
-            async with self.sessions() as session:
-                rows = (await session.execute(query)).all()
-        except (SQLAlchemyError, OSError) as exc:
-            # A scrape still answers with everything else; the missing series tells.
+            found = await self.count_alerts()
+        except Exception as exc:  # noqa: BLE001 — a scrape still answers with everything else
             log.warning("metrics: counting alerts failed", error=type(exc).__name__)
             return None
         counts = dict.fromkeys((s.value for s in AlertState), 0)
-        counts.update({state: int(n) for state, n in rows})
+        counts.update(found)
         return counts
+
+    def observe_upstream_call(self, method: str, error: BaseException | None) -> None:
+        """Count one Graph call (the client's `on_call` hook) and its error, if any."""
+        if method in self.upstream_calls:
+            self.upstream_calls[method] += 1
+        if error is not None:
+            key = (method, type(error).__name__)
+            self.upstream_errors[key] = self.upstream_errors.get(key, 0) + 1
 
     def families(self) -> Iterator[Metric]:
         """Every metric family, as of now."""
@@ -285,6 +286,13 @@ class InstrumentedCache:
             self._metrics.count_cache_error("put", exc)
             raise
 
+    async def mark_outdated(self, node_id: str) -> None:
+        try:
+            await self._inner.mark_outdated(node_id)
+        except Exception as exc:
+            self._metrics.count_cache_error("mark_outdated", exc)
+            raise
+
     async def delete(self, node_id: str) -> None:
         try:
             await self._inner.delete(node_id)
@@ -294,40 +302,6 @@ class InstrumentedCache:
 
     async def aclose(self) -> None:
         await self._inner.aclose()
-
-
-def _counted(
-    fn: Callable[P, Awaitable[T]], method: str, metrics: Metrics
-) -> Callable[P, Awaitable[T]]:
-    calls, errors = metrics.upstream_calls, metrics.upstream_errors
-
-    @functools.wraps(fn)
-    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
-        calls[method] += 1
-        try:
-            return await fn(*args, **kwargs)
-        except Exception as exc:
-            key = (method, type(exc).__name__)
-            errors[key] = errors.get(key, 0) + 1
-            raise
-
-    return wrapper
-
-
-def coalescer_of(service: object) -> SingleFlight[Any, Any] | None:
-    """The health service's SingleFlight, if it has one (it is private to the service)."""
-    flight = getattr(service, "_flight", None)
-    return flight if isinstance(flight, SingleFlight) else None
-
-
-def instrument_graph(graph: object, metrics: Metrics) -> None:
-    """Count `graph`'s calls and errors by wrapping its Graph methods on this instance.
-
-    Wrapping the instance, rather than proxying it, keeps its type: everything that
-    holds the client (the monitor, the catalog sync, the CLI) is counted unchanged.
-    """
-    for method in GRAPH_METHODS:
-        setattr(graph, method, _counted(getattr(graph, method), method, metrics))
 
 
 def _is_loopback(request: Request) -> bool:

@@ -11,7 +11,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 
@@ -37,6 +37,15 @@ class UpstreamSettings(_Section):
     scenario: Path | None = None  # emulator only; the built-in demo when unset
     timeout_seconds: float = Field(default=10.0, gt=0)
     max_attempts: int = Field(default=3, ge=1)
+    # How long a query waits for Meta before answering stale (or 503 with Retry-After):
+    # below the official SDKs' read timeouts, so clients get an answer, not a timeout.
+    query_deadline_seconds: float = Field(default=3.0, gt=0, le=60)
+    # The emulator's admin API (/_emulator/) answers loopback clients only unless opened.
+    emulator_admin_open: bool = False
+    # The emulator plays Meta's webhooks too: a node changed through its admin API is
+    # notified to this gateway's /webhooks/meta (with a per-process secret unless
+    # meta_webhooks.app_secret is set). Off: changes are seen only by polls and queries.
+    emulator_webhooks: bool = True
 
 
 class CacheSettings(_Section):
@@ -122,6 +131,10 @@ class MetricsSettings(_Section):
 class MetaWebhookSettings(_Section):
     verify_token: str | None = None
     app_secret: str | None = None
+    # A validly signed body is acted on once; repeats within the window get 200, no work.
+    replay_window_seconds: float = Field(default=86400.0, gt=0)
+    # Webhook-triggered refreshes of one node: at most one per this many seconds.
+    min_refresh_interval_seconds: float = Field(default=5.0, ge=0)
 
 
 class Settings(BaseSettings):
@@ -144,6 +157,9 @@ class Settings(BaseSettings):
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     spaces: list[SpaceConfig] = Field(default_factory=list)
     accounts: list[AccountConfig] = Field(default_factory=list)
+    # The key that encrypts stored secrets (`WAHEALTH_MASTER_KEY`); when unset, the key
+    # file `security.master_key_file` is used (and created on first start).
+    master_key: SecretStr | None = None
     config_file: Path | None = None
 
     @field_validator("accounts")
@@ -170,6 +186,11 @@ class Settings(BaseSettings):
     def embedded(self) -> bool:
         """True when nothing about tenancy was configured: run the demo set-up."""
         return not self.accounts and not self.spaces
+
+
+def master_key_of(settings: Settings) -> str | None:
+    """The configured master key, if any (the key file is used otherwise)."""
+    return settings.master_key.get_secret_value() if settings.master_key is not None else None
 
 
 class ConfigError(Exception):

@@ -16,7 +16,7 @@ import httpx
 from asgi_lifespan import LifespanManager
 from starlette.applications import Starlette
 
-from wahealth.app import Services, create_app
+from wahealth.app import Components, Overrides, create_app
 from wahealth.settings import Settings
 
 
@@ -84,15 +84,17 @@ class RunningApp:
     client: httpx.AsyncClient
 
     @property
-    def services(self) -> Services:
-        services: Services = self.app.state.services
-        return services
+    def components(self) -> Components:
+        components: Components = self.app.state.components
+        return components
 
 
 @contextlib.asynccontextmanager
-async def running_app(settings: Settings) -> AsyncIterator[RunningApp]:
+async def running_app(
+    settings: Settings, *, overrides: Overrides | None = None
+) -> AsyncIterator[RunningApp]:
     """The app with its lifespan running and an httpx client talking to it in-process."""
-    app = create_app(settings)
+    app = create_app(settings, overrides=overrides)
     async with LifespanManager(app, startup_timeout=30, shutdown_timeout=30) as manager:
         transport = httpx.ASGITransport(app=manager.app)
         async with httpx.AsyncClient(

@@ -20,7 +20,8 @@ from wahealth.auth.cams_signature import (
     authenticate,
     rpc_params,
 )
-from wahealth.auth.errors import CamsAuthError, InvalidAccessKeyIdInactive
+from wahealth.auth.errors import CamsAuthError
+from wahealth.core.ports import AccessKey, Principal
 
 KEY_ID = "LTAItestkeyid0000000001"
 SECRET = "testsecret-Éé中/+ ~*"
@@ -91,10 +92,11 @@ class CamsStub:
 def build_app(stub: CamsStub) -> Starlette:
     request_ids = itertools.count(1)
 
-    async def lookup_secret(access_key_id: str) -> str | None:
+    async def lookup_key(access_key_id: str) -> AccessKey | None:
         if access_key_id == DISABLED_KEY_ID:
-            raise InvalidAccessKeyIdInactive()
-        return stub.secrets.get(access_key_id)
+            return AccessKey(Principal("stub", 5), "", revoked=True)
+        secret = stub.secrets.get(access_key_id)
+        return None if secret is None else AccessKey(Principal("stub", 5), secret, False)
 
     async def rpc(request: Request) -> Response:
         body = await request.body()
@@ -108,9 +110,10 @@ def build_app(stub: CamsStub) -> Starlette:
             return JSONResponse({"RequestId": request_id, "Code": "Recorded"}, status_code=503)
         signed = SignedRequest.from_asgi(request.scope, body)
         try:
-            creds = await authenticate(
-                signed, lookup_secret=lookup_secret, nonces=stub.nonces, now=datetime.now(UTC)
+            verified = await authenticate(
+                signed, lookup_key=lookup_key, nonces=stub.nonces, now=datetime.now(UTC)
             )
+            creds = verified.credentials
             action, version = action_and_version(signed)
             params = rpc_params(signed)
         except CamsAuthError as exc:

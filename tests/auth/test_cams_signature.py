@@ -33,6 +33,7 @@ from wahealth.auth.errors import (
     SignatureDoesNotMatch,
     SignatureNonceUsed,
 )
+from wahealth.core.ports import AccessKey, Principal
 
 AK = "LTAIpropertytest0000001"
 NOW = datetime(2026, 11, 23, 10, 47, 44, tzinfo=UTC)
@@ -222,14 +223,15 @@ class _Secrets:
         self.secrets = secrets
         self.looked_up: list[str] = []
 
-    async def __call__(self, access_key_id: str) -> str | None:
+    async def __call__(self, access_key_id: str) -> AccessKey | None:
         self.looked_up.append(access_key_id)
-        return self.secrets.get(access_key_id)
+        secret = self.secrets.get(access_key_id)
+        return None if secret is None else AccessKey(Principal("test", 5), secret, False)
 
 
 async def _authenticate(req: SignedRequest, **kw: Any) -> Any:
     options: dict[str, Any] = {
-        "lookup_secret": _Secrets({"testid": "testsecret"}),
+        "lookup_key": _Secrets({"testid": "testsecret"}),
         "nonces": DictNonceStore(),
         "now": NOW,
     }
@@ -240,7 +242,7 @@ async def _authenticate(req: SignedRequest, **kw: Any) -> Any:
 async def test_authenticate_claims_the_nonce_for_twice_the_window() -> None:
     nonces = DictNonceStore()
 
-    creds = await _authenticate(CAPTURED, nonces=nonces, max_skew_seconds=300)
+    creds = (await _authenticate(CAPTURED, nonces=nonces, max_skew_seconds=300)).credentials
 
     assert creds.access_key_id == "testid"
     assert nonces.claimed == {"cams:testid:364f913a5c4a0a1168e09250a46de076": 600}
@@ -258,13 +260,13 @@ async def test_stale_request_is_refused_before_the_secret_is_looked_up(offset: t
     secrets = _Secrets({"testid": "testsecret"})
 
     with pytest.raises(InvalidTimeStampExpired):
-        await _authenticate(CAPTURED, now=NOW + offset, lookup_secret=secrets)
+        await _authenticate(CAPTURED, now=NOW + offset, lookup_key=secrets)
     assert secrets.looked_up == []
 
 
 async def test_unknown_key_is_not_found() -> None:
     with pytest.raises(InvalidAccessKeyIdNotFound) as info:
-        await _authenticate(CAPTURED, lookup_secret=_Secrets({}))
+        await _authenticate(CAPTURED, lookup_key=_Secrets({}))
     assert (info.value.code, info.value.http_status) == ("InvalidAccessKeyId.NotFound", 404)
 
 
@@ -272,7 +274,7 @@ async def test_bad_signature_leaves_the_nonce_unclaimed() -> None:
     nonces = DictNonceStore()
 
     with pytest.raises(SignatureDoesNotMatch):
-        await _authenticate(CAPTURED, nonces=nonces, lookup_secret=_Secrets({"testid": "x"}))
+        await _authenticate(CAPTURED, nonces=nonces, lookup_key=_Secrets({"testid": "x"}))
     assert nonces.claimed == {}
 
 

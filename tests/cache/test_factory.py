@@ -6,10 +6,10 @@ import time
 
 import pytest
 
-from wahealth.cache.base import CachedReport
-from wahealth.cache.factory import create_nonce_store, create_report_cache
+from wahealth.backends import create_nonce_store, create_report_cache
 from wahealth.cache.memory import MemoryNonceStore, MemoryReportCache
 from wahealth.cache.redis import RedisNonceStore, RedisReportCache
+from wahealth.core.ports import CachedReport
 
 
 async def test_memory_url_gives_working_in_process_backends() -> None:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from wahealth.cache.base import CachedReport
 from wahealth.cache.memory import MemoryNonceStore, MemoryReportCache
+from wahealth.core.ports import CachedReport
 
 FETCHED_AT = 1_700_000_000.0
 PAYLOAD = b'{"health_status":{"can_send_message":"AVAILABLE","entities":[]},"id":"106540352242922"}'

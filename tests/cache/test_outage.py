@@ -18,11 +18,11 @@ import structlog
 from redis.exceptions import RedisError
 from tests._redis import REFUSING_URL, fake_redis
 
-from wahealth.cache.base import BackendUnavailable, CachedReport
-from wahealth.cache.factory import create_nonce_store, create_report_cache
+from wahealth.backends import create_nonce_store, create_report_cache
 from wahealth.cache.memory import MemoryReportCache
 from wahealth.cache.redis import RedisNonceStore, RedisReportCache
 from wahealth.core.health import HealthService
+from wahealth.core.ports import BackendUnavailable, CachedReport
 from wahealth.domain import HealthReport, ReportSource, parse_health_status
 
 ENTRY = CachedReport("106540352242922", b'{"health_status":{}}', fetched_at=time.time())
@@ -113,7 +113,7 @@ class CountingUpstream:
         self.calls = 0
         self._delay = delay
 
-    async def health(self, node_id: str) -> HealthReport:
+    async def health(self, node_id: str, *, attempts: int | None = None) -> HealthReport:
         self.calls += 1
         await asyncio.sleep(self._delay)
         return _report(node_id)
@@ -190,13 +190,16 @@ async def test_a_failed_cache_write_still_answers_and_is_logged() -> None:
 
 async def test_a_batch_refresh_survives_a_failed_cache_write() -> None:
     upstream = CountingUpstream()
-    health = HealthService(upstream=upstream, cache=BrokenCache(reads_fail=True, writes_fail=True))
     seen: list[str] = []
 
     async def observer(report: HealthReport, cause: str) -> None:
         seen.append(f"{report.node_id}:{cause}")
 
-    health.observers.append(observer)
+    health = HealthService(
+        upstream=upstream,
+        cache=BrokenCache(reads_fail=True, writes_fail=True),
+        observers=(observer,),
+    )
     await health.accept(_report(PHONE), cause="poll")
     refreshed = await health.refresh(PHONE)
 

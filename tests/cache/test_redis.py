@@ -9,8 +9,8 @@ from collections.abc import Awaitable, Callable
 import pytest
 import redis.asyncio as redis
 
-from wahealth.cache.base import CachedReport
 from wahealth.cache.redis import RedisNonceStore, RedisReportCache
+from wahealth.core.ports import CachedReport
 
 # Not valid UTF-8 on purpose: the payload is stored as bytes, untouched.
 PAYLOAD = b'{"health_status":{"can_send_message":"BLOCKED"},"id":"2632273056924580"}\xff\x00'

@@ -13,9 +13,9 @@ from typer.testing import CliRunner
 from wahealth.app import prepare_storage
 from wahealth.auth.secretbox import SecretBox
 from wahealth.cli import app
+from wahealth.domain.records import PlannedAlert
 from wahealth.settings import load_settings
 from wahealth.storage import HealthRepository, OutboxRepository, create_engine, session_factory
-from wahealth.storage.health import PlannedAlert
 
 CONFIG = """
 [storage]

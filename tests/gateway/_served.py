@@ -2,7 +2,7 @@
 
 `serve_gateway` builds the app with `create_app(demo_settings(...))`, runs it under
 uvicorn with its lifespan (`serve_in_thread`), waits for `/healthz` to say 200 and
-hands back a `ServedGateway`: where it listens, the `Services` it built, SDK and
+hands back a `ServedGateway`: where it listens, the `Components` it built, SDK and
 HTTP clients for it, the emulator's admin API, and a way to run a coroutine on
 the server's own event loop (the storage engine belongs to that loop).
 """
@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Coroutine, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +24,7 @@ from alibabacloud_tea_openapi.models import Config
 from starlette.applications import Starlette
 from starlette.types import Message, Receive, Scope, Send
 
-from wahealth.app import Services, create_app
+from wahealth.app import Components, Overrides, create_app
 from wahealth.testing import DEMO, demo_settings
 from wahealth.testing_server import RunningServer, serve_in_thread
 
@@ -119,9 +119,9 @@ class ServedGateway:
         return f"{self.server.host}:{self.server.port}"
 
     @property
-    def services(self) -> Services:
-        services: Services = self.app.state.services
-        return services
+    def components(self) -> Components:
+        components: Components = self.app.state.components
+        return components
 
     def run(self, coro: Coroutine[Any, Any, T], timeout: float = 10.0) -> T:
         """Run `coro` on the server's event loop (storage and caches live there)."""
@@ -189,20 +189,18 @@ def serve_gateway(
     tmp_path: Path,
     *,
     qps: int = 5,
-    prepare: Callable[[Starlette], None] | None = None,
+    overrides: Overrides | None = None,
     **sections: Any,
 ) -> Iterator[ServedGateway]:
     """The demo gateway (DEMO's accounts at `qps`) served on 127.0.0.1 until the block ends.
 
-    `sections` replace whole settings sections, as in `demo_settings`; `prepare` may
-    adjust the app before it starts (e.g. give the rate limiter a steerable clock).
+    `sections` replace whole settings sections, as in `demo_settings`; `overrides`
+    replace parts (e.g. a rate limiter with a steerable clock).
     """
     settings = demo_settings(tmp_path, **sections)
     for account in settings.accounts:
         account.qps = qps
-    app = create_app(settings)
-    if prepare is not None:
-        prepare(app)
+    app = create_app(settings, overrides=overrides)
     tap = Tap(app)
     with serve_in_thread(tap, lifespan="on") as server:
         served = ServedGateway(server, app, tap)

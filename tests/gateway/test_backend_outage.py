@@ -28,6 +28,7 @@ from tests.gateway._wire import (
     no_traceback,
 )
 
+from wahealth.app import Overrides
 from wahealth.domain import ReportSource
 from wahealth.ratelimit.memory import MemoryRateLimiter
 from wahealth.testing import DEMO, RunningApp, demo_settings, running_app
@@ -36,8 +37,10 @@ DEAD_REDIS = "redis://127.0.0.1:1/0"
 GRAPH_PATH = f"/v21.0/{PHONE_OK}?fields=health_status"
 
 
-async def _app(tmp_path: Path, **sections: Any) -> AsyncIterator[RunningApp]:
-    async with running_app(demo_settings(tmp_path, **sections)) as running:
+async def _app(
+    tmp_path: Path, overrides: Overrides | None = None, **sections: Any
+) -> AsyncIterator[RunningApp]:
+    async with running_app(demo_settings(tmp_path, **sections), overrides=overrides) as running:
         yield running
 
 
@@ -50,8 +53,12 @@ async def dead_limiter(tmp_path: Path) -> AsyncIterator[RunningApp]:
 
 @pytest.fixture
 async def dead_cache(tmp_path: Path) -> AsyncIterator[RunningApp]:
-    """The demo app whose report cache's Redis is down (the rate limiter is in memory)."""
-    async for running in _app(tmp_path, cache={"url": DEAD_REDIS}):
+    """The demo app whose report cache's Redis is down (the rate limiter is in memory).
+
+    A stopped limiter clock: "a burst within one second" whatever the machine's speed.
+    """
+    limiter = MemoryRateLimiter(clock=lambda: 0.0)
+    async for running in _app(tmp_path, Overrides(limiter=limiter), cache={"url": DEAD_REDIS}):
         yield running
 
 
@@ -148,9 +155,6 @@ async def test_graph_answers_from_meta_when_the_cache_is_down(dead_cache: Runnin
 
 
 async def test_the_limit_still_holds_when_the_cache_is_down(dead_cache: RunningApp) -> None:
-    # A stopped clock: "a burst within one second" whatever the machine's speed.
-    dead_cache.services.gateway.limiter = MemoryRateLimiter(clock=lambda: 0.0)
-
     statuses = [(await _d360(dead_cache.client)).status_code for _ in range(7)]
 
     assert statuses == [200] * 5 + [429] * 2  # the demo account's 5 requests per second

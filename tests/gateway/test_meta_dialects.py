@@ -86,7 +86,7 @@ async def test_our_graph_client_reads_every_demo_node_through_the_gateway(
         reports = {node_id: await client.health(node_id) for node_id in DEMO_NODES}
 
     for node_id, report in reports.items():
-        upstream = gateway.run(gateway.services.graph.health(node_id))
+        upstream = gateway.run(gateway.components.graph.health(node_id))
         assert render_health_status(report) == render_health_status(upstream)
         assert report.node_id == node_id
     statuses = {node_id: report.can_send_message for node_id, report in reports.items()}

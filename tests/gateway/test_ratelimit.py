@@ -21,10 +21,10 @@ from alibabacloud_tea_openapi.exceptions import (
     ClientException,
     ThrottlingException,
 )
-from starlette.applications import Starlette
 from tests.gateway._served import ServedGateway, serve_gateway
 from tests.gateway._wire import PHONE_OK, d360_error, graph_error
 
+from wahealth.app import Overrides
 from wahealth.ratelimit.memory import MemoryRateLimiter
 from wahealth.testing import DEMO
 
@@ -75,13 +75,10 @@ def limited_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Limited
     """Every account at 5/s; no caching, so each admitted query costs one Meta call."""
     clock = SteerableClock()
 
-    def steer(app: Starlette) -> None:
-        app.state.services.gateway.limiter = MemoryRateLimiter(clock=clock)
-
     with serve_gateway(
         tmp_path_factory.mktemp("ratelimit"),
         qps=QPS,
-        prepare=steer,
+        overrides=Overrides(limiter=MemoryRateLimiter(clock=clock)),
         cache={"ttl_seconds": 0, "stale_while_revalidate_seconds": 0},
         upstream={"max_attempts": 1},
     ) as gateway:

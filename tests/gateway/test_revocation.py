@@ -29,7 +29,7 @@ def _poll_until(probe: Callable[[], T], expected: T) -> None:
 
 
 def _credential_id(gateway: ServedGateway, kind: CredentialKind, account: str) -> int:
-    listed = gateway.run(gateway.services.credentials.list_credentials(account))
+    listed = gateway.run(gateway.components.credentials.list_credentials(account))
     (found,) = [info for info in listed if info.kind == kind]
     return int(found.id)
 
@@ -74,7 +74,7 @@ def _graph_status(gateway: ServedGateway, token: str = DEMO.graph_token) -> int:
 def test_revoked_credentials_stop_working_on_the_running_server(gateway: ServedGateway) -> None:
     # All three work, and the directory has cached them.
     assert (_cams_code(gateway), _d360_status(gateway), _graph_status(gateway)) == ("OK", 200, 200)
-    credentials = gateway.services.credentials
+    credentials = gateway.components.credentials
     d360_id = _credential_id(gateway, CredentialKind.D360_KEY, DEMO.account)
     graph_id = _credential_id(gateway, CredentialKind.GRAPH_TOKEN, DEMO.account)
 

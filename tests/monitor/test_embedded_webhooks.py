@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+from wahealth.domain.records import TransitionCause
 from wahealth.settings import Settings
-from wahealth.storage.health import HealthRepository, TransitionCause
+from wahealth.storage.health import HealthRepository
 from wahealth.testing import running_app
 
 
@@ -22,7 +23,7 @@ async def test_a_health_change_in_the_embedded_emulator_is_recorded_via_webhook(
     )
     assert settings.embedded
     async with running_app(settings) as running:
-        history = HealthRepository(running.services.sessions)
+        history = HealthRepository(running.components.sessions)
         changed = await running.client.put(
             "/_emulator/nodes/106540352242922/health",
             json={"can_send_message": "BLOCKED", "errors": [{"error_code": 141006}]},

@@ -24,9 +24,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from wahealth.domain.records import AlertState, OutboxItem
 from wahealth.monitor.payloads import verify
 from wahealth.settings import Settings
-from wahealth.storage.outbox import AlertState, OutboxItem
 from wahealth.testing import DEMO, RunningApp, demo_settings, running_app
 from wahealth.testing_server import RunningServer, serve_in_thread
 from wahealth.upstream.emulator import emulator_state
@@ -118,9 +118,12 @@ def receiver() -> Iterator[tuple[Receiver, RunningServer]]:
         yield got, server
 
 
-def settings_for(tmp_path: Path, base_url: str, *, monitor: bool = True) -> Settings:
+def settings_for(
+    tmp_path: Path, base_url: str, *, monitor: bool = True, emulator_webhooks: bool = False
+) -> Settings:
     return demo_settings(
         tmp_path,
+        upstream={"emulator_webhooks": emulator_webhooks},
         cache={"ttl_seconds": 0, "stale_while_revalidate_seconds": 0},
         monitor={"enabled": monitor, "interval_seconds": 3600, "meta_calls_per_minute": 600},
         alerts={
@@ -158,7 +161,7 @@ async def baseline(running: RunningApp, node_id: str) -> None:
     """Wait until the fleet refresh has recorded the node once."""
 
     async def recorded() -> bool:
-        return await running.services.monitor.history.get(node_id) is not None
+        return await running.components.monitor.history.get(node_id) is not None
 
     await eventually(recorded, f"a first record of {node_id}")
 
@@ -171,7 +174,7 @@ async def history(running: RunningApp, node_id: str) -> list[dict[str, Any]]:
 
 
 async def subscription_id(running: RunningApp, path: str) -> int:
-    subscriptions = await running.services.monitor.outbox.list_subscriptions(DEMO.space)
+    subscriptions = await running.components.monitor.outbox.list_subscriptions(DEMO.space)
     [found] = [s.id for s in subscriptions if s.url.endswith(path)]
     return found
 
@@ -219,16 +222,12 @@ async def test_meta_webhook_from_the_emulator_drives_the_chain(
     tmp_path: Path, receiver: tuple[Receiver, RunningServer]
 ) -> None:
     got, server = receiver
-    async with running_app(settings_for(tmp_path, server.base_url)) as running:
-        services = running.services
+    settings = settings_for(tmp_path, server.base_url, emulator_webhooks=True)
+    async with running_app(settings) as running:
+        services = running.components
         emulator = services.emulator
         assert emulator is not None
-        emulator_state(emulator).webhooks.transport = httpx.ASGITransport(app=running.app)
-        registered = await running.client.post(
-            "/_emulator/webhooks",
-            json={"url": "http://wahealth.test/webhooks/meta", "app_secret": APP_SECRET},
-        )
-        assert registered.status_code == 201
+        # In emulator mode the emulator's webhooks reach this gateway with no set-up.
         await baseline(running, TEMPLATE)
 
         await set_health(running, TEMPLATE, {"can_send_message": "AVAILABLE"})
@@ -243,7 +242,7 @@ async def test_meta_webhook_from_the_emulator_drives_the_chain(
 
     assert deliveries == [
         {
-            "url": "http://wahealth.test/webhooks/meta",
+            "url": "http://wahealth.internal/webhooks/meta",
             "field": "message_template_status_update",
             "status": 200,
         }
@@ -260,8 +259,9 @@ async def test_forged_meta_webhook_records_nothing(
 ) -> None:
     _, server = receiver
     async with running_app(settings_for(tmp_path, server.base_url, monitor=False)) as running:
-        emulator = running.services.emulator
+        emulator = running.components.emulator
         assert emulator is not None
+        # Only a target with the wrong secret: forged webhooks.
         emulator_state(emulator).webhooks.transport = httpx.ASGITransport(app=running.app)
         await running.client.post(
             "/_emulator/webhooks",
@@ -270,7 +270,7 @@ async def test_forged_meta_webhook_records_nothing(
         calls_before = (await running.client.get("/_emulator/calls")).json()["total"]
         await set_health(running, TEMPLATE, {"can_send_message": "AVAILABLE"})
         await emulator_state(emulator).webhooks.drain()
-        await running.services.monitor.webhooks.drain()
+        await running.components.monitor.webhooks.drain()
         deliveries = (await running.client.get("/_emulator/webhooks")).json()["deliveries"]
         calls_after = (await running.client.get("/_emulator/calls")).json()["total"]
         transitions = await history(running, TEMPLATE)
@@ -288,7 +288,8 @@ async def test_alert_committed_before_a_restart_is_delivered_once_after_it(
         await first.client.get(f"/v21.0/{PHONE}?fields=health_status", headers=GRAPH)
         await set_health(first, PHONE, BLOCKED_131)
         await first.client.get(f"/v21.0/{PHONE}?fields=health_status", headers=GRAPH)
-        outbox = first.services.monitor.outbox
+        await first.components.health.drain()  # the transition is recorded after the answer
+        outbox = first.components.monitor.outbox
         json_subscription = await subscription_id(first, "/json")
         [json_alert] = [
             a
@@ -300,7 +301,7 @@ async def test_alert_committed_before_a_restart_is_delivered_once_after_it(
     # Second instance over the same database: delivers it, once.
     async with running_app(settings_for(tmp_path, server.base_url)) as second:
         [delivered] = await got.wait_for(lambda a: a.alert_id == json_alert.id)
-        outbox = second.services.monitor.outbox
+        outbox = second.components.monitor.outbox
 
         async def marked() -> bool:
             item = await outbox.get(json_alert.id)
@@ -308,7 +309,7 @@ async def test_alert_committed_before_a_restart_is_delivered_once_after_it(
 
         await eventually(marked, "the alert marked delivered")
         stored = await outbox.get(json_alert.id)
-        assert await second.services.monitor.sender.deliver_due() >= 0
+        assert await second.components.monitor.sender.deliver_due() >= 0
     assert stored is not None
     assert stored.attempts == 1
     assert_signed(delivered)
@@ -327,7 +328,7 @@ async def test_receiver_down_then_back_gets_the_alert_once(tmp_path: Path) -> No
         await baseline(running, PHONE)
         await set_health(running, PHONE, BLOCKED_131)
         await running.client.get(f"/v21.0/{PHONE}?fields=health_status", headers=GRAPH)
-        outbox = running.services.monitor.outbox
+        outbox = running.components.monitor.outbox
         json_subscription = await subscription_id(running, "/json")
 
         async def first_failure() -> list[OutboxItem]:

@@ -30,7 +30,7 @@ def _auth(token: str) -> dict[str, str]:
 async def app(tmp_path: Path) -> AsyncIterator[RunningApp]:
     """The demo with five transitions of PHONE: first seen AVAILABLE, then HEALTHS in order."""
     async with running_app(demo_settings(tmp_path)) as running:
-        health = running.services.gateway.health
+        health = running.components.health
         await health.refresh(PHONE, cause="query")
         for spec in HEALTHS:
             put = await running.client.put(f"/_emulator/nodes/{PHONE}/health", json=spec)

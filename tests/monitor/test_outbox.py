@@ -22,6 +22,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from wahealth.auth.secretbox import SecretBox
+from wahealth.domain.records import AlertState, PlannedAlert
 from wahealth.monitor import targets
 from wahealth.monitor.outbox import OutboxSender, backoff_delay
 from wahealth.monitor.payloads import verify
@@ -33,8 +34,6 @@ from wahealth.storage import (
     session_factory,
     upgrade,
 )
-from wahealth.storage.health import PlannedAlert
-from wahealth.storage.outbox import AlertState
 from wahealth.testing_server import RunningServer, serve_in_thread
 
 T0 = datetime(2026, 6, 1, 9, 0, tzinfo=UTC)

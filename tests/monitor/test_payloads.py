@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
+from wahealth.domain.records import AlertFormat, AlertState, OutboxItem
 from wahealth.monitor import payloads
 from wahealth.monitor.payloads import SignatureError, render, sign, slack_message, verify
-from wahealth.storage.outbox import AlertFormat, AlertState, OutboxItem
 
 T0 = datetime(2026, 6, 1, 9, 0, tzinfo=UTC)
 

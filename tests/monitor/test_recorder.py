@@ -25,10 +25,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from wahealth.domain.records import AlertSnapshot, AlertState, OutboxItem, TransitionCause
 from wahealth.monitor.events import AlertEvent, classify, event_for, plan_fold
-from wahealth.storage.flaps import AlertSnapshot
-from wahealth.storage.health import HealthRepository, TransitionCause
-from wahealth.storage.outbox import AlertState, OutboxItem, OutboxRepository
+from wahealth.storage.health import HealthRepository
+from wahealth.storage.outbox import OutboxRepository
 from wahealth.testing import DEMO, RunningApp, demo_settings, running_app
 from wahealth.testing_server import RunningServer, serve_in_thread
 
@@ -223,6 +223,8 @@ def _settings(tmp_path: Path, **sections: Any) -> Any:
     return demo_settings(
         tmp_path,
         cache={"ttl_seconds": 0, "stale_while_revalidate_seconds": 0},  # every query asks Meta
+        # Changes made through the emulator are seen by queries here, not by its webhooks.
+        upstream={"emulator_webhooks": False},
         **sections,
     )
 
@@ -242,13 +244,14 @@ async def _query(running: RunningApp, node_id: str) -> str:
         headers={"Authorization": f"Bearer {DEMO.graph_token}"},
     )
     assert answer.status_code == 200, answer.text
+    await running.components.health.drain()  # recording happens after the answer
     status: str = answer.json()["health_status"]["can_send_message"]
     return status
 
 
 async def _refresh(running: RunningApp, node_id: str) -> None:
     """What a query does on a cache miss (without spending the demo account's 5 QPS)."""
-    await running.services.gateway.health.refresh(node_id, cause="query")
+    await running.components.health.refresh(node_id, cause="query")
 
 
 async def _set(running: RunningApp, node_id: str, health: dict[str, Any]) -> None:
@@ -257,7 +260,7 @@ async def _set(running: RunningApp, node_id: str, health: dict[str, Any]) -> Non
 
 
 async def _pending(running: RunningApp) -> list[OutboxItem]:
-    return await OutboxRepository(running.services.sessions).list_alerts(AlertState.PENDING)
+    return await OutboxRepository(running.components.sessions).list_alerts(AlertState.PENDING)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -295,7 +298,7 @@ async def app(tmp_path: Path, storage_url: str) -> AsyncIterator[RunningApp]:
 async def test_a_query_that_sees_a_change_stores_one_transition_and_its_alert(
     app: RunningApp,
 ) -> None:
-    history = HealthRepository(app.services.sessions)
+    history = HealthRepository(app.components.sessions)
     assert await _query(app, PHONE) == "AVAILABLE"
     [first] = await history.history(PHONE)
     assert (first.before, first.after, first.cause) == (None, "AVAILABLE", TransitionCause.QUERY)
@@ -357,8 +360,8 @@ async def test_a_node_first_seen_limited_is_news(app: RunningApp) -> None:
 async def test_a_flapping_node_makes_one_alert_that_ends_on_its_last_state(
     app: RunningApp,
 ) -> None:
-    outbox = OutboxRepository(app.services.sessions)
-    history = HealthRepository(app.services.sessions)
+    outbox = OutboxRepository(app.components.sessions)
+    history = HealthRepository(app.components.sessions)
     await _refresh(app, PHONE)
     for health in (BLOCKED_141006, AVAILABLE, BLOCKED_141006):
         await _set(app, PHONE, health)
@@ -418,8 +421,8 @@ async def test_a_meta_webhook_refresh_is_recorded_with_its_cause(tmp_path: Path)
         ).encode()
         answer = await running.client.post("/webhooks/meta", content=body, headers=_signed(body))
         assert answer.status_code == 200
-        await running.services.monitor.webhooks.drain()
-        latest, first = await HealthRepository(running.services.sessions).history(TEMPLATE)
+        await running.components.monitor.webhooks.drain()
+        latest, first = await HealthRepository(running.components.sessions).history(TEMPLATE)
         assert (first.cause, first.after) == (TransitionCause.QUERY, "BLOCKED")
         assert (latest.before, latest.after, latest.cause) == (
             "BLOCKED",
@@ -460,7 +463,7 @@ async def test_an_alert_is_delivered_as_soon_as_it_is_recorded(
         alerts=_alerts_to(receiver.url, ["RECOVERED"]),
     )
     async with running_app(settings) as running:
-        history = HealthRepository(running.services.sessions)
+        history = HealthRepository(running.components.sessions)
         for _ in range(200):  # the first round of the fleet refresh
             if len(await history.recent(limit=10)) == 6:
                 break

@@ -17,9 +17,10 @@ from typing import Any
 import pytest
 import yaml
 
+from wahealth.domain.records import TransitionCause
 from wahealth.monitor.planner import WINDOW_SECONDS
 from wahealth.monitor.refresh import FleetRefresher
-from wahealth.storage.health import HealthRepository, TransitionCause
+from wahealth.storage.health import HealthRepository
 from wahealth.testing import DEMO, RunningApp, demo_settings, running_app
 from wahealth.upstream.emulator import synthetic_scenario
 from wahealth.upstream.emulator.synthetic import synthetic_phone_number_id, synthetic_waba_id
@@ -61,10 +62,10 @@ class FakeClock:
 def _refresher(
     running: RunningApp, clock: FakeClock, *, budget: int, interval: float, round_seconds: float
 ) -> FleetRefresher:
-    services = running.services
+    services = running.components
     return FleetRefresher(
         upstream=services.graph,
-        sink=services.gateway.health,
+        sink=services.health,
         schedule=HealthRepository(services.sessions),
         calls_per_minute=budget,
         interval_seconds=interval,
@@ -91,7 +92,9 @@ def _max_in_any_window(deltas: list[tuple[float, int]]) -> int:
 
 @pytest.fixture
 async def demo(tmp_path: Path) -> AsyncIterator[RunningApp]:
-    async with running_app(demo_settings(tmp_path)) as running:
+    # Changes made through the emulator are seen by refreshes here, not by its webhooks.
+    settings = demo_settings(tmp_path, upstream={"emulator_webhooks": False})
+    async with running_app(settings) as running:
         await running.client.delete("/_emulator/calls")  # forget the start-up catalog sync
         yield running
 
@@ -115,7 +118,7 @@ async def test_a_500_number_fleet_is_refreshed_within_the_call_budget(tmp_path: 
         refresher = _refresher(
             running, clock, budget=budget, interval=3600, round_seconds=round_seconds
         )
-        schedule = HealthRepository(running.services.sessions)
+        schedule = HealthRepository(running.components.sessions)
         deltas: list[tuple[float, int]] = []
         expected_batches = 0
         seen = 0
@@ -171,7 +174,7 @@ async def test_a_change_stores_one_transition_and_unchanged_nodes_none(
 ) -> None:
     clock = FakeClock()
     refresher = _refresher(demo, clock, budget=600, interval=60, round_seconds=5)
-    history = HealthRepository(demo.services.sessions)
+    history = HealthRepository(demo.components.sessions)
     await refresher.step()
     first = await history.recent(limit=100)
     assert {t.node_id for t in first} == DEMO_NODES
@@ -224,7 +227,7 @@ async def test_a_change_stores_one_transition_and_unchanged_nodes_none(
 async def test_failed_nodes_keep_their_report_and_back_off(demo: RunningApp) -> None:
     clock = FakeClock()
     refresher = _refresher(demo, clock, budget=600, interval=60, round_seconds=5)
-    history = HealthRepository(demo.services.sessions)
+    history = HealthRepository(demo.components.sessions)
     await refresher.step()
     before = await history.get(PHONE)
     assert before is not None
@@ -270,7 +273,7 @@ async def test_a_meta_rate_limit_pauses_the_loop_for_retry_after(demo: RunningAp
     wait = await refresher.step()
     assert wait == 120
     assert refresher.paused_until == clock.now + 120
-    history = HealthRepository(demo.services.sessions)
+    history = HealthRepository(demo.components.sessions)
     assert await history.recent(limit=10) == []
     refused = (await _calls(demo))["total"]
     assert refused == 1  # the throttled batch request, answered as a whole
@@ -295,7 +298,7 @@ async def test_a_one_off_refresh_waits_for_the_budget(demo: RunningApp) -> None:
     assert progress == [4, 2]
     assert clock.now - start == WINDOW_SECONDS  # until the first 4 calls left the window
     assert (await _calls(demo))["total"] == 6
-    transitions = await HealthRepository(demo.services.sessions).recent(limit=10)
+    transitions = await HealthRepository(demo.components.sessions).recent(limit=10)
     assert {t.cause for t in transitions} == {TransitionCause.MANUAL}
 
 
@@ -310,9 +313,13 @@ async def _eventually(check: Any, what: str) -> Any:
 
 
 async def test_the_monitor_loop_refreshes_the_fleet_and_stops_cleanly(tmp_path: Path) -> None:
-    settings = demo_settings(tmp_path, monitor={"enabled": True, "interval_seconds": 0.2})
+    settings = demo_settings(
+        tmp_path,
+        monitor={"enabled": True, "interval_seconds": 0.2},
+        upstream={"emulator_webhooks": False},
+    )
     async with running_app(settings) as running:
-        history = HealthRepository(running.services.sessions)
+        history = HealthRepository(running.components.sessions)
         [first] = await _eventually(lambda: history.history(PHONE), "the first poll")
         assert (first.before, first.after, first.cause) == (None, "AVAILABLE", "poll")
         put = await running.client.put(f"/_emulator/nodes/{PHONE}/health", json=BLOCKED_141006)

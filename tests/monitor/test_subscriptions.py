@@ -25,6 +25,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from wahealth.auth.secretbox import SecretBox
+from wahealth.domain.records import AlertFormat, AlertState, OutboxItem, PlannedAlert, Subscription
 from wahealth.monitor import targets
 from wahealth.monitor.outbox import OutboxSender
 from wahealth.monitor.payloads import SignatureError, verify
@@ -39,8 +40,6 @@ from wahealth.storage import (
     upgrade,
 )
 from wahealth.storage._session import Factory
-from wahealth.storage.health import PlannedAlert
-from wahealth.storage.outbox import AlertFormat, AlertState, OutboxItem, Subscription
 from wahealth.testing_server import serve_in_thread
 
 SPACE = "acme-space"

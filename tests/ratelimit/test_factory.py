@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from wahealth.ratelimit.factory import create_rate_limiter
+from wahealth.backends import create_rate_limiter
 from wahealth.ratelimit.memory import MemoryRateLimiter
 from wahealth.ratelimit.redis import RedisRateLimiter
 

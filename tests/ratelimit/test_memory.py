@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from wahealth.ratelimit.base import Decision
+from wahealth.core.ports import Decision
 from wahealth.ratelimit.memory import MemoryRateLimiter
 
 T = TypeVar("T")

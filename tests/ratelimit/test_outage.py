@@ -13,8 +13,8 @@ import pytest
 from redis.exceptions import RedisError
 from tests._redis import REFUSING_URL, fake_redis
 
-from wahealth.ratelimit.base import BackendUnavailable
-from wahealth.ratelimit.factory import create_rate_limiter
+from wahealth.backends import create_rate_limiter
+from wahealth.core.ports import BackendUnavailable
 from wahealth.ratelimit.redis import RedisRateLimiter
 
 

@@ -9,16 +9,11 @@ from typing import Any
 import pytest
 
 from wahealth.domain.model import NodeKind
+from wahealth.domain.records import DueNode, PlannedAlert, Subscription, Transition, TransitionCause
 from wahealth.storage.catalog import CatalogRepository, PhoneNumberRecord
 from wahealth.storage.errors import Conflict
-from wahealth.storage.health import (
-    DueNode,
-    HealthRepository,
-    PlannedAlert,
-    Transition,
-    TransitionCause,
-)
-from wahealth.storage.outbox import OutboxRepository, Subscription
+from wahealth.storage.health import HealthRepository
+from wahealth.storage.outbox import OutboxRepository
 from wahealth.storage.tenancy import TenancyRepository
 
 from ._reports import PHONE, codes, overall, report

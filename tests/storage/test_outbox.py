@@ -7,9 +7,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from wahealth.domain.records import AlertFormat, AlertState, PlannedAlert
 from wahealth.storage.errors import Conflict, UnknownAlert, UnknownSpace, UnknownSubscription
-from wahealth.storage.health import HealthRepository, PlannedAlert
-from wahealth.storage.outbox import AlertFormat, AlertState, OutboxRepository
+from wahealth.storage.health import HealthRepository
+from wahealth.storage.outbox import OutboxRepository
 
 from ._reports import PHONE, codes, overall, report
 

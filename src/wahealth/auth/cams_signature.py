@@ -29,13 +29,14 @@ from urllib.parse import parse_qsl, quote
 
 from wahealth.auth.errors import (
     IncompleteSignature,
+    InvalidAccessKeyIdInactive,
     InvalidAccessKeyIdNotFound,
     InvalidTimeStampExpired,
     InvalidTimeStampFormat,
     SignatureDoesNotMatch,
     SignatureNonceUsed,
 )
-from wahealth.cache.base import NonceStore
+from wahealth.core.ports import AccessKey, NonceStore, Principal
 
 V3_ALGORITHM = "ACS3-HMAC-SHA256"
 V1_SIGNATURE_METHOD = "HMAC-SHA1"
@@ -108,6 +109,14 @@ class CamsCredentials:
     timestamp: datetime
 
 
+@dataclass(frozen=True, slots=True)
+class Verified:
+    """A request whose signature checked out: its signature pieces and the signing key."""
+
+    credentials: CamsCredentials
+    key: AccessKey
+
+
 def rpc_params(req: SignedRequest) -> dict[str, str]:
     """All parameters of the request: query plus form body (v1 protocol ones included).
 
@@ -163,32 +172,33 @@ def verify(req: SignedRequest, creds: CamsCredentials, secret: str) -> None:
 async def authenticate(
     req: SignedRequest,
     *,
-    lookup_secret: Callable[[str], Awaitable[str | None]],
+    lookup_key: Callable[[str], Awaitable[AccessKey | None]],
     nonces: NonceStore,
     now: datetime,
     max_skew_seconds: int = 900,
-) -> CamsCredentials:
-    """Authenticate a signed request, or raise the `CamsAuthError` Alibaba would answer.
+) -> Verified:
+    """Who signed the request and how, or the `CamsAuthError` Alibaba would answer.
 
-    `lookup_secret` returns the AccessKey secret, None for an unknown id, or
-    raises `InvalidAccessKeyIdInactive` for a disabled key. `now` must be
-    timezone-aware.
+    `lookup_key` returns the AccessKey for an id, or None for an unknown one; a
+    revoked key is refused as inactive. `now` must be timezone-aware.
     """
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
     creds = parse_credentials(req)
     if abs((now - creds.timestamp).total_seconds()) > max_skew_seconds:
         raise InvalidTimeStampExpired(f"The accepted window is {max_skew_seconds} seconds.")
-    secret = await lookup_secret(creds.access_key_id)
-    if secret is None:
+    key = await lookup_key(creds.access_key_id)
+    if key is None:
         raise InvalidAccessKeyIdNotFound()
-    verify(req, creds, secret)
+    if key.revoked:
+        raise InvalidAccessKeyIdInactive()
+    verify(req, creds, key.secret)
     # A request is accepted while its date is within ±skew of our clock, a span
     # of 2*skew; a nonce remembered that long outlives every replay of it.
-    key = f"cams:{creds.access_key_id}:{creds.nonce}"
-    if not await nonces.claim(key, ttl_seconds=2 * max_skew_seconds):
+    nonce = f"cams:{creds.access_key_id}:{creds.nonce}"
+    if not await nonces.claim(nonce, ttl_seconds=2 * max_skew_seconds):
         raise SignatureNonceUsed()
-    return creds
+    return Verified(creds, key)
 
 
 def v3_string_to_sign(
@@ -339,3 +349,30 @@ def _unique(pairs: list[tuple[str, str]], where: str) -> dict[str, str]:
 def _shown(name: str) -> str:
     """A parameter name safe to echo back: bounded and printable."""
     return repr(name[:40])
+
+
+@dataclass(frozen=True, slots=True)
+class CamsSignatureVerifier:
+    """The core's `SignatureVerifier` for Alibaba Cloud signed requests (V3 and v1).
+
+    `access_key` looks an AccessKey id up (None when unknown); `nonces` remembers the
+    nonces of verified requests (the core's fail-closed store); `now` is a UTC clock.
+    """
+
+    access_key: Callable[[str], Awaitable[AccessKey | None]]
+    nonces: NonceStore
+    now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    max_skew_seconds: int = 900
+
+    async def verify(self, request: Any) -> Principal:
+        """The principal whose key signed `request` (a `SignedRequest`), or a `CamsAuthError`."""
+        if not isinstance(request, SignedRequest):
+            raise TypeError("CamsSignatureVerifier verifies SignedRequest objects")
+        verified = await authenticate(
+            request,
+            lookup_key=self.access_key,
+            nonces=self.nonces,
+            now=self.now(),
+            max_skew_seconds=self.max_skew_seconds,
+        )
+        return verified.key.principal

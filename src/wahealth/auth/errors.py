@@ -11,8 +11,10 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from wahealth.core.errors import SignatureRejected
 
-class CamsAuthError(Exception):
+
+class CamsAuthError(SignatureRejected):
     """A request failed Alibaba Cloud authentication."""
 
     code: ClassVar[str] = "IncompleteSignature"
@@ -22,7 +24,7 @@ class CamsAuthError(Exception):
     def __init__(self, detail: str | None = None) -> None:
         self.detail = detail
         self.message = f"{self.base_message} {detail}" if detail else self.base_message
-        super().__init__(f"{self.code}: {self.message}")
+        Exception.__init__(self, f"{self.code}: {self.message}")
 
 
 class IncompleteSignature(CamsAuthError):

@@ -50,7 +50,8 @@ class SecretBox:
 
     @classmethod
     def load(cls, env_value: str | None, key_file: Path) -> SecretBox:
-        """The env value (WAHEALTH_MASTER_KEY) if set, else the key file, created if missing."""
+        """The configured key (`master_key`, i.e. WAHEALTH_MASTER_KEY) if set, else the key
+        file, created if missing."""
         if env_value and env_value.strip():
             return cls.from_key(env_value)
         return cls.from_key(_read_or_create_key_file(key_file))

@@ -2,32 +2,50 @@
 
 from __future__ import annotations
 
+import dataclasses
 import heapq
 import time
 from collections import OrderedDict
 from collections.abc import Callable
 
-from wahealth.cache.base import CachedReport
+from wahealth.core.ports import CachedReport
 
 # Expired nonces dropped per claim. Each claim adds at most one, so a few per call keeps the
 # store bounded by the nonces still inside their ttl, without ever scanning all of them.
 _NONCE_EXPIRIES_PER_CLAIM = 4
 
 
+# Per entry beyond its payload: the key, the entry object and the dict slot, roughly.
+_ENTRY_OVERHEAD_BYTES = 300
+
+
 class MemoryReportCache:
-    """Last known report per node, least recently used evicted beyond `max_entries`.
+    """Last known report per node, least recently used evicted beyond `max_entries` entries
+    or `max_bytes` bytes (payloads plus a per-entry overhead).
 
     An entry expires `retain_seconds` after it was fetched (not after it was stored), so an
     old report put late does not live longer than a fresh one. `clock` is unix seconds, the
     same clock as `CachedReport.fetched_at`.
     """
 
-    def __init__(self, clock: Callable[[], float] = time.time, max_entries: int = 100_000) -> None:
+    def __init__(
+        self,
+        clock: Callable[[], float] = time.time,
+        max_entries: int = 100_000,
+        max_bytes: int = 128 * 1024 * 1024,
+    ) -> None:
         if max_entries < 1:
             raise ValueError(f"max_entries must be at least 1, got {max_entries}")
         self._clock = clock
         self._max_entries = max_entries
+        self._max_bytes = max_bytes
+        self._bytes = 0
         self._entries: OrderedDict[str, tuple[CachedReport, float]] = OrderedDict()
+
+    @property
+    def size_bytes(self) -> int:
+        """The estimated bytes the entries retain."""
+        return self._bytes
 
     @property
     def size(self) -> int:
@@ -41,7 +59,7 @@ class MemoryReportCache:
             return None
         entry, expires_at = stored
         if self._clock() >= expires_at:
-            del self._entries[node_id]
+            self._drop(node_id)
             return None
         self._entries.move_to_end(node_id)
         return entry
@@ -49,21 +67,38 @@ class MemoryReportCache:
     async def put(self, entry: CachedReport, retain_seconds: float) -> None:
         """Store `entry`, replacing any report for the same node."""
         expires_at = entry.fetched_at + retain_seconds
+        self._drop(entry.node_id)
         if self._clock() >= expires_at:
-            self._entries.pop(entry.node_id, None)
             return
         self._entries[entry.node_id] = (entry, expires_at)
-        self._entries.move_to_end(entry.node_id)
-        while len(self._entries) > self._max_entries:
-            self._entries.popitem(last=False)
+        self._bytes += _size(entry)
+        while len(self._entries) > self._max_entries or self._bytes > self._max_bytes:
+            _, (evicted, _) = self._entries.popitem(last=False)
+            self._bytes -= _size(evicted)
+
+    async def mark_outdated(self, node_id: str) -> None:
+        """Keep the report but flag it superseded: it is then served only as stale."""
+        stored = self._entries.get(node_id)
+        if stored is not None:
+            self._entries[node_id] = (dataclasses.replace(stored[0], outdated=True), stored[1])
 
     async def delete(self, node_id: str) -> None:
         """Forget the report for `node_id`, if any."""
-        self._entries.pop(node_id, None)
+        self._drop(node_id)
 
     async def aclose(self) -> None:
         """Drop every entry; nothing else to release."""
         self._entries.clear()
+        self._bytes = 0
+
+    def _drop(self, node_id: str) -> None:
+        old = self._entries.pop(node_id, None)
+        if old is not None:
+            self._bytes -= _size(old[0])
+
+
+def _size(entry: CachedReport) -> int:
+    return len(entry.payload) + len(entry.node_id) + _ENTRY_OVERHEAD_BYTES
 
 
 class MemoryNonceStore:

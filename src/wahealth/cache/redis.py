@@ -9,17 +9,12 @@ from collections.abc import Callable
 
 import redis.asyncio as redis
 import structlog
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
-from wahealth.cache.base import BackendUnavailable, CachedReport
+from wahealth.core.ports import BackendUnavailable, CachedReport
+from wahealth.redis_client import SOCKET_TIMEOUT_SECONDS, connect
 
 _log = structlog.get_logger(__name__)
-
-# Connect and read timeouts of the clients `from_url` builds. A report cache hit must stay
-# cheap and a dead Redis must not hold requests: half a second, then `BackendUnavailable`.
-SOCKET_TIMEOUT_SECONDS = 0.5
 
 # What a Redis call raises when the server is down, unreachable, slow or confused: redis-py's
 # own errors (ConnectionError, TimeoutError, ResponseError, ...) and socket-level OSErrors.
@@ -27,23 +22,18 @@ _REDIS_FAILURES = (RedisError, OSError)
 
 # A stored report is one string value: a format byte, fetched_at as a big-endian double, then
 # Meta's payload bytes untouched. One value means one GET and one atomic SET with its expiry.
+# The format byte says whether the report is current (1) or outdated (2: a webhook said the
+# node changed); marking one outdated rewrites that byte alone, keeping the expiry.
 _FORMAT_V1 = b"\x01"
+_FORMAT_OUTDATED = b"\x02"
+_MARK_OUTDATED_LUA = """
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  redis.call('SETRANGE', KEYS[1], 0, ARGV[1])
+end
+return 0
+"""
 _FETCHED_AT = struct.Struct(">d")
 _HEADER_SIZE = len(_FORMAT_V1) + _FETCHED_AT.size
-
-
-def connect(url: str, timeout_seconds: float = SOCKET_TIMEOUT_SECONDS) -> redis.Redis:
-    """A client for `url` that gives up fast rather than hold a request on a dead Redis.
-
-    Each attempt is bounded by `timeout_seconds`, with one immediate retry because a pooled
-    connection may have gone stale (Redis restarted). Options in the URL's query string win.
-    """
-    return redis.Redis.from_url(
-        url,
-        socket_connect_timeout=timeout_seconds,
-        socket_timeout=timeout_seconds,
-        retry=Retry(NoBackoff(), retries=1),
-    )
 
 
 def _unavailable(what: str, exc: Exception) -> BackendUnavailable:
@@ -97,12 +87,21 @@ class RedisReportCache:
             raise _unavailable("report cache read", exc) from exc
         if stored is None:
             return None
-        if not isinstance(stored, bytes) or not stored.startswith(_FORMAT_V1):
+        if (
+            not isinstance(stored, bytes)
+            or len(stored) < _HEADER_SIZE
+            or stored[:1] not in (_FORMAT_V1, _FORMAT_OUTDATED)
+        ):
             # Written by an incompatible version: treat as a miss; the next put replaces it.
             _log.warning("report_cache.unreadable_entry", node_id=node_id)
             return None
         (fetched_at,) = _FETCHED_AT.unpack_from(stored, len(_FORMAT_V1))
-        return CachedReport(node_id=node_id, payload=stored[_HEADER_SIZE:], fetched_at=fetched_at)
+        return CachedReport(
+            node_id=node_id,
+            payload=stored[_HEADER_SIZE:],
+            fetched_at=fetched_at,
+            outdated=stored[:1] == _FORMAT_OUTDATED,
+        )
 
     async def put(self, entry: CachedReport, retain_seconds: float) -> None:
         """Store `entry`, replacing any report for the same node."""
@@ -116,6 +115,13 @@ class RedisReportCache:
             await self._client.set(key, value, px=remaining_ms)
         except _REDIS_FAILURES as exc:
             raise _unavailable("report cache write", exc) from exc
+
+    async def mark_outdated(self, node_id: str) -> None:
+        """Keep the report but flag it superseded: it is then served only as stale."""
+        try:
+            await self._client.eval(_MARK_OUTDATED_LUA, 1, self._prefix + node_id, _FORMAT_OUTDATED)
+        except _REDIS_FAILURES as exc:
+            raise _unavailable("report cache mark", exc) from exc
 
     async def delete(self, node_id: str) -> None:
         """Forget the report for `node_id`, if any."""

@@ -34,10 +34,10 @@ from wahealth.cli.common import (
     short,
     when,
 )
+from wahealth.domain.records import AlertFormat, AlertState, OutboxItem, Subscription
 from wahealth.monitor.targets import TargetError, check_target
 from wahealth.settings import DEFAULT_ALERT_EVENTS, Settings
 from wahealth.storage import OutboxRepository
-from wahealth.storage.outbox import AlertFormat, AlertState, OutboxItem, Subscription
 
 EVENTS = ("BLOCKED", "LIMITED", "RECOVERED", "ANY")
 

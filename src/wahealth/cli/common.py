@@ -25,7 +25,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from wahealth.auth.secretbox import SecretBox, SecretBoxError
-from wahealth.settings import ConfigError, Settings, load_settings
+from wahealth.settings import ConfigError, Settings, load_settings, master_key_of
 from wahealth.storage import create_engine, session_factory, upgrade
 from wahealth.storage.errors import Conflict, NotFound, StorageError
 
@@ -91,7 +91,7 @@ def settings_from(config: Path | None) -> Settings:
 
 def master_key(settings: Settings) -> SecretBox:
     """The master key the server uses (created if missing, as the server would)."""
-    return SecretBox.load(os.environ.get("WAHEALTH_MASTER_KEY"), settings.security.master_key_file)
+    return SecretBox.load(master_key_of(settings), settings.security.master_key_file)
 
 
 def storage_location(url: str) -> str:

@@ -47,7 +47,7 @@ from wahealth.cli.common import (
 from wahealth.settings import Settings
 
 if TYPE_CHECKING:
-    from wahealth.app import Services
+    from wahealth.app import Components as Services
 
 T = TypeVar("T")
 
@@ -80,7 +80,7 @@ async def _services(settings: Settings) -> AsyncIterator[Services]:
 
     application = create_app(_offline(settings))
     async with application.router.lifespan_context(application):
-        services: Services = application.state.services
+        services: Services = application.state.components
         yield services
 
 

@@ -2,24 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
-from typing import Any, Protocol
+from collections.abc import Callable, Iterable
 
 import structlog
 
+from wahealth.core.ports import CatalogUpstream, CatalogWriter
+
 log = structlog.get_logger(__name__)
-
-
-class CatalogUpstream(Protocol):
-    async def phone_numbers(self, waba_id: str) -> Sequence[Any]: ...
-
-    async def message_templates(self, waba_id: str) -> Sequence[Any]: ...
-
-
-class CatalogWriter(Protocol):
-    async def replace_phone_numbers(self, waba_id: str, records: Sequence[Any]) -> object: ...
-
-    async def replace_templates(self, waba_id: str, records: Sequence[Any]) -> object: ...
 
 
 class CatalogSync:

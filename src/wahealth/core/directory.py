@@ -2,7 +2,9 @@
 
 Lookups are cached in-process for `ttl_seconds` (default 1 s), negative answers
 included, so the hot path costs a dict lookup while a revoked key stops working
-within a second on every replica.
+within a second on every replica. Each cache is bounded by entries and bytes
+(`LOOKUP_MAX_ENTRIES`, `LOOKUP_MAX_BYTES`), and expired entries are dropped as
+new ones arrive, so client-chosen keys cannot grow memory.
 """
 
 from __future__ import annotations
@@ -10,15 +12,21 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Hashable
-from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 import structlog
 
-from wahealth.auth.secretbox import SecretBox, SecretBoxError
-from wahealth.auth.tokens import hash_token
 from wahealth.core.errors import AccessDenied, NodeNotFound, Unauthenticated
-from wahealth.core.ports import CatalogSource, CatalogStore, CredentialStore
+from wahealth.core.lru import BoundedLru
+from wahealth.core.ports import (
+    AccessKey,
+    CatalogSource,
+    CatalogStore,
+    CredentialStore,
+    Principal,
+    SecretOpener,
+    TokenHasher,
+)
 from wahealth.domain import normalize_phone_number
 
 log = structlog.get_logger(__name__)
@@ -26,21 +34,8 @@ log = structlog.get_logger(__name__)
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
 
-
-@dataclass(frozen=True, slots=True)
-class Principal:
-    """The rate-limited account behind a credential."""
-
-    account: str
-    qps: int
-    phone_number_id: str | None = None  # a 360dialog key is bound to one number
-
-
-@dataclass(frozen=True, slots=True)
-class AccessKey:
-    principal: Principal
-    secret: str
-    revoked: bool
+LOOKUP_MAX_ENTRIES = 100_000
+LOOKUP_MAX_BYTES = 32 * 1024 * 1024
 
 
 class TtlCache(Generic[K, V]):
@@ -54,14 +49,21 @@ class TtlCache(Generic[K, V]):
     def __init__(
         self,
         ttl_seconds: float,
-        max_entries: int = 100_000,
+        max_entries: int = LOOKUP_MAX_ENTRIES,
+        max_bytes: int = LOOKUP_MAX_BYTES,
         clock: Callable[[], float] = time.monotonic,
     ):
         self._ttl = ttl_seconds
-        self._max = max_entries
         self._clock = clock
-        self._entries: dict[K, tuple[float, V]] = {}
+        self._entries: BoundedLru[K, tuple[float, V]] = BoundedLru(max_entries, max_bytes)
         self._loading: dict[K, asyncio.Future[V]] = {}
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    @property
+    def size_bytes(self) -> int:
+        return self._entries.size_bytes
 
     async def get(self, key: K, load: Callable[[], Awaitable[V]]) -> V:
         hit = self._entries.get(key)
@@ -84,13 +86,27 @@ class TtlCache(Generic[K, V]):
         finally:
             del self._loading[key]
         future.set_result(value)
-        if len(self._entries) >= self._max:
-            self._entries.clear()  # crude but bounded; entries are cheap to reload
-        self._entries[key] = (self._clock() + self._ttl, value)
+        now = self._clock()
+        self._drop_expired(now)
+        self._entries.put(key, (now + self._ttl, value), _size_of(key) + _size_of(value))
         return value
+
+    def _drop_expired(self, now: float) -> None:
+        # Entries are stored in expiry order (one ttl for all), so the oldest go first.
+        while (oldest := self._entries.oldest()) is not None and oldest[1][0] <= now:
+            self._entries.pop(oldest[0])
 
     def clear(self) -> None:
         self._entries.clear()
+
+
+def _size_of(value: object) -> int:
+    """A rough estimate of what a key or looked-up value retains."""
+    if isinstance(value, str):
+        return len(value) + 50
+    if isinstance(value, tuple):
+        return sum(_size_of(item) for item in value) + 56
+    return 64
 
 
 class Directory:
@@ -100,8 +116,9 @@ class Directory:
         self,
         credentials: CredentialStore,
         catalog: CatalogStore,
-        secretbox: SecretBox,
         *,
+        open_secret: SecretOpener,
+        hash_token: TokenHasher,
         sync: CatalogSource | None = None,
         ttl_seconds: float = 1.0,
         sync_interval_seconds: float = 30.0,
@@ -109,7 +126,8 @@ class Directory:
     ):
         self._credentials = credentials
         self._catalog = catalog
-        self._secretbox = secretbox
+        self._open_secret = open_secret
+        self._hash_token = hash_token
         self._sync = sync
         self._sync_interval = sync_interval_seconds
         self._clock = clock
@@ -119,10 +137,6 @@ class Directory:
             ttl_seconds, clock=clock
         )
         self._lookups: TtlCache[tuple[str, ...], object] = TtlCache(ttl_seconds, clock=clock)
-
-    def set_sync(self, sync: CatalogSource) -> None:
-        """Where to re-sync the catalog from on a miss."""
-        self._sync = sync
 
     def forget(self) -> None:
         """Drop every cached lookup (after a local change to keys or the catalog)."""
@@ -138,9 +152,8 @@ class Directory:
         if row is None:
             return None
         account, qps, encrypted, revoked = row
-        try:
-            secret = self._secretbox.decrypt(encrypted)
-        except SecretBoxError:
+        secret = self._open_secret(encrypted)
+        if secret is None:
             log.error("cannot decrypt access key secret; wrong master key?", key_id=key_id)
             return None
         return AccessKey(Principal(account, qps), secret, revoked)
@@ -148,7 +161,7 @@ class Directory:
     async def d360_principal(self, api_key: str | None) -> Principal:
         if not api_key:
             raise Unauthenticated("missing D360-API-KEY header")
-        key_hash = hash_token(api_key)
+        key_hash = self._hash_token(api_key)
 
         async def load() -> Principal | None:
             row = await self._credentials.d360_key(key_hash)
@@ -162,7 +175,7 @@ class Directory:
     async def graph_principal(self, token: str | None) -> Principal:
         if not token:
             raise Unauthenticated("missing access token")
-        token_hash = hash_token(token)
+        token_hash = self._hash_token(token)
 
         async def load() -> Principal | None:
             row = await self._credentials.graph_token(token_hash)
@@ -256,4 +269,5 @@ class Directory:
                 await self._sync.sync_waba(waba_id)
             except Exception as exc:  # noqa: BLE001 — a failed sync is a miss, not a crash
                 log.warning("catalog sync on miss failed", waba_id=waba_id, error=repr(exc))
+        self.forget()
         return True

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 
 class CoreError(Exception):
     """Base of the use-case errors."""
@@ -18,6 +20,22 @@ class InvalidRequest(CoreError):
 
 class Unauthenticated(CoreError):
     """No credential, or one we do not know or that was revoked."""
+
+
+class SignatureRejected(Unauthenticated):
+    """A signed request failed verification.
+
+    `code`, `http_status` and `message` say why in the signing scheme's own terms (for
+    CAMS: Alibaba's codes), so the dialect that speaks that scheme renders them unchanged.
+    """
+
+    code: ClassVar[str] = "IncompleteSignature"
+    http_status: ClassVar[int] = 400
+    message: str = "The request signature is not valid."
+
+
+class RequestTooLarge(CoreError):
+    """The request body is larger than the endpoint accepts."""
 
 
 class AccessDenied(CoreError):
@@ -41,9 +59,12 @@ class Throttled(CoreError):
 
 
 class UpstreamUnavailable(CoreError):
-    """Meta failed or rate-limited us and we have no last known report to serve."""
+    """Meta failed or rate-limited us and we have no last known report to serve.
 
-    def __init__(self, message: str, *, retry_after: float | None = None):
+    `retry_after` is always set: Meta's own estimate, or our back-off's.
+    """
+
+    def __init__(self, message: str, *, retry_after: float = 1.0):
         super().__init__(message)
         self.retry_after = retry_after
 

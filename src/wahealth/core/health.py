@@ -1,26 +1,41 @@
 """Get the health of a node: cache first, one upstream call per node at a time, stale on failure.
 
 The cache only saves upstream calls: when its backend is down a read counts as a miss and
-a failed write is logged, so queries are still answered from Meta.
+a failed write is logged, so queries are still answered from Meta. Three rules keep Meta
+unharmed and clients inside their deadlines:
+
+- back-off: after a failure nobody calls upstream for that node until its back-off ends
+  (see `Backoff`); queries meanwhile get the last known report marked stale;
+- deadline: a query waits at most `Freshness.query_deadline_seconds` for upstream, then
+  answers stale (or "try again") while the fetch finishes in the background;
+- outdated: a report a Meta webhook superseded is never served as fresh again.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 import orjson
 import structlog
 
-from wahealth.cache.base import BackendUnavailable as CacheUnavailable
-from wahealth.cache.base import CachedReport, ReportCache
-from wahealth.cache.coalesce import SingleFlight
+from wahealth.core.backoff import Backoff
+from wahealth.core.coalesce import SingleFlight
 from wahealth.core.errors import NodeNotFound, UpstreamUnavailable
-from wahealth.core.ports import HealthUpstream, ReportObserver
+from wahealth.core.lru import BoundedLru
+from wahealth.core.ports import (
+    BackendUnavailable,
+    CachedReport,
+    HealthUpstream,
+    ReportCache,
+    ReportObserver,
+    UpstreamFailure,
+    UpstreamNotFound,
+)
 from wahealth.domain import (
     HealthReport,
     MalformedHealthStatus,
@@ -28,20 +43,22 @@ from wahealth.domain import (
     parse_health_status,
     render_health_status,
 )
-from wahealth.upstream.errors import GraphError, GraphNotFound, GraphRateLimited
 
 log = structlog.get_logger(__name__)
 
-_PARSED_MAX = 50_000
+# Parsed reports kept per process: a cache hit should cost a dict lookup, not JSON work.
+PARSED_MAX_ENTRIES = 50_000
+PARSED_MAX_BYTES = 64 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
 class Freshness:
-    """How long a report is fresh, served while revalidating, and kept for stale answers."""
+    """How long a report is fresh, served while revalidating, kept, and waited for."""
 
     ttl_seconds: float = 60.0
     stale_while_revalidate_seconds: float = 30.0
     retain_seconds: float = 7 * 24 * 3600.0
+    query_deadline_seconds: float = 3.0
 
 
 @dataclass(slots=True)
@@ -51,62 +68,123 @@ class HealthService:
     upstream: HealthUpstream
     cache: ReportCache
     freshness: Freshness = field(default_factory=Freshness)
-    observers: list[ReportObserver] = field(default_factory=list)
+    observers: tuple[ReportObserver, ...] = ()
+    backoff: Backoff = field(default_factory=Backoff)
     clock: Callable[[], float] = time.time
-    _flight: SingleFlight[str, HealthReport] = field(default_factory=SingleFlight)
-    _parsed: OrderedDict[tuple[str, float, ReportSource], HealthReport] = field(
-        default_factory=OrderedDict
+    flight: SingleFlight[str, HealthReport] = field(default_factory=SingleFlight)
+    _parsed: BoundedLru[tuple[str, float, ReportSource], HealthReport] = field(
+        default_factory=lambda: BoundedLru(PARSED_MAX_ENTRIES, PARSED_MAX_BYTES)
     )
-    _background: set[asyncio.Task[None]] = field(default_factory=set)
+    _background: set[asyncio.Task[object]] = field(default_factory=set)
 
     async def get(self, node_id: str, *, cause: str = "query") -> HealthReport:
         """The node's report: fresh from cache, else from upstream, else stale, else an error."""
-        try:
-            cached = await self.cache.get(node_id)
-        except CacheUnavailable as exc:
-            log.warning(
-                "report cache unavailable; asking upstream", node_id=node_id, error=str(exc)
-            )
-            cached = None
-        if cached is not None:
+        cached = await self._cached(node_id)
+        if cached is not None and not cached.outdated:
             age = self.clock() - cached.fetched_at
             if age < self.freshness.ttl_seconds:
                 return self._from_cache(cached, ReportSource.CACHE)
             if age < self.freshness.ttl_seconds + self.freshness.stale_while_revalidate_seconds:
                 self._revalidate(node_id, cause)
                 return self._from_cache(cached, ReportSource.CACHE)
+        wait = self.backoff.wait(node_id)
+        if wait > 0 and not self.flight.in_flight(node_id):
+            return self._stale_or_unavailable(node_id, cached, wait, "backing off")
+        fetch = self.flight.join(node_id, lambda: self._fetch(node_id, cause, query=True))
         try:
-            return await self._flight.run(node_id, lambda: self._fetch(node_id, cause))
-        except GraphNotFound as exc:
+            return await asyncio.wait_for(
+                asyncio.shield(fetch), self.freshness.query_deadline_seconds
+            )
+        except TimeoutError:
+            # The fetch goes on in its own task; the next query may find its answer.
+            return self._stale_or_unavailable(
+                node_id, cached, self.freshness.query_deadline_seconds, "upstream is slow"
+            )
+        except UpstreamNotFound as exc:
             raise NodeNotFound(f"node {node_id} does not exist at Meta") from exc
-        except (GraphError, MalformedHealthStatus) as exc:
-            if cached is not None:
-                log.warning("serving stale report", node_id=node_id, error=type(exc).__name__)
-                return self._from_cache(cached, ReportSource.STALE)
-            retry_after = exc.retry_after if isinstance(exc, GraphRateLimited) else None
-            raise UpstreamUnavailable(
-                f"Meta did not answer for node {node_id} and no earlier report is known",
-                retry_after=retry_after,
-            ) from exc
+        except UpstreamFailure as exc:
+            return self._stale_or_unavailable(
+                node_id, cached, self.backoff.wait(node_id), type(exc).__name__
+            )
 
     async def refresh(self, node_id: str, *, cause: str = "poll") -> HealthReport:
         """Fetch from upstream now (coalesced with any fetch in flight), bypassing freshness."""
-        return await self._flight.run(node_id, lambda: self._fetch(node_id, cause))
+        return await self.flight.run(node_id, lambda: self._fetch(node_id, cause))
+
+    async def mark_outdated(self, node_id: str) -> None:
+        """The node changed upstream (a webhook said so): never serve its report as fresh."""
+        try:
+            await self.cache.mark_outdated(node_id)
+        except BackendUnavailable as exc:
+            log.warning("cannot mark report outdated", node_id=node_id, error=str(exc))
 
     async def accept(self, report: HealthReport, *, cause: str) -> None:
         """Store a report fetched elsewhere (a batch refresh) and tell observers."""
+        self.backoff.succeeded(report.node_id)
         await self._store(report)
         await self._notify(report, cause)
+
+    async def drain(self) -> None:
+        """Wait for background work (revalidations, observers of query fetches)."""
+        while self._background:
+            await asyncio.gather(*list(self._background), return_exceptions=True)
 
     async def aclose(self) -> None:
-        for task in list(self._background):
-            task.cancel()
-        await asyncio.gather(*self._background, return_exceptions=True)
+        """Let observers finish (transitions are durable), then stop what is left."""
+        try:
+            await asyncio.wait_for(self.drain(), timeout=5.0)
+        except TimeoutError:
+            for task in list(self._background):
+                task.cancel()
+            await asyncio.gather(*self._background, return_exceptions=True)
 
-    async def _fetch(self, node_id: str, cause: str) -> HealthReport:
-        report = await self.upstream.health(node_id)
+    async def _cached(self, node_id: str) -> CachedReport | None:
+        try:
+            return await self.cache.get(node_id)
+        except BackendUnavailable as exc:
+            log.warning(
+                "report cache unavailable; asking upstream", node_id=node_id, error=str(exc)
+            )
+            return None
+
+    def _stale_or_unavailable(
+        self, node_id: str, cached: CachedReport | None, retry_after: float, why: str
+    ) -> HealthReport:
+        if cached is not None:
+            log.info("serving stale report", node_id=node_id, why=why)
+            return self._from_cache(cached, ReportSource.STALE)
+        raise UpstreamUnavailable(
+            f"Meta did not answer for node {node_id} ({why}) and no earlier report is known",
+            retry_after=max(1.0, retry_after),
+        )
+
+    async def _fetch(self, node_id: str, cause: str, *, query: bool = False) -> HealthReport:
+        try:
+            # A query tries once: its back-off, not a retry loop, decides when to call again.
+            report = await self.upstream.health(node_id, attempts=1 if query else None)
+        except UpstreamNotFound:
+            raise
+        except UpstreamFailure as exc:
+            delay = self.backoff.failed(node_id, exc)
+            log.warning(
+                "upstream failed; backing off",
+                node_id=node_id,
+                error=type(exc).__name__,
+                seconds=round(delay, 3),
+            )
+            raise
+        except MalformedHealthStatus as exc:
+            failure = UpstreamFailure(f"unexpected health_status for {node_id}: {exc}")
+            self.backoff.failed(node_id, failure)
+            raise failure from exc
+        self.backoff.succeeded(node_id)
         await self._store(report)
-        await self._notify(report, cause)
+        if query:
+            # The answer never waits for the monitor's storage write; the write stays
+            # durable because the next refresh compares against what is stored.
+            self._spawn(self._notify(report, cause))
+        else:
+            await self._notify(report, cause)
         return report
 
     async def _store(self, report: HealthReport) -> None:
@@ -114,7 +192,7 @@ class HealthService:
         entry = CachedReport(report.node_id, payload, report.fetched_at.timestamp())
         try:
             await self.cache.put(entry, self.freshness.retain_seconds)
-        except CacheUnavailable as exc:
+        except BackendUnavailable as exc:
             # The report in hand is still the right answer; only the next query pays for it.
             log.warning("report cache write failed", node_id=report.node_id, error=str(exc))
 
@@ -125,21 +203,23 @@ class HealthService:
             except Exception:
                 log.exception("report observer failed", node_id=report.node_id)
 
-    def _revalidate(self, node_id: str, cause: str) -> None:
-        if self._flight.in_flight(node_id):
-            return
-        task = asyncio.create_task(self._revalidate_quietly(node_id, cause))
+    def _spawn(self, work: Coroutine[Any, Any, object]) -> None:
+        task = asyncio.create_task(work)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
+    def _revalidate(self, node_id: str, cause: str) -> None:
+        if self.flight.in_flight(node_id) or self.backoff.wait(node_id) > 0:
+            return
+        self._spawn(self._revalidate_quietly(node_id, cause))
+
     async def _revalidate_quietly(self, node_id: str, cause: str) -> None:
         try:
-            await self.refresh(node_id, cause=cause)
-        except (GraphError, MalformedHealthStatus) as exc:
+            await self.flight.run(node_id, lambda: self._fetch(node_id, cause, query=True))
+        except UpstreamFailure as exc:
             log.warning("background revalidation failed", node_id=node_id, error=type(exc).__name__)
 
     def _from_cache(self, entry: CachedReport, source: ReportSource) -> HealthReport:
-        # Parse each cached payload once: a cache hit should cost a dict lookup, not JSON work.
         key = (entry.node_id, entry.fetched_at, source)
         report = self._parsed.get(key)
         if report is None:
@@ -149,7 +229,5 @@ class HealthService:
                 source=source,
                 node_id=entry.node_id,
             )
-            self._parsed[key] = report
-            if len(self._parsed) > _PARSED_MAX:
-                self._parsed.popitem(last=False)
+            self._parsed.put(key, report, 2 * len(entry.payload) + len(entry.node_id))
         return report

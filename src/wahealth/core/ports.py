@@ -1,27 +1,163 @@
-"""What the use cases need from the outside world."""
+"""What the use cases need from the outside world: the ports, owned here, implemented elsewhere.
+
+`cache/`, `ratelimit/`, `storage/`, `upstream/` and `auth/` implement these; the core
+imports none of them.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Protocol
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 from wahealth.domain import HealthReport
+
+
+class BackendUnavailable(Exception):
+    """A backend (Redis, for the cache, the limiter and the nonce store) did not answer.
+
+    Raised by every port operation instead of the client library's own errors, so the
+    core chooses a policy per use: a report cache read counts as a miss, while a limiter
+    or nonce store that cannot be asked refuses the request.
+    """
+
+
+# --- Upstream ----------------------------------------------------------------------------
+
+
+class UpstreamFailure(Exception):
+    """The upstream (Meta, or the emulator playing it) gave no usable answer.
+
+    `retry_after` is the upstream's own estimate of when to ask again, in seconds.
+    Anything not more specific below is transient: serve stale, or answer "try later".
+    """
+
+    retry_after: float | None = None
+
+
+class UpstreamNotFound(UpstreamFailure):
+    """The node does not exist upstream, or the upstream credential cannot see it."""
+
+
+class UpstreamThrottled(UpstreamFailure):
+    """The upstream throttled us; `per_waba` when the limit is the WABA's, not the app's."""
+
+    per_waba: bool = False
+
+
+class UpstreamAuthFailure(UpstreamFailure):
+    """The upstream credential is invalid, expired or lacks a permission."""
 
 
 class HealthUpstream(Protocol):
     """Where fresh reports come from (the Graph client, against Meta or the emulator)."""
 
-    async def health(self, node_id: str) -> HealthReport: ...
+    async def health(self, node_id: str, *, attempts: int | None = None) -> HealthReport:
+        """The node's report; `attempts` caps the tries (None: the client's own default)."""
+        ...
 
     async def batch_health(
         self, node_ids: Sequence[str]
     ) -> Mapping[str, HealthReport | Exception]: ...
 
 
+class CatalogUpstream(Protocol):
+    """Where the catalog comes from: a WABA's phone numbers and message templates."""
+
+    async def phone_numbers(self, waba_id: str) -> Sequence[Any]: ...
+
+    async def message_templates(self, waba_id: str) -> Sequence[Any]: ...
+
+
+# --- Report cache, nonces, limiter ---------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CachedReport:
+    """Meta's health_status JSON for a node (as bytes) and when it was fetched (unix seconds).
+
+    `outdated` marks a report known to be superseded (a Meta webhook said the node
+    changed): it may still be served, but only as stale.
+    """
+
+    node_id: str
+    payload: bytes
+    fetched_at: float
+    outdated: bool = False
+
+
+class ReportCache(Protocol):
+    """Last known report per node. Entries live `retain_seconds` so stale ones can be served."""
+
+    async def get(self, node_id: str) -> CachedReport | None: ...
+
+    async def put(self, entry: CachedReport, retain_seconds: float) -> None: ...
+
+    async def mark_outdated(self, node_id: str) -> None:
+        """Keep the entry but flag it superseded (no-op when there is none)."""
+        ...
+
+    async def delete(self, node_id: str) -> None: ...
+
+    async def aclose(self) -> None: ...
+
+
+class NonceStore(Protocol):
+    """Remembers signature nonces (and webhook digests) so a signed request is used once."""
+
+    async def claim(self, nonce: str, ttl_seconds: float) -> bool:
+        """True the first time a nonce is seen within its ttl, False after."""
+        ...
+
+    async def aclose(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """Whether one request is admitted; if not, how long until one would be (seconds)."""
+
+    allowed: bool
+    retry_after: float = 0.0
+
+
+class RateLimiter(Protocol):
+    """Admits at most `limit` requests per key in any sliding one-second window."""
+
+    async def acquire(self, key: str, limit: int) -> Decision:
+        """Admit and count one request for `key`, or deny it; `BackendUnavailable` if unknown."""
+        ...
+
+    async def aclose(self) -> None: ...
+
+
+# --- Observers -----------------------------------------------------------------------------
+
+
 class ReportObserver(Protocol):
     """Told about every report fetched from upstream (the monitor records transitions)."""
 
     async def __call__(self, report: HealthReport, cause: str) -> None: ...
+
+
+# --- Credentials and catalog ---------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """The rate-limited account behind a credential."""
+
+    account: str
+    qps: int
+    phone_number_id: str | None = None  # a 360dialog key is bound to one number
+
+
+@dataclass(frozen=True, slots=True)
+class AccessKey:
+    """An AccessKey as a signature check needs it: whose it is and its secret."""
+
+    principal: Principal
+    secret: str
+    revoked: bool
 
 
 class CredentialStore(Protocol):
@@ -62,7 +198,37 @@ class CatalogStore(Protocol):
     async def wabas_of_space(self, space_id: str) -> list[str]: ...
 
 
+class CatalogWriter(Protocol):
+    """Where a synced catalog is written."""
+
+    async def replace_phone_numbers(self, waba_id: str, records: Sequence[Any]) -> object: ...
+
+    async def replace_templates(self, waba_id: str, records: Sequence[Any]) -> object: ...
+
+
 class CatalogSource(Protocol):
-    """Where the catalog comes from: Meta's /phone_numbers and /message_templates."""
+    """Re-syncs one WABA's catalog from upstream (the catalog sync)."""
 
     async def sync_waba(self, waba_id: str) -> object: ...
+
+
+class SecretOpener(Protocol):
+    """Decrypts stored AccessKey secrets; None when a secret cannot be read (wrong key)."""
+
+    def __call__(self, encrypted: str) -> str | None: ...
+
+
+class TokenHasher(Protocol):
+    """How 360dialog keys and Graph tokens are looked up: their stored hash."""
+
+    def __call__(self, token: str) -> str: ...
+
+
+class SignatureVerifier(Protocol):
+    """Checks a signed request (CAMS) and says whose key signed it.
+
+    Raises a `SignatureRejected` (or `ServiceUnavailable` when the replay check cannot
+    be made); the request object is the dialect's, opaque to the core.
+    """
+
+    async def verify(self, request: Any) -> Principal: ...

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from collections import OrderedDict
-
 import orjson
 
-from wahealth.dialects.common import PrebuiltResponse
+from wahealth.core.lru import BoundedLru
 from wahealth.domain import HealthReport, render_health_status
+from wahealth.httputil import PrebuiltResponse
 
-_MAX = 20_000
+# Rendered answers kept per dialect: bounded by count and bytes.
+ANSWERS_MAX_ENTRIES = 20_000
+ANSWERS_MAX_BYTES = 32 * 1024 * 1024
 
 
 def freshness_headers(report: HealthReport) -> dict[str, str]:
@@ -25,7 +26,9 @@ class MetaAnswerCache:
 
     def __init__(self, media_type: str) -> None:
         self._media_type = media_type.encode()
-        self._answers: OrderedDict[tuple[str, float, str], PrebuiltResponse] = OrderedDict()
+        self._answers: BoundedLru[tuple[str, float, str], PrebuiltResponse] = BoundedLru(
+            ANSWERS_MAX_ENTRIES, ANSWERS_MAX_BYTES
+        )
 
     def response(self, report: HealthReport) -> PrebuiltResponse:
         key = (report.node_id, report.fetched_at.timestamp(), report.source.value)
@@ -38,7 +41,5 @@ class MetaAnswerCache:
                 *((k.encode(), v.encode()) for k, v in freshness_headers(report).items()),
             ]
             answer = PrebuiltResponse(body, headers)
-            self._answers[key] = answer
-            if len(self._answers) > _MAX:
-                self._answers.popitem(last=False)
+            self._answers.put(key, answer, len(body) + 300)
         return answer

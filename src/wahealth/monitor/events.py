@@ -30,13 +30,19 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from wahealth.domain import HealthReport, Status, fill_error
-from wahealth.storage.flaps import AlertSnapshot, FlapPolicy, FoldPlan
-from wahealth.storage.health import Transition
-from wahealth.storage.outbox import AlertState, Subscription
+from wahealth.domain.records import (
+    AlertSnapshot,
+    AlertState,
+    FlapPolicy,
+    FoldPlan,
+    Subscription,
+    Transition,
+    iso_utc,
+)
 
 
 class AlertEvent(enum.StrEnum):
@@ -70,12 +76,6 @@ def event_for(wanted: Iterable[str], before: str | None, after: str) -> AlertEve
     if AlertEvent.ANY in wanted:
         return specific or AlertEvent.ANY
     return None
-
-
-def iso_utc(moment: datetime) -> str:
-    """ISO 8601 in UTC with a `Z`, as receivers parse most easily."""
-    aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-    return aware.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def alert_document(

@@ -1,12 +1,12 @@
-"""Meta webhooks in: verify, acknowledge at once, refresh the nodes they concern in the background.
+"""Meta's change notifications, acted on: mark the nodes outdated, then refresh them.
 
-Meta signs each POST with `X-Hub-Signature-256: sha256=<HMAC-SHA256(raw body,
-app secret)>`; anything unsigned or wrongly signed is refused before its body
-is even parsed, so a forged webhook cannot make us spend Meta calls or record
-anything. Meta retries webhooks that are not answered 200 quickly, so the
-answer never waits for the refreshes: they run as background tasks, each
-through `refresh(node_id, "webhook")`, which records the transition and
-enqueues its alerts like any other refresh.
+The HTTP endpoint (`wahealth.web.meta_webhooks`) verifies each notification and hands
+it here; this never blocks the answer to Meta. Every node a change concerns is marked
+outdated at once (its cached report is then served only as stale), then refreshed
+through `refresh(node_id, "webhook")`, which records the transition and enqueues its
+alerts like any other refresh. Refreshes are bounded: at most one per node per
+`min_refresh_interval_seconds`, and each spends the monitor's Meta call budget (when
+the budget is spent, the node stays outdated and the next poll picks it up).
 
 Which nodes a change concerns:
 
@@ -23,29 +23,27 @@ Other fields are acknowledged and ignored.
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
+import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any, Protocol
 
-import orjson
 import structlog
-from starlette.requests import ClientDisconnect, Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
-from starlette.routing import Route
 
+from wahealth.core.budget import CallBudget
+from wahealth.core.lru import BoundedLru
 from wahealth.domain import normalize_phone_number
 
 log = structlog.get_logger(__name__)
 
-PATH = "/webhooks/meta"
-SIGNATURE_HEADER = "X-Hub-Signature-256"
-MAX_BODY_BYTES = 256 * 1024
-_MAX_CHALLENGE_CHARS = 512
 _REFRESH_CONCURRENCY = 4
 CAUSE = "webhook"
 
 Refresh = Callable[[str, str], Awaitable[object]]
+MarkOutdated = Callable[[str], Awaitable[None]]
+
+
+async def _nothing(node_id: str) -> None:
+    return None
 
 
 class WebhookCatalog(Protocol):
@@ -56,99 +54,31 @@ class WebhookCatalog(Protocol):
     async def templates_of_waba(self, waba_id: str) -> Iterable[Any]: ...
 
 
-class _TooLarge(Exception):
-    pass
-
-
-def expected_signature(app_secret: str, body: bytes) -> str:
-    """The `X-Hub-Signature-256` value Meta sends for `body`."""
-    digest = hmac.new(app_secret.encode("utf-8"), body, hashlib.sha256).hexdigest()
-    return f"sha256={digest}"
-
-
-def _error(status: int, message: str) -> JSONResponse:
-    return JSONResponse({"error": message}, status_code=status)
-
-
-async def _read_body(request: Request) -> bytes:
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        raise _TooLarge
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_BODY_BYTES:
-            raise _TooLarge
-    return bytes(body)
-
-
 class MetaWebhookIngest:
-    """`GET`/`POST /webhooks/meta`: Meta's verification handshake and signed notifications."""
+    """Turns verified notifications into outdated marks and bounded refreshes."""
 
     def __init__(
         self,
         *,
-        verify_token: str | None,
-        app_secret: str | None,
         catalog: WebhookCatalog,
         refresh: Refresh,
+        mark_outdated: MarkOutdated = _nothing,
+        budget: CallBudget | None = None,
+        min_refresh_interval_seconds: float = 5.0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._verify_token = verify_token or None
-        self._app_secret = app_secret or None
         self._catalog = catalog
         self._refresh = refresh
+        self._mark_outdated = mark_outdated
+        self._budget = budget
+        self._min_interval = min_refresh_interval_seconds
+        self._clock = clock
+        self._last_refresh: BoundedLru[str, float] = BoundedLru(100_000, 16 * 1024 * 1024)
         self._tasks: set[asyncio.Task[None]] = set()
 
-    def routes(self) -> list[Route]:
-        return [
-            Route(PATH, self.handshake, methods=["GET"]),
-            Route(PATH, self.notification, methods=["POST"]),
-        ]
-
-    async def handshake(self, request: Request) -> Response:
-        """Meta's subscription check: echo `hub.challenge` if the verify token matches."""
-        if self._verify_token is None:
-            return _error(404, "Meta webhooks are not configured (meta_webhooks.verify_token)")
-        params = request.query_params
-        token = params.get("hub.verify_token", "")
-        challenge = params.get("hub.challenge", "")
-        if (
-            params.get("hub.mode") != "subscribe"
-            or not hmac.compare_digest(token.encode("utf-8"), self._verify_token.encode("utf-8"))
-            or not challenge
-            or len(challenge) > _MAX_CHALLENGE_CHARS
-        ):
-            return PlainTextResponse("verification failed", status_code=403)
-        return PlainTextResponse(challenge)
-
-    async def notification(self, request: Request) -> Response:
-        """A signed change notification: 200 at once, refreshes in the background."""
-        if self._app_secret is None:
-            return _error(404, "Meta webhooks are not configured (meta_webhooks.app_secret)")
-        try:
-            body = await _read_body(request)
-        except _TooLarge:
-            return _error(413, f"body larger than {MAX_BODY_BYTES} bytes")
-        except ClientDisconnect:
-            return _error(400, "client disconnected")
-        signature = request.headers.get(SIGNATURE_HEADER)
-        if not signature:
-            return _error(401, f"missing {SIGNATURE_HEADER}")
-        expected = expected_signature(self._app_secret, body)
-        if not hmac.compare_digest(expected.encode("ascii"), signature.strip().encode("utf-8")):
-            log.warning("meta webhook with a bad signature refused")
-            return _error(403, f"{SIGNATURE_HEADER} does not match")
-        try:
-            document = orjson.loads(body)
-        except orjson.JSONDecodeError:
-            return _error(400, "body is not JSON")
-        if not isinstance(document, dict):
-            return _error(400, "body is not a JSON object")
-        if document.get("object") == "whatsapp_business_account":
-            self._spawn(self._process(document))
-        else:
-            log.info("meta webhook for another object ignored", object=document.get("object"))
-        return PlainTextResponse("EVENT_RECEIVED")
+    def notify(self, document: Mapping[str, Any]) -> None:
+        """Act on a verified notification in the background."""
+        self._spawn(self._process(document))
 
     async def drain(self) -> None:
         """Wait for every refresh scheduled so far (tests)."""
@@ -184,9 +114,13 @@ class MetaWebhookIngest:
                     continue
                 log.info("meta webhook", field=field, waba_id=waba_id, nodes=len(found))
                 node_ids.update(dict.fromkeys(found))
+        for node_id in node_ids:
+            await self._mark_outdated(node_id)
         limit = asyncio.Semaphore(_REFRESH_CONCURRENCY)
 
         async def refresh(node_id: str) -> None:
+            if not self._may_refresh(node_id):
+                return
             async with limit:
                 try:
                     await self._refresh(node_id, CAUSE)
@@ -199,6 +133,18 @@ class MetaWebhookIngest:
                     )
 
         await asyncio.gather(*(refresh(node_id) for node_id in node_ids))
+
+    def _may_refresh(self, node_id: str) -> bool:
+        now = self._clock()
+        last = self._last_refresh.get(node_id)
+        if last is not None and now - last < self._min_interval:
+            log.info("webhook refresh skipped: refreshed moments ago", node_id=node_id)
+            return False
+        if self._budget is not None and not self._budget.try_spend(1):
+            log.info("webhook refresh skipped: Meta call budget spent", node_id=node_id)
+            return False
+        self._last_refresh.put(node_id, now, len(node_id))
+        return True
 
     async def _nodes_for(self, field: str, waba_id: str, value: Mapping[str, Any]) -> list[str]:
         if not waba_id.isdigit():

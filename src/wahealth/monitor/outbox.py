@@ -29,10 +29,11 @@ import httpx
 import structlog
 
 from wahealth.auth.secretbox import SecretBox, SecretBoxError
+from wahealth.domain.records import Delivery
 from wahealth.monitor import payloads, targets
 from wahealth.monitor.targets import CheckedTarget, InvalidTarget, Resolver, TargetError
 from wahealth.storage.errors import StorageError
-from wahealth.storage.outbox import Delivery, OutboxRepository
+from wahealth.storage.outbox import OutboxRepository
 
 log = structlog.get_logger(__name__)
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import orjson
 
-from wahealth.storage.outbox import AlertFormat, OutboxItem
+from wahealth.domain.records import AlertFormat, OutboxItem
 
 SIGNATURE_HEADER = "X-Wahealth-Signature"
 ALERT_ID_HEADER = "X-Wahealth-Alert-Id"

@@ -23,12 +23,12 @@ from typing import Protocol
 import structlog
 
 from wahealth.domain import HealthReport, render_health_status
+from wahealth.domain.records import PlannedAlert, Subscription, Transition, TransitionCause
 from wahealth.monitor.events import alert_document, flap_policy, subscriptions_wanting
 from wahealth.storage.catalog import NodeRef
 from wahealth.storage.errors import StorageError
 from wahealth.storage.flaps import FlapRepository
-from wahealth.storage.health import HealthRepository, PlannedAlert, Transition, TransitionCause
-from wahealth.storage.outbox import Subscription
+from wahealth.storage.health import HealthRepository
 
 log = structlog.get_logger(__name__)
 

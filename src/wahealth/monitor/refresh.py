@@ -26,6 +26,7 @@ from typing import Protocol
 import structlog
 
 from wahealth.domain import HealthReport
+from wahealth.domain.records import DueNode
 from wahealth.monitor.planner import (
     Candidate,
     Spend,
@@ -36,7 +37,6 @@ from wahealth.monitor.planner import (
     retry_delay,
     round_quota,
 )
-from wahealth.storage.health import DueNode
 from wahealth.upstream.errors import WABA_RATE_LIMIT_CODES, GraphAuthError, GraphRateLimited
 
 log = structlog.get_logger(__name__)

@@ -1,40 +1,41 @@
-"""The monitor as the app sees it: one object with an observer, routes, start and stop.
+"""The monitor as the app sees it: its parts, built in order, and one start and stop.
 
 It owns the fleet refresh, the transition recorder, the alert sender and the
-Meta webhook ingest. Transitions and alerts are recorded whenever the health
-core fetches a report, whether or not the loops run; `monitor.enabled` only
-decides whether this process refreshes the fleet and delivers alerts (run
-them on one replica: the call budget is per process).
+Meta webhook ingest; it serves no HTTP (the adapters in `wahealth.web` do).
+Transitions and alerts are recorded whenever the health core fetches a report,
+whether or not the loops run; `monitor.enabled` only decides whether this
+process refreshes the fleet and delivers alerts (run them on one replica: the
+call budget is per process).
+
+The recorder is built before the health core (which reports to it) and the
+rest after it, so nothing needs wiring after it is built:
+
+    recorder = build_recorder(settings, sessions, sender)
+    health = HealthService(..., observers=(recorder.observe,))
+    monitor = Monitor.build(settings, sessions, secretbox, sender, health, graph, budget)
 """
 
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
-from starlette.routing import BaseRoute
 
 from wahealth.auth.secretbox import SecretBox
-from wahealth.core.catalog_sync import CatalogSync
-from wahealth.core.directory import Directory, Principal
+from wahealth.core.budget import CallBudget
 from wahealth.core.health import HealthService
-from wahealth.domain import HealthReport
 from wahealth.monitor.meta_webhooks import MetaWebhookIngest
 from wahealth.monitor.outbox import OutboxSender
 from wahealth.monitor.recorder import TransitionRecorder
-from wahealth.monitor.refresh import FleetRefresher
+from wahealth.monitor.refresh import BatchUpstream, FleetRefresher
 from wahealth.monitor.subscriptions import apply_subscriptions
 from wahealth.settings import Settings
 from wahealth.storage.catalog import CatalogRepository
 from wahealth.storage.flaps import FlapRepository
 from wahealth.storage.health import HealthRepository
 from wahealth.storage.outbox import OutboxRepository
-from wahealth.upstream.graph import GraphClient
-from wahealth.web.history import history_routes
 
 log = structlog.get_logger(__name__)
 
@@ -42,72 +43,81 @@ STOP_GRACE_SECONDS = 10.0
 ROUND_SECONDS = 5.0
 
 
+def build_sender(settings: Settings, sessions: Any, secretbox: SecretBox) -> OutboxSender:
+    """The alert sender (its outbox is written in each transition's transaction)."""
+    alerts = settings.alerts
+    return OutboxSender(
+        OutboxRepository(sessions),
+        secretbox,
+        allow_private_targets=alerts.allow_private_targets,
+        max_attempts=alerts.max_attempts,
+    )
+
+
+def build_recorder(settings: Settings, sessions: Any, sender: OutboxSender) -> TransitionRecorder:
+    """The transition recorder the health core reports every fetched report to."""
+    return TransitionRecorder(
+        history=HealthRepository(sessions),
+        catalog=CatalogRepository(sessions),
+        flaps=FlapRepository(sessions),
+        interval_seconds=settings.monitor.interval_seconds,
+        flap_window_seconds=settings.alerts.flap_window_seconds,
+        on_alerts=sender.wake,
+    )
+
+
 @dataclass
 class Monitor:
-    """Fleet refresh, transitions, alert delivery and Meta webhook ingestion."""
+    """Fleet refresh, alert delivery and Meta webhook ingestion, started and stopped together."""
 
     settings: Settings
-    health: HealthService
-    graph: GraphClient
-    sessions: Any  # async_sessionmaker
     secretbox: SecretBox
-    directory: Directory
-    catalog_sync: CatalogSync
-    clock: Callable[[], float] = time.time
-    # Counts history API calls against the account's rate (the gateway's admit).
-    admit: Callable[[Principal], Awaitable[None]] | None = None
-    history: HealthRepository = field(init=False)
-    outbox: OutboxRepository = field(init=False)
-    recorder: TransitionRecorder = field(init=False)
-    refresher: FleetRefresher = field(init=False)
-    sender: OutboxSender = field(init=False)
-    webhooks: MetaWebhookIngest = field(init=False)
+    outbox: OutboxRepository
+    history: HealthRepository
+    refresher: FleetRefresher
+    sender: OutboxSender
+    webhooks: MetaWebhookIngest
     _stop: asyncio.Event | None = field(init=False, default=None)
     _tasks: list[asyncio.Task[None]] = field(init=False, default_factory=list)
 
-    def __post_init__(self) -> None:
-        monitor, alerts = self.settings.monitor, self.settings.alerts
-        self.history = HealthRepository(self.sessions)
-        self.outbox = OutboxRepository(self.sessions)
-        self.sender = OutboxSender(
-            self.outbox,
-            self.secretbox,
-            allow_private_targets=alerts.allow_private_targets,
-            max_attempts=alerts.max_attempts,
-        )
-        self.recorder = TransitionRecorder(
-            history=self.history,
-            catalog=CatalogRepository(self.sessions),
-            flaps=FlapRepository(self.sessions),
-            interval_seconds=monitor.interval_seconds,
-            flap_window_seconds=alerts.flap_window_seconds,
-            on_alerts=self.sender.wake,
-        )
-        self.refresher = FleetRefresher(
-            upstream=self.graph,
-            sink=self.health,
-            schedule=self.history,
+    @classmethod
+    def build(
+        cls,
+        settings: Settings,
+        sessions: Any,
+        secretbox: SecretBox,
+        sender: OutboxSender,
+        health: HealthService,
+        upstream: BatchUpstream,
+        budget: CallBudget,
+    ) -> Monitor:
+        monitor = settings.monitor
+        history = HealthRepository(sessions)
+        refresher = FleetRefresher(
+            upstream=upstream,
+            sink=health,
+            schedule=history,
             calls_per_minute=monitor.meta_calls_per_minute,
             interval_seconds=monitor.interval_seconds,
             # Rounds rarer than the interval would leave nodes stale for no reason.
             round_seconds=min(ROUND_SECONDS, monitor.interval_seconds),
-            clock=self.clock,
         )
-        webhooks = self.settings.meta_webhooks
-        self.webhooks = MetaWebhookIngest(
-            verify_token=webhooks.verify_token,
-            app_secret=webhooks.app_secret,
-            catalog=CatalogRepository(self.sessions),
-            refresh=self._refresh_for_webhook,
+        webhooks = MetaWebhookIngest(
+            catalog=CatalogRepository(sessions),
+            refresh=lambda node_id, cause: health.refresh(node_id, cause=cause),
+            mark_outdated=health.mark_outdated,
+            budget=budget,
+            min_refresh_interval_seconds=settings.meta_webhooks.min_refresh_interval_seconds,
         )
-
-    async def observe(self, report: HealthReport, cause: str) -> None:
-        """Called with every report fetched from upstream (records transitions)."""
-        await self.recorder.observe(report, cause)
-
-    def routes(self) -> list[BaseRoute]:
-        """HTTP routes the monitor serves (history API, Meta webhooks)."""
-        return [*history_routes(self.directory, self.history, self.admit), *self.webhooks.routes()]
+        return cls(
+            settings=settings,
+            secretbox=secretbox,
+            outbox=OutboxRepository(sessions),
+            history=history,
+            refresher=refresher,
+            sender=sender,
+            webhooks=webhooks,
+        )
 
     async def start(self) -> None:
         """Apply the configured subscriptions; start the loops if `monitor.enabled`."""
@@ -137,6 +147,3 @@ class Monitor:
             await asyncio.gather(*tasks, return_exceptions=True)
         await self.webhooks.aclose()
         await self.sender.aclose()
-
-    async def _refresh_for_webhook(self, node_id: str, cause: str) -> object:
-        return await self.health.refresh(node_id, cause=cause)

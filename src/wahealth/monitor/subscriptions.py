@@ -16,10 +16,11 @@ from __future__ import annotations
 import structlog
 
 from wahealth.auth.secretbox import SecretBox, SecretBoxError
+from wahealth.domain.records import AlertFormat, Subscription
 from wahealth.monitor.targets import TargetError, TargetUnresolvable, check_target
 from wahealth.settings import Settings, SubscriptionConfig
 from wahealth.storage.errors import UnknownSpace
-from wahealth.storage.outbox import AlertFormat, OutboxRepository, Subscription
+from wahealth.storage.outbox import OutboxRepository
 
 log = structlog.get_logger(__name__)
 

@@ -6,7 +6,7 @@ import time
 from collections import OrderedDict, deque
 from collections.abc import Callable
 
-from wahealth.ratelimit.base import Decision
+from wahealth.core.ports import Decision
 
 WINDOW_SECONDS = 1.0
 

@@ -6,17 +6,12 @@ import itertools
 import secrets
 
 import redis.asyncio as redis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
-from wahealth.ratelimit.base import BackendUnavailable, Decision
+from wahealth.core.ports import BackendUnavailable, Decision
+from wahealth.redis_client import SOCKET_TIMEOUT_SECONDS, connect
 
 WINDOW_MICROSECONDS = 1_000_000
-
-# Connect and read timeouts of the client `from_url` builds: every request waits on the
-# limiter, so a dead Redis must turn into `BackendUnavailable` quickly, not hold requests.
-SOCKET_TIMEOUT_SECONDS = 0.5
 
 # What a Redis call raises when the server is down, unreachable, slow or confused: redis-py's
 # own errors (ConnectionError, TimeoutError, ResponseError, ...) and socket-level OSErrors.
@@ -83,13 +78,7 @@ class RedisRateLimiter:
         Each Redis attempt is bounded by `timeout_seconds`, with one immediate retry because
         a pooled connection may have gone stale. Options in the URL's query string win.
         """
-        client = redis.Redis.from_url(
-            url,
-            socket_connect_timeout=timeout_seconds,
-            socket_timeout=timeout_seconds,
-            retry=Retry(NoBackoff(), retries=1),
-        )
-        return cls(client, prefix, owns_client=True)
+        return cls(connect(url, timeout_seconds), prefix, owns_client=True)
 
     async def acquire(self, key: str, limit: int) -> Decision:
         """Admit and count one request for `key`, or deny it without counting it.

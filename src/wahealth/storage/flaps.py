@@ -12,48 +12,13 @@ Alerts already claimed by a sender are never touched: one may be on the wire.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import delete, select
 
+from wahealth.domain.records import AlertSnapshot, AlertState, FlapPolicy
 from wahealth.storage._session import Factory, writing
 from wahealth.storage.models import OutboxRow, TransitionRow
-from wahealth.storage.outbox import AlertState
-
-
-@dataclass(frozen=True, slots=True)
-class AlertSnapshot:
-    """One alert of a node for one subscription, as the flap policy sees it."""
-
-    id: str
-    transition_id: int
-    state: AlertState
-    attempts: int
-    created_at: datetime
-    next_attempt_at: datetime
-    delivered_at: datetime | None
-    grouped: int
-
-    @property
-    def untried(self) -> bool:
-        """Pending and never claimed: nobody can be sending it, so it may be folded."""
-        return self.state is AlertState.PENDING and self.attempts == 0
-
-
-@dataclass(frozen=True, slots=True)
-class FoldPlan:
-    """Keep `keep_id` (with `grouped` and due at `due_at`); delete `drop_ids` into it."""
-
-    keep_id: str
-    drop_ids: tuple[str, ...]
-    grouped: int
-    due_at: datetime
-
-
-# (the alert just enqueued, the other alerts of its node and subscription, now) -> plan
-FlapPolicy = Callable[[AlertSnapshot, Sequence[AlertSnapshot], datetime], FoldPlan | None]
 
 
 def _snapshot(row: OutboxRow) -> AlertSnapshot:

@@ -1,27 +1,34 @@
 """Last known health per node, its history of transitions, and the polling schedule.
 
 `record` is the monitor's one write: it stores the new state and, only when
-something that matters changed (see `wahealth.storage.changes`), a transition
+something that matters changed (see `wahealth.domain.changes`), a transition
 plus the alerts for it — all in one transaction, so history and alerts can
 never disagree.
 """
 
 from __future__ import annotations
 
-import enum
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any
 
 from sqlalchemy import ColumnElement, and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from wahealth.domain.changes import entity_changes, signature
 from wahealth.domain.model import NodeKind
+from wahealth.domain.records import (
+    AlertState,
+    DueNode,
+    NodeHealth,
+    PlannedAlert,
+    Subscription,
+    Transition,
+    TransitionCause,
+)
 from wahealth.storage._session import Factory, insert_for, reading, writing
 from wahealth.storage.catalog import catalog_nodes
-from wahealth.storage.changes import entity_changes, signature
 from wahealth.storage.columns import utcnow
 from wahealth.storage.models import (
     AccountRow,
@@ -31,68 +38,7 @@ from wahealth.storage.models import (
     SpaceRow,
     TransitionRow,
 )
-from wahealth.storage.outbox import AlertState, Subscription, subscription_of
-
-
-class TransitionCause(enum.StrEnum):
-    """Why we looked at the node when the change was seen."""
-
-    POLL = "poll"
-    WEBHOOK = "webhook"
-    QUERY = "query"
-    MANUAL = "manual"
-
-
-@dataclass(frozen=True, slots=True)
-class NodeHealth:
-    """A node's last known state; `payload` is None until a first successful fetch."""
-
-    node_id: str
-    node_kind: str
-    space_id: str | None
-    can_send_message: str | None
-    payload: Mapping[str, Any] | None
-    error_codes: tuple[str, ...]
-    fetched_at: datetime | None
-    checked_at: datetime | None
-    next_due_at: datetime | None
-
-
-@dataclass(frozen=True, slots=True)
-class Transition:
-    id: int
-    node_id: str
-    node_kind: str
-    space_id: str | None
-    before: str | None
-    after: str
-    changes: Mapping[str, Any]
-    error_codes: tuple[str, ...]
-    cause: TransitionCause
-    occurred_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class PlannedAlert:
-    """An alert to enqueue for a transition, due from the report's `fetched_at`.
-
-    `alert_id` defaults to a fresh uuid4 hex.
-    """
-
-    subscription_id: int
-    event: str
-    payload: Mapping[str, Any]
-    alert_id: str | None = None
-
-
-class DueNode(NamedTuple):
-    """A catalog node to refresh; `next_due_at` is None when it was never scheduled."""
-
-    node_id: str
-    kind: NodeKind
-    space_id: str
-    next_due_at: datetime | None
-
+from wahealth.storage.outbox import subscription_of
 
 # Given the new transition and the space's active subscriptions, the alerts to send.
 AlertPlanner = Callable[[Transition, Sequence[Subscription]], Iterable[PlannedAlert]]

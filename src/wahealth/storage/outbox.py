@@ -11,13 +11,13 @@ crashing workers still runs out of attempts.
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any, Final, Literal
 
-from sqlalchemy import Select, delete, select
+from sqlalchemy import Select, delete, func, select
 
+from wahealth.domain.records import AlertFormat, AlertState, Delivery, OutboxItem, Subscription
 from wahealth.storage._session import Factory, insert_for, reading, rowcount, writing
 from wahealth.storage.columns import utcnow
 from wahealth.storage.errors import Conflict, UnknownAlert, UnknownSpace, UnknownSubscription
@@ -32,57 +32,6 @@ class _Keep(enum.Enum):
 
 KEEP: Final = _Keep.KEEP
 """`update_subscription`'s default: leave this field as it is (None is a real secret value)."""
-
-
-class AlertState(enum.StrEnum):
-    PENDING = "pending"
-    DELIVERED = "delivered"
-    DEAD = "dead"
-
-
-class AlertFormat(enum.StrEnum):
-    JSON = "json"
-    SLACK = "slack"
-
-
-@dataclass(frozen=True, slots=True)
-class Subscription:
-    id: int
-    space_id: str
-    url: str
-    secret_encrypted: str | None
-    on_events: tuple[str, ...]
-    format: AlertFormat
-    created_at: datetime
-    disabled_at: datetime | None
-
-    def wants(self, event: str) -> bool:
-        return self.disabled_at is None and event in self.on_events
-
-
-@dataclass(frozen=True, slots=True)
-class OutboxItem:
-    """One alert; `id` is the alert id its receiver sees."""
-
-    id: str
-    subscription_id: int
-    transition_id: int
-    event: str
-    payload: Mapping[str, Any]
-    state: AlertState
-    attempts: int
-    next_attempt_at: datetime
-    last_error: str | None
-    created_at: datetime
-    delivered_at: datetime | None
-
-
-@dataclass(frozen=True, slots=True)
-class Delivery:
-    """An alert together with where and how to send it."""
-
-    item: OutboxItem
-    subscription: Subscription
 
 
 def subscription_of(row: AlertSubscriptionRow) -> Subscription:
@@ -326,3 +275,10 @@ class OutboxRepository:
             for name, value in values.items():
                 setattr(row, name, value.value if isinstance(value, enum.Enum) else value)
             return _item(row)
+
+    async def count_by_state(self) -> dict[str, int]:
+        """How many alerts are in each delivery state (metrics read this at scrape time)."""
+        query = select(OutboxRow.state, func.count()).group_by(OutboxRow.state)
+        async with reading(self._sessions) as session:
+            rows = (await session.execute(query)).all()
+        return {str(state): int(count) for state, count in rows}

@@ -13,8 +13,15 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
 
+from wahealth.core.ports import (
+    UpstreamAuthFailure,
+    UpstreamFailure,
+    UpstreamNotFound,
+    UpstreamThrottled,
+)
 
-class GraphError(Exception):
+
+class GraphError(UpstreamFailure):
     """Meta (or the emulator) did not give the answer asked for."""
 
     def __init__(
@@ -46,15 +53,15 @@ class GraphError(Exception):
         return " | ".join(parts)
 
 
-class GraphAuthError(GraphError):
+class GraphAuthError(GraphError, UpstreamAuthFailure):
     """The token is missing, invalid, expired or lacks a permission (190, 10, 200-299, HTTP 401)."""
 
 
-class GraphNotFound(GraphError):
+class GraphNotFound(GraphError, UpstreamNotFound):
     """The node does not exist or is not visible to this token (code 100)."""
 
 
-class GraphRateLimited(GraphError):
+class GraphRateLimited(GraphError, UpstreamThrottled):
     """Meta throttled us. `retry_after` is Meta's estimate in seconds, when it gave one."""
 
     def __init__(
@@ -77,6 +84,11 @@ class GraphRateLimited(GraphError):
             http_status=http_status,
         )
         self.retry_after = retry_after
+
+    @property
+    def per_waba(self) -> bool:  # type: ignore[override]
+        """A WABA's own limit (80007/80008), not the app's."""
+        return self.code in WABA_RATE_LIMIT_CODES
 
 
 class GraphTransientError(GraphError):

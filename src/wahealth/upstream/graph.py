@@ -9,10 +9,11 @@ in-process (`httpx.ASGITransport`). The token travels only in the
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import random
 import re
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Protocol, Self
@@ -74,6 +75,7 @@ class GraphClient:
         sleep: Sleep = asyncio.sleep,
         page_size: int = 100,
         logger: RetryLogger | None = None,
+        on_call: Callable[[str, BaseException | None], None] | None = None,
     ) -> None:
         if max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
@@ -84,6 +86,8 @@ class GraphClient:
         self.page_size = page_size
         self._sleep = sleep
         self._log: RetryLogger = logger if logger is not None else log
+        # Told about every public call (its method name, and its error if it failed): metrics.
+        self._on_call = on_call
         self._client = httpx.AsyncClient(
             base_url=base_url.rstrip("/"),
             transport=transport,
@@ -108,17 +112,36 @@ class GraphClient:
     async def aclose(self) -> None:
         await self._client.aclose()
 
-    async def health(self, node_id: str) -> HealthReport:
-        """`GET /<node>?fields=health_status` for a phone number, template or WABA."""
-        path = f"/{self.api_version}/{_check_node_id(node_id)}"
-        payload = await self._call("GET", path, params={"fields": "health_status"})
-        return _report(node_id, payload)
+    @contextlib.contextmanager
+    def _observing(self, method: str) -> Iterator[None]:
+        """Tell `on_call` about one public call and how it ended."""
+        try:
+            yield
+        except Exception as exc:
+            if self._on_call is not None:
+                self._on_call(method, exc)
+            raise
+        if self._on_call is not None:
+            self._on_call(method, None)
+
+    async def health(self, node_id: str, *, attempts: int | None = None) -> HealthReport:
+        """`GET /<node>?fields=health_status` for a phone number, template or WABA.
+
+        `attempts` caps the tries of this call (default: the client's `max_attempts`).
+        """
+        with self._observing("health"):
+            path = f"/{self.api_version}/{_check_node_id(node_id)}"
+            payload = await self._call(
+                "GET", path, params={"fields": "health_status"}, attempts=attempts
+            )
+            return _report(node_id, payload)
 
     async def phone_numbers(self, waba_id: str) -> list[PhoneNumberRecord]:
         """Every phone number of a WABA (all pages)."""
-        path = f"/{self.api_version}/{_check_node_id(waba_id)}/phone_numbers"
-        items = await self._paged(path, {"fields": PHONE_NUMBER_FIELDS})
-        return [PhoneNumberRecord.from_graph(item) for item in items]
+        with self._observing("phone_numbers"):
+            path = f"/{self.api_version}/{_check_node_id(waba_id)}/phone_numbers"
+            items = await self._paged(path, {"fields": PHONE_NUMBER_FIELDS})
+            return [PhoneNumberRecord.from_graph(item) for item in items]
 
     async def message_templates(
         self, waba_id: str, *, name: str | None = None, language: str | None = None
@@ -127,6 +150,12 @@ class GraphClient:
 
         Meta matches `name` by substring, so the exact match is made here.
         """
+        with self._observing("message_templates"):
+            return await self._message_templates(waba_id, name, language)
+
+    async def _message_templates(
+        self, waba_id: str, name: str | None, language: str | None
+    ) -> list[TemplateRecord]:
         path = f"/{self.api_version}/{_check_node_id(waba_id)}/message_templates"
         params = {"fields": TEMPLATE_FIELDS}
         if name is not None:
@@ -149,6 +178,10 @@ class GraphClient:
         nodes get the same error. An auth error is raised, since nothing can succeed.
         Ids that cannot be Graph ids map to `GraphNotFound` without being sent.
         """
+        with self._observing("batch_health"):
+            return await self._batch_health(node_ids)
+
+    async def _batch_health(self, node_ids: Sequence[str]) -> dict[str, HealthReport | GraphError]:
         unique = list(dict.fromkeys(node_ids))
         results: dict[str, HealthReport | GraphError] = {}
         sendable = []
@@ -218,14 +251,16 @@ class GraphClient:
         *,
         params: Mapping[str, str] | None = None,
         data: Mapping[str, str] | None = None,
+        attempts: int | None = None,
     ) -> Any:
         """One Graph call, retried on transient failures and short rate limits."""
+        max_attempts = self.max_attempts if attempts is None else max(1, attempts)
         attempt = 1
         while True:
             try:
                 return await self._attempt(method, path, params, data)
             except (GraphTransientError, GraphRateLimited) as exc:
-                delay = self._retry_delay(exc, attempt)
+                delay = self._retry_delay(exc, attempt, max_attempts)
                 if delay is None:
                     raise
                 self._log.warning(
@@ -241,9 +276,9 @@ class GraphClient:
             attempt += 1
             await self._sleep(delay)
 
-    def _retry_delay(self, exc: GraphError, attempt: int) -> float | None:
+    def _retry_delay(self, exc: GraphError, attempt: int, max_attempts: int) -> float | None:
         """Seconds before the next attempt, or None to give up now."""
-        if attempt >= self.max_attempts:
+        if attempt >= max_attempts:
             return None
         if isinstance(exc, GraphRateLimited) and exc.retry_after is not None:
             # A long wait is the caller's call (serve stale, reschedule), not ours.

@@ -7,8 +7,10 @@ Bearer header or `access_token=` works too), it shows only that account's spaces
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from datetime import datetime
 from html import escape
+from typing import Any, Protocol
 from urllib.parse import parse_qs
 
 from starlette.requests import Request
@@ -17,9 +19,33 @@ from starlette.routing import Route
 
 from wahealth.core.directory import Directory
 from wahealth.core.errors import Unauthenticated
-from wahealth.storage.catalog import CatalogRepository
-from wahealth.storage.health import HealthRepository, NodeHealth, Transition
-from wahealth.storage.tenancy import TenancyRepository
+from wahealth.domain.records import NodeHealth, Transition
+from wahealth.httputil import BodyTooLarge, read_body
+
+LOGIN_MAX_BYTES = 4096
+
+
+class Spaces(Protocol):
+    """The spaces of an account (each with an `id`): the tenancy repository."""
+
+    async def list_spaces(self, account: str | None = None) -> Sequence[Any]: ...
+
+
+class Nodes(Protocol):
+    """A space's catalog nodes (each with `node_id` and `kind`): the catalog repository."""
+
+    async def nodes_of_space(self, space_id: str) -> Sequence[Any]: ...
+
+
+class HealthLog(Protocol):
+    """Last known health and recent transitions: the health repository."""
+
+    async def of_space(self, space_id: str) -> Sequence[NodeHealth]: ...
+
+    async def recent(
+        self, limit: int = 50, before_id: int | None = None, space_id: str | None = None
+    ) -> Sequence[Transition]: ...
+
 
 COOKIE = "wahealth_token"
 _STYLE = """
@@ -80,7 +106,7 @@ def _nodes_table(nodes: list[tuple[str, str, NodeHealth | None]]) -> str:
     )
 
 
-def _transitions_table(transitions: list[Transition]) -> str:
+def _transitions_table(transitions: Sequence[Transition]) -> str:
     if not transitions:
         return "<p>No transitions yet.</p>"
     rows = [
@@ -99,9 +125,9 @@ class Dashboard:
     def __init__(
         self,
         directory: Directory,
-        tenancy: TenancyRepository,
-        catalog: CatalogRepository,
-        health: HealthRepository,
+        tenancy: Spaces,
+        catalog: Nodes,
+        health: HealthLog,
     ):
         self._directory = directory
         self._tenancy = tenancy
@@ -147,8 +173,9 @@ class Dashboard:
         return _page(title, f"<h1>{escape(title)}</h1>" + "".join(sections))
 
     async def login(self, request: Request) -> Response:
-        body = await request.body()
-        if len(body) > 4096:
+        try:
+            body = await read_body(request, LOGIN_MAX_BYTES)
+        except BodyTooLarge:
             return _login("Enter a Graph token.")
         fields = parse_qs(body.decode("utf-8", errors="replace"))
         token = (fields.get("token") or [""])[0].strip()

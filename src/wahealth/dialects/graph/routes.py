@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import secrets
+from collections.abc import Callable
 from urllib.parse import unquote_plus
 
 import orjson
@@ -16,14 +17,16 @@ from wahealth.core.errors import (
     CoreError,
     InvalidRequest,
     NodeNotFound,
+    RequestTooLarge,
     ServiceUnavailable,
     Throttled,
     Unauthenticated,
     UpstreamUnavailable,
 )
-from wahealth.core.gateway import Gateway
-from wahealth.dialects.common import EVERY_METHOD, retry_after_header
+from wahealth.core.queries import BearerToken, ByNodeId, HealthQueries
+from wahealth.core.validate import is_node_id
 from wahealth.dialects.meta_shape import MetaAnswerCache
+from wahealth.httputil import EVERY_METHOD, ErrorTable, retry_after_header
 
 _JSON = "application/json; charset=UTF-8"
 _QUERY_KEYS = frozenset({"fields", "access_token"})
@@ -54,7 +57,7 @@ def _error(
 def _unsupported(node_id: str, method: str = "GET") -> Response:
     return _error(
         400,
-        f"Unsupported {method.lower()} request. Object with ID '{node_id}' does not exist, "
+        f"Unsupported {method.lower()} request. Object with ID '{node_id[:64]}' does not exist, "
         "cannot be loaded due to missing permissions, or does not support this operation.",
         "GraphMethodException",
         100,
@@ -62,36 +65,46 @@ def _unsupported(node_id: str, method: str = "GET") -> Response:
     )
 
 
-def _translate(exc: CoreError, node_id: str) -> Response:
-    if isinstance(exc, Unauthenticated):
-        return _error(401, f"Invalid OAuth access token - {exc}", "OAuthException", 190)
-    if isinstance(exc, Throttled):
-        return _error(
-            429,
-            "(#4) Application request limit reached",
-            "OAuthException",
-            4,
-            headers={"Retry-After": retry_after_header(exc.retry_after)},
-        )
-    if isinstance(exc, NodeNotFound | AccessDenied):
-        return _unsupported(node_id)
-    if isinstance(exc, InvalidRequest):
-        return _error(400, f"(#100) {exc}", "OAuthException", 100)
-    if isinstance(exc, UpstreamUnavailable | ServiceUnavailable):
-        # Meta's code 2, "temporary issue due to downtime": Graph clients retry it.
-        headers = (
-            None
-            if exc.retry_after is None
-            else {"Retry-After": retry_after_header(exc.retry_after)}
-        )
-        return _error(
-            503,
-            "An unexpected error has occurred. Please retry your request later.",
-            "OAuthException",
-            2,
-            headers=headers,
-        )
-    return _error(500, "An unknown error occurred", "OAuthException", 1)
+def _unavailable(exc: UpstreamUnavailable | ServiceUnavailable) -> Response:
+    # Meta's code 2, "temporary issue due to downtime": Graph clients retry it.
+    return _error(
+        503,
+        "An unexpected error has occurred. Please retry your request later.",
+        "OAuthException",
+        2,
+        headers={"Retry-After": retry_after_header(exc.retry_after)},
+    )
+
+
+# Rendered per node id: "does not exist" names the node, as Meta's message does.
+ERRORS: ErrorTable[Callable[[str], Response]] = ErrorTable(
+    {
+        Unauthenticated: lambda exc: (
+            lambda node_id: _error(
+                401, f"Invalid OAuth access token - {exc}", "OAuthException", 190
+            )
+        ),
+        Throttled: lambda exc: (
+            lambda node_id: _error(
+                429,
+                "(#4) Application request limit reached",
+                "OAuthException",
+                4,
+                headers={"Retry-After": retry_after_header(exc.retry_after)},
+            )
+        ),
+        NodeNotFound: lambda exc: _unsupported,
+        AccessDenied: lambda exc: _unsupported,
+        InvalidRequest: lambda exc: (
+            lambda node_id: _error(400, f"(#100) {exc}", "OAuthException", 100)
+        ),
+        RequestTooLarge: lambda exc: (
+            lambda node_id: _error(413, f"(#100) {exc}", "OAuthException", 100)
+        ),
+        UpstreamUnavailable: lambda exc: lambda node_id: _unavailable(exc),
+        ServiceUnavailable: lambda exc: lambda node_id: _unavailable(exc),
+    }
+)
 
 
 def _query(request: Request) -> dict[str, str]:
@@ -117,40 +130,45 @@ def _token(request: Request, query: dict[str, str]) -> str | None:
     return query.get("access_token")
 
 
+def parse_query(node_id: str, query: dict[str, str]) -> ByNodeId:
+    """`fields` must ask for health_status; the node must look like a Meta id."""
+    fields = {f.strip() for f in query.get("fields", "").split(",")}
+    if "health_status" not in fields:
+        raise InvalidRequest("this gateway serves only fields=health_status")
+    if not is_node_id(node_id):
+        raise NodeNotFound(node_id)
+    return ByNodeId(node_id)
+
+
 class GraphEndpoint:
-    def __init__(self, gateway: Gateway):
-        self._gateway = gateway
+    def __init__(self, queries: HealthQueries):
+        self._queries = queries
         self._answers = MetaAnswerCache(_JSON)
 
     async def handle(self, request: Request) -> Response:
-        gateway = self._gateway
         version, _, path = request.path_params["after_v"].partition("/")
         node_id, _, rest = path.partition("/")
         if not _VERSION.fullmatch(version):
-            return _error(400, f"Unknown path components: /v{version}", "OAuthException", 2500)
+            return _error(
+                400, f"Unknown path components: /v{version[:100]}", "OAuthException", 2500
+            )
         if not node_id or rest:
             # Only the health_status field of a node is served: no edges, no root.
-            return _error(400, f"Unknown path components: /{path}", "OAuthException", 2500)
+            return _error(400, f"Unknown path components: /{path[:100]}", "OAuthException", 2500)
         if request.method not in _METHODS:
             return _unsupported(node_id, request.method)
         try:
             query = _query(request)
-            principal = await gateway.directory.graph_principal(_token(request, query))
-            await gateway.admit(principal)
-            fields = {f.strip() for f in query.get("fields", "").split(",")}
-            if "health_status" not in fields:
-                raise InvalidRequest("this gateway serves only fields=health_status")
-            if not node_id.isdigit():
-                raise NodeNotFound(node_id)
-            await gateway.directory.check_node(principal, node_id)
-            report = await gateway.health.get(node_id)
+            answer = await self._queries.health_of(
+                BearerToken(_token(request, query)), lambda: parse_query(node_id, query)
+            )
         except CoreError as exc:
-            return _translate(exc, node_id)
-        return self._answers.response(report)
+            return ERRORS.render(exc)(node_id)
+        return self._answers.response(answer.report)
 
 
-def routes(gateway: Gateway) -> list[Route]:
+def routes(queries: HealthQueries) -> list[Route]:
     return [
         # Every path starting with /v is Graph's: bad versions, edges and methods get Meta's errors.
-        Route("/v{after_v:path}", GraphEndpoint(gateway).handle, methods=EVERY_METHOD),
+        Route("/v{after_v:path}", GraphEndpoint(queries).handle, methods=EVERY_METHOD),
     ]

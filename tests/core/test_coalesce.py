@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from wahealth.cache.coalesce import SingleFlight
+from wahealth.core.coalesce import SingleFlight
 
 
 class UpstreamError(Exception):

@@ -15,10 +15,13 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 
-from wahealth.monitor.meta_webhooks import MAX_BODY_BYTES, MetaWebhookIngest
+from wahealth.cache.memory import MemoryNonceStore
+from wahealth.core.queries import FailClosedNonces
+from wahealth.monitor.meta_webhooks import MetaWebhookIngest
 from wahealth.storage import CatalogRepository, TenancyRepository, create_engine, session_factory
 from wahealth.storage import upgrade as migrate
 from wahealth.storage.catalog import PhoneNumberRecord, TemplateRecord
+from wahealth.web.meta_webhooks import MAX_BODY_BYTES, MetaWebhookEndpoint
 
 APP_SECRET = "meta-app-secret"
 VERIFY_TOKEN = "verify-me"
@@ -78,19 +81,52 @@ def refreshes() -> Refreshes:
     return Refreshes()
 
 
+class Webhooks:
+    """The HTTP endpoint and the monitor's ingest behind it, as the app wires them."""
+
+    def __init__(
+        self,
+        catalog: CatalogRepository,
+        refreshes: Refreshes,
+        *,
+        verify_token: str | None = VERIFY_TOKEN,
+        app_secret: str | None = APP_SECRET,
+        **options: Any,
+    ) -> None:
+        self.outdated: list[str] = []
+        self.ingest = MetaWebhookIngest(
+            catalog=catalog,
+            refresh=refreshes,
+            mark_outdated=self._mark_outdated,
+            min_refresh_interval_seconds=options.pop("min_refresh_interval_seconds", 0.0),
+            **options,
+        )
+        self.endpoint = MetaWebhookEndpoint(
+            verify_token=verify_token,
+            app_secret=app_secret,
+            notices=self.ingest,
+            seen=FailClosedNonces(MemoryNonceStore()),
+        )
+
+    async def _mark_outdated(self, node_id: str) -> None:
+        self.outdated.append(node_id)
+
+    async def drain(self) -> None:
+        await self.ingest.drain()
+
+    async def aclose(self) -> None:
+        await self.ingest.aclose()
+
+
 @pytest.fixture
-async def ingest(
-    catalog: CatalogRepository, refreshes: Refreshes
-) -> AsyncIterator[MetaWebhookIngest]:
-    ingest = MetaWebhookIngest(
-        verify_token=VERIFY_TOKEN, app_secret=APP_SECRET, catalog=catalog, refresh=refreshes
-    )
-    yield ingest
-    await ingest.aclose()
+async def ingest(catalog: CatalogRepository, refreshes: Refreshes) -> AsyncIterator[Webhooks]:
+    webhooks = Webhooks(catalog, refreshes)
+    yield webhooks
+    await webhooks.aclose()
 
 
-def client_for(ingest: MetaWebhookIngest) -> httpx.AsyncClient:
-    app = Starlette(routes=ingest.routes())
+def client_for(ingest: Webhooks) -> httpx.AsyncClient:
+    app = Starlette(routes=ingest.endpoint.routes())
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gw.test")
 
 
@@ -108,7 +144,7 @@ def notification(*changes: tuple[str, dict[str, Any]], waba: str = WABA) -> byte
     return json.dumps({"object": "whatsapp_business_account", "entry": [entry]}).encode()
 
 
-async def post(ingest: MetaWebhookIngest, body: bytes, headers: dict[str, str]) -> httpx.Response:
+async def post(ingest: Webhooks, body: bytes, headers: dict[str, str]) -> httpx.Response:
     async with client_for(ingest) as client:
         response = await client.post("/webhooks/meta", content=body, headers=headers)
     await ingest.drain()
@@ -118,7 +154,7 @@ async def post(ingest: MetaWebhookIngest, body: bytes, headers: dict[str, str]) 
 # --- handshake -------------------------------------------------------------------------------
 
 
-async def test_handshake_echoes_the_challenge(ingest: MetaWebhookIngest) -> None:
+async def test_handshake_echoes_the_challenge(ingest: Webhooks) -> None:
     params = {
         "hub.mode": "subscribe",
         "hub.verify_token": VERIFY_TOKEN,
@@ -140,7 +176,7 @@ async def test_handshake_echoes_the_challenge(ingest: MetaWebhookIngest) -> None
         {},
     ],
 )
-async def test_handshake_refused(ingest: MetaWebhookIngest, params: dict[str, str]) -> None:
+async def test_handshake_refused(ingest: Webhooks, params: dict[str, str]) -> None:
     async with client_for(ingest) as client:
         response = await client.get("/webhooks/meta", params=params)
     assert response.status_code == 403
@@ -150,9 +186,7 @@ async def test_handshake_refused(ingest: MetaWebhookIngest, params: dict[str, st
 async def test_not_configured_is_a_clear_404(
     catalog: CatalogRepository, refreshes: Refreshes
 ) -> None:
-    ingest = MetaWebhookIngest(
-        verify_token=None, app_secret=None, catalog=catalog, refresh=refreshes
-    )
+    ingest = Webhooks(catalog, refreshes, verify_token=None, app_secret=None)
     body = notification(("account_update", {"event": "ACCOUNT_VIOLATION"}))
     async with client_for(ingest) as client:
         got = await client.get(
@@ -188,21 +222,21 @@ BODY = notification(("account_update", {"event": "ACCOUNT_VIOLATION"}))
     ids=["unsigned", "empty", "zeros", "garbage", "wrong-secret", "other-body", "sha1-only"],
 )
 async def test_forged_webhooks_are_refused_and_change_nothing(
-    ingest: MetaWebhookIngest, refreshes: Refreshes, headers: dict[str, str], status: int
+    ingest: Webhooks, refreshes: Refreshes, headers: dict[str, str], status: int
 ) -> None:
     response = await post(ingest, BODY, headers)
     assert response.status_code == status
     assert refreshes.calls == []
 
 
-async def test_malformed_json_is_400(ingest: MetaWebhookIngest, refreshes: Refreshes) -> None:
+async def test_malformed_json_is_400(ingest: Webhooks, refreshes: Refreshes) -> None:
     for body in (b"{not json", b"[1, 2]"):
         response = await post(ingest, body, signed(body))
         assert response.status_code == 400
     assert refreshes.calls == []
 
 
-async def test_oversized_body_is_refused(ingest: MetaWebhookIngest, refreshes: Refreshes) -> None:
+async def test_oversized_body_is_refused(ingest: Webhooks, refreshes: Refreshes) -> None:
     body = b'{"object": "whatsapp_business_account", "pad": "' + b"x" * MAX_BODY_BYTES + b'"}'
     response = await post(ingest, body, signed(body))
     assert response.status_code == 413
@@ -213,7 +247,7 @@ async def test_oversized_body_is_refused(ingest: MetaWebhookIngest, refreshes: R
 
 
 async def test_account_update_refreshes_the_waba_its_numbers_and_templates(
-    ingest: MetaWebhookIngest, refreshes: Refreshes
+    ingest: Webhooks, refreshes: Refreshes
 ) -> None:
     response = await post(ingest, BODY, signed(BODY))
     assert response.status_code == 200
@@ -223,7 +257,7 @@ async def test_account_update_refreshes_the_waba_its_numbers_and_templates(
 
 
 async def test_business_capability_update_refreshes_the_waba_and_its_numbers(
-    ingest: MetaWebhookIngest, refreshes: Refreshes
+    ingest: Webhooks, refreshes: Refreshes
 ) -> None:
     body = notification(
         ("business_capability_update", {"max_daily_conversations_per_business": "TIER_2K"})
@@ -233,7 +267,7 @@ async def test_business_capability_update_refreshes_the_waba_and_its_numbers(
 
 
 async def test_phone_number_quality_update_refreshes_that_number(
-    ingest: MetaWebhookIngest, refreshes: Refreshes
+    ingest: Webhooks, refreshes: Refreshes
 ) -> None:
     body = notification(
         (
@@ -250,7 +284,7 @@ async def test_phone_number_quality_update_refreshes_that_number(
 
 
 async def test_phone_number_not_in_the_catalog_refreshes_nothing(
-    ingest: MetaWebhookIngest, refreshes: Refreshes
+    ingest: Webhooks, refreshes: Refreshes
 ) -> None:
     body = notification(
         ("phone_number_quality_update", {"display_phone_number": "15550001111", "event": "FLAGGED"})
@@ -283,7 +317,7 @@ async def test_phone_number_not_in_the_catalog_refreshes_nothing(
     ],
 )
 async def test_template_updates_refresh_the_template(
-    ingest: MetaWebhookIngest, refreshes: Refreshes, field: str, value: dict[str, Any]
+    ingest: Webhooks, refreshes: Refreshes, field: str, value: dict[str, Any]
 ) -> None:
     body = notification((field, value))
     assert (await post(ingest, body, signed(body))).status_code == 200
@@ -291,7 +325,7 @@ async def test_template_updates_refresh_the_template(
 
 
 async def test_unknown_fields_and_objects_are_acknowledged_and_ignored(
-    ingest: MetaWebhookIngest, refreshes: Refreshes
+    ingest: Webhooks, refreshes: Refreshes
 ) -> None:
     messages = notification(("messages", {"messages": [{"id": "wamid.1"}]}))
     page = json.dumps({"object": "page", "entry": [{"id": "1", "changes": []}]}).encode()
@@ -302,7 +336,7 @@ async def test_unknown_fields_and_objects_are_acknowledged_and_ignored(
 
 
 async def test_one_failing_refresh_does_not_stop_the_others(
-    ingest: MetaWebhookIngest, refreshes: Refreshes
+    ingest: Webhooks, refreshes: Refreshes
 ) -> None:
     refreshes.failing = {WABA}
     assert (await post(ingest, BODY, signed(BODY))).status_code == 200
@@ -310,7 +344,7 @@ async def test_one_failing_refresh_does_not_stop_the_others(
 
 
 async def test_the_answer_does_not_wait_for_refreshes(
-    ingest: MetaWebhookIngest, refreshes: Refreshes
+    ingest: Webhooks, refreshes: Refreshes
 ) -> None:
     refreshes.blocking = True
     async with client_for(ingest) as client, asyncio.timeout(5):
@@ -321,3 +355,58 @@ async def test_the_answer_does_not_wait_for_refreshes(
     # closing cancels them
     await ingest.aclose()
     await ingest.drain()
+
+
+# --- replays, outdated marks, bounded refreshes ------------------------------------------------
+
+
+async def test_a_replayed_webhook_is_acknowledged_without_work(
+    ingest: Webhooks, refreshes: Refreshes
+) -> None:
+    answers = [await post(ingest, BODY, signed(BODY)) for _ in range(20)]
+    assert [a.status_code for a in answers] == [200] * 20
+    assert all(a.text == "EVENT_RECEIVED" for a in answers)
+    # Only the first delivery did anything: the WABA, its two numbers and its template.
+    assert len(refreshes.calls) == 4
+    assert sorted(ingest.outdated) == sorted([WABA, *PHONES, TEMPLATE])
+
+
+async def test_every_affected_node_is_marked_outdated_before_its_refresh(
+    ingest: Webhooks, refreshes: Refreshes
+) -> None:
+    refreshes.failing = {WABA, *PHONES, TEMPLATE}
+    assert (await post(ingest, BODY, signed(BODY))).status_code == 200
+    assert sorted(ingest.outdated) == sorted([WABA, *PHONES, TEMPLATE])
+
+
+async def test_webhook_refreshes_of_one_node_are_spaced_by_the_minimum_interval(
+    catalog: CatalogRepository, refreshes: Refreshes
+) -> None:
+    webhooks = Webhooks(catalog, refreshes, min_refresh_interval_seconds=3600.0)
+    try:
+        for event in ("FLAGGED", "UNFLAGGED", "FLAGGED_AGAIN"):
+            body = notification(
+                (
+                    "message_template_status_update",
+                    {"event": event, "message_template_id": TEMPLATE},
+                )
+            )
+            assert (await post(webhooks, body, signed(body))).status_code == 200
+    finally:
+        await webhooks.aclose()
+    assert refreshes.calls == [(TEMPLATE, "webhook")]
+    assert webhooks.outdated == [TEMPLATE] * 3  # marked outdated every time, all the same
+
+
+async def test_webhook_refreshes_spend_the_meta_budget(
+    catalog: CatalogRepository, refreshes: Refreshes
+) -> None:
+    from wahealth.core.budget import CallBudget
+
+    webhooks = Webhooks(catalog, refreshes, budget=CallBudget(2, clock=lambda: 0.0))
+    try:
+        assert (await post(webhooks, BODY, signed(BODY))).status_code == 200
+    finally:
+        await webhooks.aclose()
+    assert len(refreshes.calls) == 2  # of the 4 nodes: the budget allowed two calls
+    assert len(webhooks.outdated) == 4

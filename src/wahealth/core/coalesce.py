@@ -53,6 +53,15 @@ class SingleFlight(Generic[K, T]):
 
     async def run(self, key: K, fn: Callable[[], Awaitable[T]]) -> T:
         """`fn()`'s result or exception, shared with every concurrent call for `key`."""
+        # shield: cancelling this waiter must not cancel the call the others are waiting for.
+        return await asyncio.shield(self.join(key, fn))
+
+    def join(self, key: K, fn: Callable[[], Awaitable[T]]) -> asyncio.Task[T]:
+        """The task of the call in flight for `key`, started now if there is none.
+
+        Synchronous, so a caller that decided to call (say, after a cache miss) joins the
+        call in flight at that very moment; await it through `asyncio.shield`.
+        """
         task = self._calls.get(key)
         if task is None or task.done():
             task = asyncio.create_task(_await(fn), name=f"singleflight:{key!r}")
@@ -61,8 +70,7 @@ class SingleFlight(Generic[K, T]):
             self._started_total += 1
         else:
             self._joined_total += 1
-        # shield: cancelling this waiter must not cancel the call the others are waiting for.
-        return await asyncio.shield(task)
+        return task
 
     def _finished(self, key: K, task: asyncio.Task[T]) -> None:
         if self._calls.get(key) is task:

@@ -1,9 +1,16 @@
-"""Small helpers shared by the dialects (none of them dialect-specific)."""
+"""HTTP helpers every adapter shares: bounded bodies, Retry-After, prebuilt answers, error tables."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+from typing import Any, Generic, TypeVar
+
 from starlette.requests import Request
 from starlette.responses import Response
+
+from wahealth.core.errors import CoreError
+
+R = TypeVar("R")
 
 MAX_BODY_BYTES = 64 * 1024
 # Routed to the dialects' endpoints, which refuse the ones they do not serve in their own shape.
@@ -44,3 +51,36 @@ class PrebuiltResponse(Response):
         self.body = body
         self.background = None
         self.raw_headers = raw_headers  # shared: nothing downstream mutates it in place
+
+
+class ErrorTable(Generic[R]):
+    """A dialect's rendering of every core error, found by walking the error's class hierarchy.
+
+    The table maps core error types to renderers; the most specific entry wins, the way
+    Starlette picks an exception handler. `missing()` lists the core error types that
+    would find no entry (the completeness test asserts it is empty for each dialect).
+    """
+
+    def __init__(self, renderers: Mapping[type[CoreError], Callable[[Any], R]]) -> None:
+        self._renderers = dict(renderers)
+
+    def render(self, exc: CoreError) -> R:
+        for cls in type(exc).__mro__:
+            renderer = self._renderers.get(cls)
+            if renderer is not None:
+                return renderer(exc)
+        raise LookupError(f"no rendering for {type(exc).__name__}")  # the test rules it out
+
+    def renders(self, error_type: type[CoreError]) -> bool:
+        return any(cls in self._renderers for cls in error_type.__mro__)
+
+
+def core_error_types() -> list[type[CoreError]]:
+    """Every core error type, the base included."""
+    found: list[type[CoreError]] = []
+    pending: list[type[CoreError]] = [CoreError]
+    while pending:
+        cls = pending.pop()
+        found.append(cls)
+        pending.extend(cls.__subclasses__())
+    return found

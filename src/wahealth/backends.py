@@ -1,0 +1,81 @@
+"""Pick the report cache, nonce store and rate limiter by URL, sharing one Redis client per URL.
+
+`memory://` keeps them in this process (one replica); `redis://…` or `rediss://…` shares
+them across replicas. Every backend on the same Redis URL uses the same client (one
+connection pool per process), each under its own key prefix.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+import redis.asyncio as redis
+
+from wahealth.cache.memory import MemoryNonceStore, MemoryReportCache
+from wahealth.cache.redis import RedisNonceStore, RedisReportCache
+from wahealth.core.ports import NonceStore, RateLimiter, ReportCache
+from wahealth.ratelimit.memory import MemoryRateLimiter
+from wahealth.ratelimit.redis import RedisRateLimiter
+from wahealth.redis_client import connect
+
+_REDIS_SCHEMES = frozenset({"redis", "rediss"})
+
+
+def _is_memory(url: str, what: str) -> bool:
+    # Only the scheme goes into the error: the rest of a URL may carry a password.
+    scheme = urlsplit(url).scheme.lower()
+    if scheme != "memory" and scheme not in _REDIS_SCHEMES:
+        raise ValueError(
+            f"unsupported {what} URL scheme {scheme!r}: use memory://, redis:// or rediss://"
+        )
+    return scheme == "memory"
+
+
+@dataclass
+class RedisClients:
+    """One client per Redis URL, created on first use and closed together."""
+
+    _clients: dict[str, redis.Redis] = field(default_factory=dict)
+
+    def for_url(self, url: str) -> redis.Redis:
+        client = self._clients.get(url)
+        if client is None:
+            client = self._clients[url] = connect(url)
+        return client
+
+    @property
+    def count(self) -> int:
+        return len(self._clients)
+
+    async def aclose(self) -> None:
+        clients, self._clients = list(self._clients.values()), {}
+        for client in clients:
+            await client.aclose()
+
+
+def create_report_cache(url: str, clients: RedisClients | None = None) -> ReportCache:
+    """`memory://` for one replica; `redis://…` or `rediss://…` to share reports across replicas."""
+    if _is_memory(url, "report cache"):
+        return MemoryReportCache()
+    if clients is None:
+        return RedisReportCache.from_url(url)
+    return RedisReportCache(clients.for_url(url))
+
+
+def create_nonce_store(url: str, clients: RedisClients | None = None) -> NonceStore:
+    """`memory://` for one replica; `redis://…` or `rediss://…` so a replay fails on all of them."""
+    if _is_memory(url, "nonce store"):
+        return MemoryNonceStore()
+    if clients is None:
+        return RedisNonceStore.from_url(url)
+    return RedisNonceStore(clients.for_url(url))
+
+
+def create_rate_limiter(url: str, clients: RedisClients | None = None) -> RateLimiter:
+    """`memory://` for one replica; `redis://…` or `rediss://…` to share limits across replicas."""
+    if _is_memory(url, "rate limiter"):
+        return MemoryRateLimiter()
+    if clients is None:
+        return RedisRateLimiter.from_url(url)
+    return RedisRateLimiter(clients.for_url(url))

@@ -1,0 +1,267 @@
+"""The composition root: every component wahealth runs, built once from the settings.
+
+`build_components(settings, overrides)` builds each part from what it depends on, in
+order, so nothing is wired after it is built. Nothing here does I/O: engines, HTTP and
+Redis clients connect on first use, and the app's lifespan runs the start-up work and
+closes them all (`Components.aclose`). Tests replace parts through `Overrides`.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+from starlette.applications import Starlette
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from wahealth.auth.cams_signature import CamsSignatureVerifier
+from wahealth.auth.secretbox import SecretBox, SecretBoxError
+from wahealth.auth.tokens import hash_token
+from wahealth.backends import (
+    RedisClients,
+    create_nonce_store,
+    create_rate_limiter,
+    create_report_cache,
+)
+from wahealth.bootstrap import DEMO_META_TOKEN, NewCredentials
+from wahealth.core.backoff import Backoff
+from wahealth.core.budget import CallBudget
+from wahealth.core.catalog_sync import CatalogSync
+from wahealth.core.coalesce import SingleFlight
+from wahealth.core.directory import Directory
+from wahealth.core.health import Freshness, HealthService
+from wahealth.core.ports import NonceStore, RateLimiter, ReportCache, SecretOpener
+from wahealth.core.queries import FailClosedNonces, HealthQueries
+from wahealth.domain import HealthReport
+from wahealth.metrics import InstrumentedCache, Metrics, MetricsMode
+from wahealth.monitor.service import Monitor, build_recorder, build_sender
+from wahealth.settings import Settings, master_key_of
+from wahealth.storage import create_engine, session_factory
+from wahealth.storage.catalog import CatalogRepository
+from wahealth.storage.credentials import CredentialRepository
+from wahealth.storage.health import HealthRepository
+from wahealth.storage.outbox import OutboxRepository
+from wahealth.storage.tenancy import TenancyRepository
+from wahealth.upstream.emulator.app import create_emulator
+from wahealth.upstream.emulator.scenario import load_scenario
+from wahealth.upstream.graph import GraphClient
+
+EMULATOR_BASE_URL = "http://emulator.internal"
+EMULATOR_WEBHOOK_URL = "http://wahealth.internal/webhooks/meta"
+
+TransportWrapper = Callable[[httpx.AsyncBaseTransport | None], httpx.AsyncBaseTransport]
+
+
+@dataclass(frozen=True)
+class Overrides:
+    """Parts a test (or an embedding program) supplies instead of the configured ones."""
+
+    # Wraps what the Graph client talks through (the emulator's ASGI transport, or None for
+    # the network): put faults, delays or recorders in front of Meta.
+    graph_transport: TransportWrapper | None = None
+    report_cache: ReportCache | None = None
+    nonces: NonceStore | None = None
+    limiter: RateLimiter | None = None
+
+
+class Forward:
+    """An ASGI app that forwards to one set once: breaks the emulator → gateway cycle.
+
+    The emulator (built first, since the Graph client talks to it) posts its Meta
+    webhooks to the gateway's webhook endpoint, which is built after it.
+    """
+
+    def __init__(self) -> None:
+        self.target: ASGIApp | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.target is None:
+            raise RuntimeError("webhook target not set")
+        await self.target(scope, receive, send)
+
+
+@dataclass
+class Components:
+    """What `build_components` made, by name."""
+
+    settings: Settings
+    metrics: Metrics | None
+    secretbox: SecretBox
+    engine: Any  # AsyncEngine
+    sessions: Any  # async_sessionmaker
+    tenancy: TenancyRepository
+    credentials: CredentialRepository
+    catalog: CatalogRepository
+    history: HealthRepository
+    redis: RedisClients
+    cache: ReportCache
+    nonces: NonceStore
+    replay_guard: FailClosedNonces
+    limiter: RateLimiter
+    graph: GraphClient
+    emulator: Starlette | None
+    emulator_webhooks: Forward | None
+    catalog_sync: CatalogSync
+    directory: Directory
+    health: HealthService
+    queries: HealthQueries
+    budget: CallBudget
+    monitor: Monitor
+    new_credentials: list[NewCredentials] = field(default_factory=list)
+
+    async def aclose(self) -> None:
+        """Close every resource, last built first."""
+        await self.health.aclose()
+        await self.graph.aclose()
+        for store in (self.cache, self.nonces, self.limiter):
+            await store.aclose()
+        await self.redis.aclose()
+        await self.engine.dispose()
+
+
+def open_secretbox(settings: Settings) -> SecretBox:
+    """The master key: `master_key` (WAHEALTH_MASTER_KEY) or the key file."""
+    return SecretBox.load(master_key_of(settings), settings.security.master_key_file)
+
+
+def with_emulator_webhooks(settings: Settings) -> Settings:
+    """In emulator mode the emulator plays Meta's webhooks too: give the pair a secret."""
+    up = settings.upstream
+    if up.kind != "emulator" or not up.emulator_webhooks or settings.meta_webhooks.app_secret:
+        return settings
+    webhooks = settings.meta_webhooks.model_copy(update={"app_secret": secrets.token_hex(32)})
+    return settings.model_copy(update={"meta_webhooks": webhooks})
+
+
+def _graph(
+    settings: Settings, overrides: Overrides, metrics: Metrics | None
+) -> tuple[GraphClient, Starlette | None, Forward | None]:
+    up = settings.upstream
+    wrap = overrides.graph_transport or (lambda transport: transport)  # type: ignore[return-value]
+    on_call = metrics.observe_upstream_call if metrics is not None else None
+    options: dict[str, Any] = {
+        "api_version": up.api_version,
+        "timeout": up.timeout_seconds,
+        "max_attempts": up.max_attempts,
+        "on_call": on_call,
+    }
+    if up.kind == "meta":
+        if not up.access_token:
+            raise ValueError("upstream.kind = 'meta' needs upstream.access_token")
+        transport = wrap(None) if overrides.graph_transport else None
+        client = GraphClient(
+            base_url=up.base_url, access_token=up.access_token, transport=transport, **options
+        )
+        return client, None, None
+    scenario = load_scenario(up.scenario)
+    forward = Forward()
+    emulator = create_emulator(scenario, webhook_transport=httpx.ASGITransport(app=forward))
+    token = up.access_token or (scenario.tokens[0] if scenario.tokens else DEMO_META_TOKEN)
+    client = GraphClient(
+        base_url=EMULATOR_BASE_URL,
+        access_token=token,
+        transport=wrap(httpx.ASGITransport(app=emulator)),
+        **options,
+    )
+    return client, emulator, forward
+
+
+def _open_secret(secretbox: SecretBox) -> SecretOpener:
+    def open_secret(encrypted: str) -> str | None:
+        try:
+            return secretbox.decrypt(encrypted)
+        except SecretBoxError:
+            return None
+
+    return open_secret
+
+
+def build_components(settings: Settings, overrides: Overrides | None = None) -> Components:
+    """Every component for these settings, each built from its dependencies."""
+    overrides = overrides or Overrides()
+    settings = with_emulator_webhooks(settings)
+    secretbox = open_secretbox(settings)
+    engine = create_engine(settings.storage.url)
+    sessions = session_factory(engine)
+    flight: SingleFlight[str, HealthReport] = SingleFlight()
+    metrics = (
+        Metrics(coalescer=flight, count_alerts=OutboxRepository(sessions).count_by_state)
+        if MetricsMode(settings.metrics.mode) is not MetricsMode.OFF
+        else None
+    )
+    catalog = CatalogRepository(sessions)
+    redis = RedisClients()
+    cache = overrides.report_cache or create_report_cache(settings.cache.url, redis)
+    if metrics is not None:
+        cache = InstrumentedCache(cache, metrics)
+    nonces = overrides.nonces or create_nonce_store(settings.cache.url, redis)
+    limiter = overrides.limiter or create_rate_limiter(settings.ratelimit.url, redis)
+    graph, emulator, forward = _graph(settings, overrides, metrics)
+    catalog_sync = CatalogSync(graph, catalog)
+    directory = Directory(
+        CredentialRepository(sessions),
+        catalog,
+        open_secret=_open_secret(secretbox),
+        hash_token=hash_token,
+        sync=catalog_sync,
+        sync_interval_seconds=settings.catalog.min_sync_interval_seconds,
+    )
+    sender = build_sender(settings, sessions, secretbox)
+    recorder = build_recorder(settings, sessions, sender)
+    cache_settings = settings.cache
+    health = HealthService(
+        upstream=graph,
+        cache=cache,
+        freshness=Freshness(
+            ttl_seconds=cache_settings.ttl_seconds,
+            stale_while_revalidate_seconds=cache_settings.stale_while_revalidate_seconds,
+            retain_seconds=cache_settings.retain_seconds,
+            query_deadline_seconds=settings.upstream.query_deadline_seconds,
+        ),
+        observers=(recorder.observe,),
+        backoff=Backoff(),
+        flight=flight,
+    )
+    replay_guard = FailClosedNonces(nonces)
+    history = HealthRepository(sessions)
+    queries = HealthQueries(
+        directory=directory,
+        health=health,
+        limiter=limiter,
+        signatures=CamsSignatureVerifier(
+            access_key=directory.access_key,
+            nonces=replay_guard,
+            max_skew_seconds=settings.security.signature_max_skew_seconds,
+        ),
+        transitions=history,
+    )
+    budget = CallBudget(settings.monitor.meta_calls_per_minute)
+    monitor = Monitor.build(settings, sessions, secretbox, sender, health, graph, budget)
+    return Components(
+        settings=settings,
+        metrics=metrics,
+        secretbox=secretbox,
+        engine=engine,
+        sessions=sessions,
+        tenancy=TenancyRepository(sessions),
+        credentials=CredentialRepository(sessions),
+        catalog=catalog,
+        history=history,
+        redis=redis,
+        cache=cache,
+        nonces=nonces,
+        replay_guard=replay_guard,
+        limiter=limiter,
+        graph=graph,
+        emulator=emulator,
+        emulator_webhooks=forward,
+        catalog_sync=catalog_sync,
+        directory=directory,
+        health=health,
+        queries=queries,
+        budget=budget,
+        monitor=monitor,
+    )

@@ -1,0 +1,259 @@
+"""The one use case every dialect calls: the health of a node, for the caller who asks.
+
+A dialect parses its request into a credential and a query, makes one call, and renders
+what comes back (or the `CoreError` raised, by its error table). The steps are always
+the same and in the same order: authenticate → admit (the account's rate limit) →
+parse the query → ownership → resolve names to Meta ids → health.
+
+The query may be given as a zero-argument parser: it then runs after admission, so a
+caller without a valid credential learns nothing about which parameters are wrong, and
+parameter errors still count against the caller's limit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import structlog
+
+from wahealth.core.directory import Directory
+from wahealth.core.errors import ServiceUnavailable, Throttled, Unauthenticated
+from wahealth.core.health import HealthService
+from wahealth.core.ports import (
+    BackendUnavailable,
+    NonceStore,
+    Principal,
+    RateLimiter,
+    SignatureVerifier,
+)
+from wahealth.domain import HealthReport
+from wahealth.domain.records import Transition
+
+log = structlog.get_logger(__name__)
+
+# What a client is told to wait when a backend is down: long enough not to hammer us, short
+# enough that callers notice the recovery of a restarted Redis within a second or two.
+BACKEND_RETRY_AFTER_SECONDS = 1.0
+
+
+# --- Credentials: how the caller proves who it is -----------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKey:
+    """A 360dialog `D360-API-KEY` (bound to one phone number)."""
+
+    value: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class BearerToken:
+    """A Graph access token (`Authorization: Bearer` or `access_token=`)."""
+
+    value: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class SignedCall:
+    """A signed request (CAMS); checked by the `SignatureVerifier` port."""
+
+    request: Any
+
+
+Credential = ApiKey | BearerToken | SignedCall
+
+
+# --- Queries: which node --------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ByNodeId:
+    """A Meta node id the caller's account owns (phone number, template or WABA)."""
+
+    node_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class KeyNumber:
+    """The phone number the caller's API key is bound to (360dialog)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ByPhoneNumber:
+    """A phone number as users write it (`86138…`), within a space."""
+
+    space_id: str
+    phone_number: str
+
+
+@dataclass(frozen=True, slots=True)
+class ByTemplate:
+    """A message template by code and language, within a space."""
+
+    space_id: str
+    code: str
+    language: str
+
+
+@dataclass(frozen=True, slots=True)
+class ByWaba:
+    """A WABA of a space."""
+
+    space_id: str
+    waba_id: str
+
+
+Query = ByNodeId | KeyNumber | ByPhoneNumber | ByTemplate | ByWaba
+QueryParser = Callable[[], Query]
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryPage:
+    """Up to `limit` transitions of a node, older than transition id `before` when given."""
+
+    node_id: str
+    limit: int
+    before: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryAnswer:
+    """One page of transitions; `next_before` is the cursor of the next page, if any."""
+
+    node_id: str
+    transitions: tuple[Transition, ...]
+    next_before: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """The health report for a query, and the query as parsed (renderers echo parts of it)."""
+
+    report: HealthReport
+    query: Query
+    node_id: str
+
+
+class TransitionLog(Protocol):
+    """A node's transitions, newest first (storage implements it)."""
+
+    async def history(
+        self, node_id: str, limit: int = 50, before_id: int | None = None
+    ) -> Sequence[Transition]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class FailClosedNonces:
+    """A nonce store whose outage refuses the request (`ServiceUnavailable`).
+
+    Signature checks claim nonces through this, so an unreachable store answers the
+    dialect's own "try again" error and never admits a request whose nonce could not
+    be recorded.
+    """
+
+    store: NonceStore
+
+    async def claim(self, nonce: str, ttl_seconds: float) -> bool:
+        """True the first time a nonce is seen within its ttl, False after."""
+        try:
+            return await self.store.claim(nonce, ttl_seconds)
+        except BackendUnavailable as exc:
+            log.warning("nonce store unavailable; refusing the request", error=str(exc))
+            raise ServiceUnavailable(
+                "the replay check is temporarily unavailable",
+                retry_after=BACKEND_RETRY_AFTER_SECONDS,
+            ) from exc
+
+    async def aclose(self) -> None:
+        await self.store.aclose()
+
+
+@dataclass(frozen=True, slots=True)
+class HealthQueries:
+    """Health (and history) of a node for an authenticated, rate-limited caller."""
+
+    directory: Directory
+    health: HealthService
+    limiter: RateLimiter
+    signatures: SignatureVerifier
+    transitions: TransitionLog | None = None
+
+    async def health_of(self, credential: Credential, query: Query | QueryParser) -> Answer:
+        """The report for `query` as `credential` may see it; a `CoreError` otherwise."""
+        principal = await self.caller(credential)
+        parsed = query() if callable(query) else query
+        node_id = await self.resolve(principal, parsed)
+        return Answer(await self.health.get(node_id), parsed, node_id)
+
+    async def history_of(
+        self, credential: Credential, page: HistoryPage | Callable[[], HistoryPage]
+    ) -> HistoryAnswer:
+        """A page of an owned node's transitions, newest first, and the cursor to the next."""
+        principal = await self.caller(credential)
+        parsed = page() if callable(page) else page
+        await self.resolve(principal, ByNodeId(parsed.node_id))
+        if self.transitions is None:
+            return HistoryAnswer(parsed.node_id, (), None)
+        # One more than asked for says whether a next page exists.
+        rows = await self.transitions.history(parsed.node_id, parsed.limit + 1, parsed.before)
+        shown = tuple(rows[: parsed.limit])
+        more = len(rows) > parsed.limit and bool(shown)
+        return HistoryAnswer(parsed.node_id, shown, shown[-1].id if more else None)
+
+    async def caller(self, credential: Credential) -> Principal:
+        """Authenticate and count one request against the caller's account."""
+        principal = await self.authenticate(credential)
+        await self.admit(principal)
+        return principal
+
+    async def authenticate(self, credential: Credential) -> Principal:
+        if isinstance(credential, SignedCall):
+            return await self.signatures.verify(credential.request)
+        if isinstance(credential, ApiKey):
+            return await self.directory.d360_principal(credential.value)
+        return await self.directory.graph_principal(credential.value)
+
+    async def admit(self, principal: Principal) -> None:
+        """Count one request; raise Throttled past the limit.
+
+        Raises ServiceUnavailable when the limiter cannot be asked: an unlimited gateway
+        would spend the shared Meta budget, so it fails closed.
+        """
+        try:
+            decision = await self.limiter.acquire(principal.account, principal.qps)
+        except BackendUnavailable as exc:
+            log.warning(
+                "rate limiter unavailable; refusing the request",
+                account=principal.account,
+                error=str(exc),
+            )
+            raise ServiceUnavailable(
+                "the rate limiter is temporarily unavailable",
+                retry_after=BACKEND_RETRY_AFTER_SECONDS,
+            ) from exc
+        if not decision.allowed:
+            raise Throttled(decision.retry_after)
+
+    async def resolve(self, principal: Principal, query: Query) -> str:
+        """The Meta node id of a query, checking the caller owns it."""
+        directory = self.directory
+        if isinstance(query, ByNodeId):
+            await directory.check_node(principal, query.node_id)
+            return query.node_id
+        if isinstance(query, KeyNumber):
+            if principal.phone_number_id is None:
+                raise Unauthenticated("this credential is not bound to a phone number")
+            # A key bound to a number outside its account's spaces answers nothing.
+            await directory.check_node(principal, principal.phone_number_id)
+            return principal.phone_number_id
+        await directory.check_space(principal, query.space_id)
+        if isinstance(query, ByPhoneNumber):
+            node_id, _ = await directory.phone_number_id(query.space_id, query.phone_number)
+            return node_id
+        if isinstance(query, ByTemplate):
+            node_id, _ = await directory.template_id(query.space_id, query.code, query.language)
+            return node_id
+        await directory.check_waba(query.space_id, query.waba_id)
+        return query.waba_id

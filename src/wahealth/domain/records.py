@@ -1,0 +1,166 @@
+"""The records the monitor, the console and storage exchange: plain values, no I/O.
+
+Transitions, last known health, due nodes, alert subscriptions and outbox items, and
+what the flap policy sees of them. Storage maps its rows to these; everything else
+reads them without knowing about rows or sessions.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, NamedTuple
+
+from wahealth.domain.model import NodeKind
+
+
+class TransitionCause(enum.StrEnum):
+    """Why we looked at the node when the change was seen."""
+
+    POLL = "poll"
+    WEBHOOK = "webhook"
+    QUERY = "query"
+    MANUAL = "manual"
+
+
+@dataclass(frozen=True, slots=True)
+class NodeHealth:
+    """A node's last known state; `payload` is None until a first successful fetch."""
+
+    node_id: str
+    node_kind: str
+    space_id: str | None
+    can_send_message: str | None
+    payload: Mapping[str, Any] | None
+    error_codes: tuple[str, ...]
+    fetched_at: datetime | None
+    checked_at: datetime | None
+    next_due_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    id: int
+    node_id: str
+    node_kind: str
+    space_id: str | None
+    before: str | None
+    after: str
+    changes: Mapping[str, Any]
+    error_codes: tuple[str, ...]
+    cause: TransitionCause
+    occurred_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedAlert:
+    """An alert to enqueue for a transition, due from the report's `fetched_at`.
+
+    `alert_id` defaults to a fresh uuid4 hex.
+    """
+
+    subscription_id: int
+    event: str
+    payload: Mapping[str, Any]
+    alert_id: str | None = None
+
+
+class DueNode(NamedTuple):
+    """A catalog node to refresh; `next_due_at` is None when it was never scheduled."""
+
+    node_id: str
+    kind: NodeKind
+    space_id: str
+    next_due_at: datetime | None
+
+
+class AlertState(enum.StrEnum):
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    DEAD = "dead"
+
+
+class AlertFormat(enum.StrEnum):
+    JSON = "json"
+    SLACK = "slack"
+
+
+@dataclass(frozen=True, slots=True)
+class Subscription:
+    id: int
+    space_id: str
+    url: str
+    secret_encrypted: str | None
+    on_events: tuple[str, ...]
+    format: AlertFormat
+    created_at: datetime
+    disabled_at: datetime | None
+
+    def wants(self, event: str) -> bool:
+        return self.disabled_at is None and event in self.on_events
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxItem:
+    """One alert; `id` is the alert id its receiver sees."""
+
+    id: str
+    subscription_id: int
+    transition_id: int
+    event: str
+    payload: Mapping[str, Any]
+    state: AlertState
+    attempts: int
+    next_attempt_at: datetime
+    last_error: str | None
+    created_at: datetime
+    delivered_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """An alert together with where and how to send it."""
+
+    item: OutboxItem
+    subscription: Subscription
+
+
+@dataclass(frozen=True, slots=True)
+class AlertSnapshot:
+    """One alert of a node for one subscription, as the flap policy sees it."""
+
+    id: str
+    transition_id: int
+    state: AlertState
+    attempts: int
+    created_at: datetime
+    next_attempt_at: datetime
+    delivered_at: datetime | None
+    grouped: int
+
+    @property
+    def untried(self) -> bool:
+        """Pending and never claimed: nobody can be sending it, so it may be folded."""
+        return self.state is AlertState.PENDING and self.attempts == 0
+
+
+@dataclass(frozen=True, slots=True)
+class FoldPlan:
+    """Keep `keep_id` (with `grouped` and due at `due_at`); delete `drop_ids` into it."""
+
+    keep_id: str
+    drop_ids: tuple[str, ...]
+    grouped: int
+    due_at: datetime
+
+
+# (the alert just enqueued, the other alerts of its node and subscription, now) -> plan
+FlapPolicy = Callable[[AlertSnapshot, Sequence[AlertSnapshot], datetime], FoldPlan | None]
+
+
+def iso_utc(moment: datetime) -> str:
+    """ISO 8601 in UTC with a `Z`, as receivers parse most easily."""
+    aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+    return aware.astimezone(UTC).isoformat().replace("+00:00", "Z")
