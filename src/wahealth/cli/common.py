@@ -3,18 +3,20 @@
 Commands that change the storage share one convention for failures, so that
 scripts can rely on it: one line on stderr and an exit code, 1 when something
 named does not exist, 2 for usage or configuration errors (unreachable storage
-included), 3 for a conflict with what is stored.
+included), 3 for a conflict with what is stored (or an address in use).
+`check` differs: its exit code is a verdict, so every error there exits 3.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Annotated, NoReturn, TypeVar
 
 import typer
 from alembic.util import CommandError
@@ -28,6 +30,9 @@ from wahealth.auth.secretbox import SecretBox, SecretBoxError
 from wahealth.settings import ConfigError, Settings, load_settings
 from wahealth.storage import create_engine, session_factory, upgrade
 from wahealth.storage.errors import Conflict, NotFound, StorageError
+
+if TYPE_CHECKING:
+    from wahealth.app import Services
 
 EXIT_NOT_FOUND = 1
 EXIT_USAGE = 2
@@ -80,13 +85,41 @@ def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
     raise typer.Exit(code)
 
 
-def settings_from(config: Path | None) -> Settings:
-    """Settings from --config, $WAHEALTH_CONFIG, or none."""
+def settings_from(config: Path | None, *, exit_code: int = EXIT_USAGE) -> Settings:
+    """The settings `serve` reads: --config, else $WAHEALTH_CONFIG, then WAHEALTH_* variables."""
     path = config or (Path(p) if (p := os.environ.get("WAHEALTH_CONFIG")) else None)
     try:
         return load_settings(path)
     except ConfigError as exc:
-        fail(str(exc))
+        fail(str(exc), exit_code)
+
+
+def refuse_private_emulator(settings: Settings, command: str, instead: str) -> None:
+    """Refuse to write what a private emulator says: it is not what the running server sees.
+
+    A command that builds its own in-process emulator starts from the scenario file, not
+    from the running server's emulator state, so it would record false transitions (and
+    send alerts about them). `instead` says how to get the same done.
+    """
+    if settings.upstream.kind == "emulator":
+        fail(
+            f"{command} refuses to run on a private emulator "
+            f'(upstream.kind = "emulator"): {instead}, or set upstream.kind = "meta"'
+        )
+
+
+@contextlib.asynccontextmanager
+async def app_services(settings: Settings) -> AsyncIterator[Services]:
+    """The services `serve` builds for `settings`, with the app's lifespan running around them.
+
+    The one place the CLI reaches into the application: re-point it when the app changes.
+    """
+    from wahealth.app import create_app
+
+    application = create_app(settings)
+    async with application.router.lifespan_context(application):
+        services: Services = application.state.services
+        yield services
 
 
 def master_key(settings: Settings) -> SecretBox:
