@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import socket
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+import structlog
 from click.testing import Result
 from typer.testing import CliRunner
 
@@ -19,6 +23,13 @@ from wahealth.testing_server import RunningServer, serve_in_thread
 
 PHONE = "106540352242922"  # AVAILABLE in the demo scenario
 _PROXY_VARS = ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")
+
+
+@pytest.fixture(autouse=True)
+def quiet_server() -> Iterator[None]:
+    """The server thread logs to whatever sys.stdout is: keep it out of the CLI's output."""
+    with structlog.testing.capture_logs():
+        yield
 
 
 @pytest.fixture
@@ -98,3 +109,38 @@ def test_writing_commands_refuse_a_private_emulator_beside_a_server(
         assert 'upstream.kind = "meta"' in line
         # Nothing false was recorded: no "recovery" to AVAILABLE, no alert about it.
         assert _stored(config) == before
+
+
+def test_check_answers_from_the_running_servers_emulator_and_records_nothing(
+    config: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with serve_in_thread(create_app(load_settings(config))) as server:
+        _block_through_the_server(server, config)
+        before = _stored(config)
+        monkeypatch.setenv("WAHEALTH_SERVER__PORT", str(server.port))
+
+        result = _cli(config, "check", "--node", PHONE, "--json")
+
+        # The server's emulator says BLOCKED now; a private one would still say AVAILABLE.
+        assert result.exit_code == 2, result.output
+        assert json.loads(result.stdout)["health_status"]["can_send_message"] == "BLOCKED"
+        assert result.stderr == (
+            f"answered from the emulator state of the server at {server.base_url}; "
+            "nothing recorded\n"
+        )
+        assert _stored(config) == before
+
+
+def test_check_without_a_server_says_a_private_emulator_answered(config: Path) -> None:
+    with socket.socket() as bound_not_listening:
+        bound_not_listening.bind(("127.0.0.1", 0))
+        port = bound_not_listening.getsockname()[1]
+        result = CliRunner().invoke(
+            app,
+            ["check", "--node", PHONE, "--config", str(config)],
+            env={"COLUMNS": "200", "WAHEALTH_SERVER__PORT": str(port)},
+        )
+    assert result.exit_code == 0, result.output
+    assert "Overall: AVAILABLE" in result.stdout
+    assert result.stderr == "answered by a private emulator; nothing recorded\n"
+    assert not (config.parent / "wahealth.db").exists()

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Annotated, NoReturn, TypeVar
 
 import typer
 from alembic.util import CommandError
+from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy.engine import make_url
@@ -91,7 +92,21 @@ def settings_from(config: Path | None, *, exit_code: int = EXIT_USAGE) -> Settin
     try:
         return load_settings(path)
     except ConfigError as exc:
-        fail(str(exc), exit_code)
+        fail(_config_problem(exc), exit_code)
+
+
+def _config_problem(exc: ConfigError, shown: int = 3) -> str:
+    """A configuration error in one line: pydantic's report names each bad value, briefly."""
+    cause = exc.__cause__
+    if not isinstance(cause, ValidationError):
+        return " ".join(str(exc).split())
+    problems = [
+        f"{'.'.join(str(part) for part in error['loc'])}: {error['msg']}"
+        for error in cause.errors()[:shown]
+    ]
+    if cause.error_count() > shown:
+        problems.append(f"and {cause.error_count() - shown} more")
+    return f"{str(exc).partition(': ')[0]}: {'; '.join(problems)}"
 
 
 def refuse_private_emulator(settings: Settings, command: str, instead: str) -> None:
