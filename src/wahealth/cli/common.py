@@ -189,15 +189,31 @@ def print_json(value: object) -> None:
     typer.echo(json.dumps(value, indent=2, ensure_ascii=False))
 
 
-def print_table(title: str, columns: Sequence[str], rows: list[list[str]]) -> None:
-    """A table for people; long cells fold instead of being cut off."""
+def print_table(
+    title: str, columns: Sequence[str], rows: list[list[str]], *, whole: Sequence[str] = ()
+) -> None:
+    """A table for people; long cells fold instead of being cut off.
+
+    The first column is the id users copy into other commands: it is never broken or cut,
+    and neither are the columns named in `whole` (dates, say); the others fold to fit.
+    """
     table = Table(title=title)
     for position, column in enumerate(columns):
-        # The first column is the id users copy into other commands: never break it.
-        table.add_column(column, overflow="fold", no_wrap=position == 0)
+        kept = position == 0 or column in whole
+        widest = (
+            max((len(line) for row in rows for line in row[position].splitlines()), default=0)
+            if kept
+            else None
+        )
+        table.add_column(column, overflow="fold", no_wrap=kept, min_width=widest)
     for row in rows:
         table.add_row(*row)
     console.print(table)
+
+
+def day(moment: datetime | None) -> str:
+    """A moment for a narrow table cell: the date only (UTC); empty when there is none."""
+    return "" if moment is None else moment.strftime("%Y-%m-%d")
 
 
 def done(message: str) -> None:
