@@ -3,21 +3,37 @@
 from __future__ import annotations
 
 import json
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from tests.upstream.seed_examples import BY_NODE
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from wahealth.cli import app
 from wahealth.testing_server import RunningServer, serve_in_thread
 from wahealth.upstream.emulator import create_emulator, load_scenario
 
+PRIVATE = "answered by a private emulator; nothing recorded\n"
+_PROXY_VARS = ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")
+
 
 @pytest.fixture
-def runner(monkeypatch: pytest.MonkeyPatch) -> CliRunner:
-    monkeypatch.delenv("WAHEALTH_META_TOKEN", raising=False)
+def no_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[int]:
+    """`server.port` names a port that is bound but not listening: no wahealth server there."""
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port: int = closed.getsockname()[1]
+        monkeypatch.setenv("WAHEALTH_SERVER__PORT", str(port))
+        yield port
+
+
+@pytest.fixture
+def runner(monkeypatch: pytest.MonkeyPatch, no_server: int) -> CliRunner:
+    for name in ("WAHEALTH_META_TOKEN", "WAHEALTH_CONFIG", *_PROXY_VARS):
+        monkeypatch.delenv(name, raising=False)
     return CliRunner()
 
 
@@ -44,6 +60,7 @@ def test_exit_code_is_the_verdict_and_json_is_meta_shaped(
     result = runner.invoke(app, ["check", "--node", node, "--json"])
     assert result.exit_code == exit_code, result.stderr
     assert json.loads(result.stdout) == BY_NODE[node]
+    assert result.stderr == PRIVATE
 
 
 def test_table_shows_entities_errors_and_overall(runner: CliRunner) -> None:
@@ -213,3 +230,105 @@ def test_unreachable_upstream_is_error_and_json_stays_clean(runner: CliRunner) -
         "error: no answer from Meta: cannot reach Graph"
     )
     assert "sekrit-token-123" not in result.stderr
+
+
+def _meta_config(tmp_path: Path, meta: RunningServer) -> Path:
+    path = tmp_path / "meta.toml"
+    path.write_text(
+        f'[storage]\nurl = "sqlite+aiosqlite:///{tmp_path / "wahealth.db"}"\n'
+        f'[upstream]\nkind = "meta"\nbase_url = "{meta.base_url}"\n'
+        'access_token = "demo-meta-token"\n',
+        encoding="utf-8",
+    )
+    return path
+
+
+@pytest.fixture
+def blocked_meta() -> Iterator[RunningServer]:
+    """Meta on a socket, where the demo's AVAILABLE phone number has become BLOCKED."""
+    with serve_in_thread(create_emulator(load_scenario(None))) as meta:
+        changed = httpx.put(
+            f"{meta.base_url}/_emulator/nodes/106540352242922/health",
+            json={"can_send_message": "BLOCKED", "errors": [{"error_code": 141006}]},
+            trust_env=False,
+        )
+        assert changed.status_code == 200
+        yield meta
+
+
+@pytest.mark.parametrize("source", ["--config", "WAHEALTH_CONFIG", "WAHEALTH_UPSTREAM__*"])
+def test_reads_the_configuration_serve_reads(
+    runner: CliRunner,
+    blocked_meta: RunningServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    source: str,
+) -> None:
+    args = ["check", "--node", "106540352242922", "--json"]
+    if source == "--config":
+        args += ["--config", str(_meta_config(tmp_path, blocked_meta))]
+    elif source == "WAHEALTH_CONFIG":
+        monkeypatch.setenv("WAHEALTH_CONFIG", str(_meta_config(tmp_path, blocked_meta)))
+    else:
+        monkeypatch.setenv("WAHEALTH_UPSTREAM__KIND", "meta")
+        monkeypatch.setenv("WAHEALTH_UPSTREAM__BASE_URL", blocked_meta.base_url)
+        monkeypatch.setenv("WAHEALTH_UPSTREAM__ACCESS_TOKEN", "demo-meta-token")
+    result = runner.invoke(app, args)
+    # Meta's answer (a private emulator would say AVAILABLE), and no note: nothing emulated.
+    assert result.exit_code == 2, result.output
+    assert json.loads(result.stdout)["health_status"]["can_send_message"] == "BLOCKED"
+    assert result.stderr == ""
+    assert not (tmp_path / "wahealth.db").exists()  # a check records nothing
+
+
+def test_configured_scenario_answers_and_nothing_is_stored(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    scenario = tmp_path / "s.yaml"
+    scenario.write_text(
+        "tokens: [t]\nbusinesses: [{id: '1'}]\napps: [{id: '2'}]\n"
+        "wabas: [{id: '3', business: '1', app: '2', health: {can_send_message: LIMITED}}]\n"
+    )
+    config = tmp_path / "emulated.toml"
+    config.write_text(
+        f'[storage]\nurl = "sqlite+aiosqlite:///{tmp_path / "wahealth.db"}"\n'
+        f'[upstream]\nkind = "emulator"\nscenario = "{scenario}"\n'
+    )
+    result = runner.invoke(app, ["check", "--waba", "3", "--config", str(config)])
+    assert result.exit_code == 1, result.output
+    assert "Overall: LIMITED" in result.stdout
+    assert result.stderr == PRIVATE
+    assert not (tmp_path / "wahealth.db").exists()
+
+
+def _one_error_line(result: Result, starts: str) -> None:
+    assert result.exit_code == 3, result.output
+    assert result.stdout == ""
+    [line] = result.stderr.splitlines()
+    assert line.startswith(f"error: {starts}"), line
+
+
+def test_bad_configuration_exits_3(
+    runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    node = ["check", "--node", "106540352242922"]
+    missing = tmp_path / "missing.toml"
+    _one_error_line(runner.invoke(app, [*node, "--config", str(missing)]), f"config file {missing}")
+    broken = tmp_path / "broken.toml"
+    broken.write_text("[storage\n")
+    monkeypatch.setenv("WAHEALTH_CONFIG", str(broken))
+    _one_error_line(runner.invoke(app, node), f"config file {broken} is not valid TOML")
+    monkeypatch.delenv("WAHEALTH_CONFIG")
+    monkeypatch.setenv("WAHEALTH_UPSTREAM__KIND", "bogus")
+    _one_error_line(runner.invoke(app, node), "invalid configuration (environment)")
+    monkeypatch.setenv("WAHEALTH_UPSTREAM__KIND", "meta")
+    _one_error_line(runner.invoke(app, node), 'upstream.kind = "meta" needs upstream.access_token')
+
+
+def test_an_unexpected_error_exits_3_not_1(runner: CliRunner) -> None:
+    # httpx refuses this URL before any request, outside the Graph client's error tree;
+    # uncaught, Python would exit 1, which a script reads as LIMITED.
+    result = runner.invoke(
+        app, ["check", "--node", "1", "--token", "t", "--base-url", "http://[::1"]
+    )
+    _one_error_line(result, "InvalidURL: Invalid port")

@@ -85,11 +85,11 @@ def test_default_scenario_is_the_demo() -> None:
         process.stdout.close()
 
 
-def test_malformed_scenario_exits_3(tmp_path: Path) -> None:
+def test_malformed_scenario_is_a_configuration_error(tmp_path: Path) -> None:
     scenario = tmp_path / "bad.yaml"
     scenario.write_text("tokens: [x]\nwabas: [{id: '1', business: nope, app: nope}]\n")
     result = CliRunner().invoke(app, ["emulator", "--scenario", str(scenario), "--port", "0"])
-    assert result.exit_code == 3
+    assert result.exit_code == 2
     assert result.stderr == f"error: {scenario}: waba 1 refers to unknown business 'nope'\n"
 
 

@@ -1,25 +1,41 @@
-"""`wahealth sync`, `refresh` and `history` against the built-in emulator and a SQLite file."""
+"""`wahealth sync`, `refresh` and `history` against a Meta emulator on a socket and SQLite."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner, Result
 
 from wahealth.cli import app
+from wahealth.testing_server import RunningServer, serve_in_thread
+from wahealth.upstream.emulator import create_emulator, load_scenario
 
 GRAPH_TOKEN = "graph-cli-token"
 BLOCKED_PHONE = "106540352242999"  # AVAILABLE itself, BLOCKED through its WABA (141006)
 
 
 @pytest.fixture
-def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.delenv("WAHEALTH_CONFIG", raising=False)
+def meta() -> Iterator[RunningServer]:
+    """Meta, as far as these commands can tell: the demo scenario served on a real socket."""
+    with serve_in_thread(create_emulator(load_scenario(None))) as running:
+        yield running
+
+
+@pytest.fixture
+def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, meta: RunningServer) -> Path:
+    for name in ("WAHEALTH_CONFIG", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
     path = tmp_path / "wahealth.toml"
     path.write_text(
         f"""
+[upstream]
+kind = "meta"
+base_url = "{meta.base_url}"
+access_token = "demo-meta-token"
+
 [storage]
 url = "sqlite+aiosqlite:///{tmp_path / "wahealth.db"}"
 
@@ -104,13 +120,26 @@ def test_space_option_limits_the_work(config: Path) -> None:
     assert _cli(config, "sync", "--space", "nope").exit_code == 1
 
 
-def test_history_of_a_node_never_seen_is_empty(config: Path) -> None:
+def test_history_of_a_known_node_not_yet_refreshed_is_empty(config: Path) -> None:
     assert _cli(config, "sync").exit_code == 0
-    result = _cli(config, "history", "123456", "--json")
-    assert result.exit_code == 0
+    result = _cli(config, "history", BLOCKED_PHONE, "--json")
+    assert result.exit_code == 0, result.output
     assert json.loads(result.stdout) == []
-    table = _cli(config, "history", "123456")
-    assert "no transitions recorded for node 123456" in table.stderr
+    table = _cli(config, "history", BLOCKED_PHONE)
+    assert table.exit_code == 0
+    assert f"no transitions recorded for node {BLOCKED_PHONE}" in table.stderr
+
+
+@pytest.mark.parametrize("as_json", [[], ["--json"]])
+def test_history_of_an_unknown_node_is_not_found(config: Path, as_json: list[str]) -> None:
+    assert _cli(config, "sync").exit_code == 0
+    result = _cli(config, "history", "123456", *as_json)
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    assert result.stderr == (
+        "error: no node 123456: nothing recorded for it and it is not in the catalog "
+        "(a phone number, template or WABA id of a configured space)\n"
+    )
 
 
 def test_history_without_storage_is_a_one_line_error(tmp_path: Path) -> None:

@@ -1,8 +1,16 @@
 """`wahealth check`: the health of one node, for people and for scripts.
 
-The exit code is the verdict (0 AVAILABLE, 1 LIMITED, 2 BLOCKED, 3 no answer),
-so a deploy script can gate on it. Without a token the built-in emulator
-answers in-process, which makes the command a zero-setup demo.
+The exit code is the verdict (0 AVAILABLE, 1 LIMITED, 2 BLOCKED), so a deploy
+script can gate on it; every error (bad options, bad config, unknown node,
+unreachable upstream, anything unexpected) exits 3, never 0, 1 or 2.
+
+It reads the settings `serve` reads (`--config`, `$WAHEALTH_CONFIG`, `WAHEALTH_*`).
+With `upstream.kind = "meta"` (or `--token`) it asks Meta. With the emulator it
+asks the running server for its emulator's current state (`GET /_emulator/scenario`
+on `server.host:server.port`), so changes made there show; with no server it
+answers from a private emulator of the scenario, which makes it a zero-setup
+demo. It never records anything: history is the server's, and the stderr line
+says where the answer came from.
 """
 
 from __future__ import annotations
@@ -23,6 +31,7 @@ from rich.text import Text
 from typer.core import TyperCommand
 
 from wahealth.cli._app import app
+from wahealth.cli.common import ConfigOption, settings_from
 from wahealth.domain import (
     Entity,
     HealthReport,
@@ -30,7 +39,14 @@ from wahealth.domain import (
     normalize_phone_number,
     render_health_status,
 )
-from wahealth.upstream.emulator import ScenarioError, create_emulator, load_scenario
+from wahealth.settings import Settings
+from wahealth.upstream.emulator import (
+    Scenario,
+    ScenarioError,
+    create_emulator,
+    load_scenario,
+    parse_scenario,
+)
 from wahealth.upstream.errors import (
     GraphAuthError,
     GraphError,
@@ -43,6 +59,10 @@ EXIT_CODES = {Status.AVAILABLE: 0, Status.LIMITED: 1, Status.BLOCKED: 2}
 EXIT_ERROR = 3
 STATUS_STYLES = {Status.AVAILABLE: "bold green", Status.LIMITED: "bold yellow"}
 EMULATOR_BASE_URL = "http://emulator.invalid"
+PRIVATE_EMULATOR_NOTE = "answered by a private emulator; nothing recorded"
+# Long enough for a loopback server to answer; an absent one refuses at once.
+SERVER_PROBE_SECONDS = 2.0
+_WILDCARD_HOSTS = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}  # noqa: S104
 
 
 class CheckFailed(Exception):
@@ -68,28 +88,100 @@ class Target:
         return cls(node, phone_number, waba)
 
 
-def _client(
-    token: str | None, scenario: Path | None, base_url: str, api_version: str
-) -> GraphClient:
-    if token is not None:
-        if scenario is not None:
-            raise CheckFailed(
-                "--scenario is for the built-in emulator; drop --token/WAHEALTH_META_TOKEN"
-            )
-        return GraphClient(
-            base_url=base_url,
-            api_version=api_version,
-            access_token=token,
-            logger=_stderr_logger(),
-        )
-    loaded = load_scenario(scenario)
-    return GraphClient(
+@dataclass(frozen=True, slots=True)
+class Upstream:
+    """Who answers the check, and the line on stderr that says so (None for Meta)."""
+
+    client: GraphClient
+    note: str | None
+
+
+def _meta(settings: Settings, token: str | None, base_url: str | None, version: str) -> Upstream:
+    up = settings.upstream
+    access_token = token or up.access_token
+    if not access_token:
+        raise CheckFailed('upstream.kind = "meta" needs upstream.access_token (or --token)')
+    client = GraphClient(
+        base_url=base_url or up.base_url,
+        api_version=version,
+        access_token=access_token,
+        timeout=up.timeout_seconds,
+        max_attempts=up.max_attempts,
+        logger=_stderr_logger(),
+    )
+    return Upstream(client, None)
+
+
+def _server_url(settings: Settings) -> str | None:
+    server = settings.server
+    if server.port == 0:
+        return None
+    host = _WILDCARD_HOSTS.get(server.host, server.host)
+    return f"http://[{host}]:{server.port}" if ":" in host else f"http://{host}:{server.port}"
+
+
+async def _server_scenario(url: str) -> Scenario | None:
+    """The running server's emulator as it stands now; None when no such server answers."""
+    try:
+        async with httpx.AsyncClient(timeout=SERVER_PROBE_SECONDS, trust_env=False) as client:
+            answer = await client.get(f"{url}/_emulator/scenario")
+        if answer.status_code != httpx.codes.OK:
+            return None  # something else listens there, or a server without an emulator
+        return parse_scenario(answer.json(), source=f"{url}/_emulator/scenario")
+    except (httpx.HTTPError, ValueError, ScenarioError):
+        return None
+
+
+async def _emulator(settings: Settings, scenario: Path | None, version: str) -> Upstream:
+    loaded: Scenario | None = None
+    note = PRIVATE_EMULATOR_NOTE
+    # An explicit --scenario asks for that scenario, not for the server's.
+    url = _server_url(settings) if scenario is None else None
+    if url is not None:
+        loaded = await _server_scenario(url)
+        if loaded is not None:
+            note = f"answered from the emulator state of the server at {url}; nothing recorded"
+    if loaded is None:
+        loaded = load_scenario(scenario or settings.upstream.scenario)
+    client = GraphClient(
         base_url=EMULATOR_BASE_URL,
-        api_version=api_version,
+        api_version=version,
         access_token=loaded.tokens[0],
         transport=httpx.ASGITransport(app=create_emulator(loaded)),
         logger=_stderr_logger(),
     )
+    return Upstream(client, note)
+
+
+async def _upstream(
+    settings: Settings,
+    token: str | None,
+    scenario: Path | None,
+    base_url: str | None,
+    api_version: str | None,
+) -> Upstream:
+    version = api_version or settings.upstream.api_version
+    if token is None and settings.upstream.kind == "emulator":
+        return await _emulator(settings, scenario, version)
+    if scenario is not None:
+        raise CheckFailed(
+            "--scenario is for the built-in emulator; drop --token/WAHEALTH_META_TOKEN"
+            if token is not None
+            else '--scenario is for the built-in emulator, and upstream.kind is "meta"'
+        )
+    return _meta(settings, token, base_url, version)
+
+
+async def _answer(
+    settings: Settings,
+    target: Target,
+    token: str | None,
+    scenario: Path | None,
+    base_url: str | None,
+    api_version: str | None,
+) -> tuple[HealthReport, str | None]:
+    upstream = await _upstream(settings, token, scenario, base_url, api_version)
+    return await _fetch(upstream.client, target), upstream.note
 
 
 async def _fetch(client: GraphClient, target: Target) -> HealthReport:
@@ -202,34 +294,49 @@ def check(
     as_json: Annotated[
         bool, typer.Option("--json", help="Print Meta's health_status JSON.")
     ] = False,
+    config: ConfigOption = None,
     scenario: Annotated[
-        Path | None, typer.Option(help="Scenario file for the built-in emulator.")
+        Path | None,
+        typer.Option(help="Scenario file for the emulator (default: upstream.scenario)."),
     ] = None,
     base_url: Annotated[
-        str, typer.Option(help="Graph API base URL (used with a token).")
-    ] = "https://graph.facebook.com",
-    api_version: Annotated[str, typer.Option(help="Graph API version.")] = "v21.0",
+        str | None,
+        typer.Option(help="Graph API base URL for Meta (default: upstream.base_url)."),
+    ] = None,
+    api_version: Annotated[
+        str | None, typer.Option(help="Graph API version (default: upstream.api_version).")
+    ] = None,
     token: Annotated[
         str | None,
         typer.Option(
             envvar="WAHEALTH_META_TOKEN",
             show_envvar=True,
-            help="Meta access token; without one the built-in emulator answers.",
+            help="Meta access token: ask Meta even when upstream.kind is the emulator.",
         ),
     ] = None,
 ) -> None:
     """Check whether a phone number, template or WABA can send messages.
 
-    Exit code: 0 AVAILABLE, 1 LIMITED, 2 BLOCKED, 3 error (bad options included).
+    Exit code: 0 AVAILABLE, 1 LIMITED, 2 BLOCKED, 3 any error (bad options and config included).
     """
     try:
+        settings = settings_from(config, exit_code=EXIT_ERROR)
         target = Target.from_options(node, phone_number, waba)
-        client = _client(token, scenario, base_url, api_version)
-        report = asyncio.run(_fetch(client, target))
+        report, note = asyncio.run(
+            _answer(settings, target, token, scenario, base_url, api_version)
+        )
+    except typer.Exit:
+        raise
     except (CheckFailed, ScenarioError) as exc:
         raise _fail(str(exc)) from None
     except GraphError as exc:
         raise _fail(_describe(exc)) from None
+    except KeyboardInterrupt:
+        raise _fail("interrupted") from None
+    except Exception as exc:  # noqa: BLE001 — an uncaught error exits 1, which reads as LIMITED
+        raise _fail(f"{type(exc).__name__}: {exc}") from None
+    if note is not None:
+        typer.echo(note, err=True)
     if as_json:
         typer.echo(json.dumps(render_health_status(report), indent=2, ensure_ascii=False))
     else:

@@ -3,21 +3,24 @@
 Commands that change the storage share one convention for failures, so that
 scripts can rely on it: one line on stderr and an exit code, 1 when something
 named does not exist, 2 for usage or configuration errors (unreachable storage
-included), 3 for a conflict with what is stored.
+included), 3 for a conflict with what is stored (or an address in use).
+`check` differs: its exit code is a verdict, so every error there exits 3.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Annotated, NoReturn, TypeVar
 
 import typer
 from alembic.util import CommandError
+from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy.engine import make_url
@@ -28,6 +31,9 @@ from wahealth.auth.secretbox import SecretBox, SecretBoxError
 from wahealth.settings import ConfigError, Settings, load_settings, master_key_of
 from wahealth.storage import create_engine, session_factory, upgrade
 from wahealth.storage.errors import Conflict, NotFound, StorageError
+
+if TYPE_CHECKING:
+    from wahealth.app import Components as Services
 
 EXIT_NOT_FOUND = 1
 EXIT_USAGE = 2
@@ -80,13 +86,55 @@ def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
     raise typer.Exit(code)
 
 
-def settings_from(config: Path | None) -> Settings:
-    """Settings from --config, $WAHEALTH_CONFIG, or none."""
+def settings_from(config: Path | None, *, exit_code: int = EXIT_USAGE) -> Settings:
+    """The settings `serve` reads: --config, else $WAHEALTH_CONFIG, then WAHEALTH_* variables."""
     path = config or (Path(p) if (p := os.environ.get("WAHEALTH_CONFIG")) else None)
     try:
         return load_settings(path)
     except ConfigError as exc:
-        fail(str(exc))
+        fail(_config_problem(exc), exit_code)
+
+
+def _config_problem(exc: ConfigError, shown: int = 3) -> str:
+    """A configuration error in one line: pydantic's report names each bad value, briefly."""
+    cause = exc.__cause__
+    if not isinstance(cause, ValidationError):
+        return " ".join(str(exc).split())
+    problems = [
+        f"{'.'.join(str(part) for part in error['loc'])}: {error['msg']}"
+        for error in cause.errors()[:shown]
+    ]
+    if cause.error_count() > shown:
+        problems.append(f"and {cause.error_count() - shown} more")
+    return f"{str(exc).partition(': ')[0]}: {'; '.join(problems)}"
+
+
+def refuse_private_emulator(settings: Settings, command: str, instead: str) -> None:
+    """Refuse to write what a private emulator says: it is not what the running server sees.
+
+    A command that builds its own in-process emulator starts from the scenario file, not
+    from the running server's emulator state, so it would record false transitions (and
+    send alerts about them). `instead` says how to get the same done.
+    """
+    if settings.upstream.kind == "emulator":
+        fail(
+            f"{command} refuses to run on a private emulator "
+            f'(upstream.kind = "emulator"): {instead}, or set upstream.kind = "meta"'
+        )
+
+
+@contextlib.asynccontextmanager
+async def app_services(settings: Settings) -> AsyncIterator[Services]:
+    """The services `serve` builds for `settings`, with the app's lifespan running around them.
+
+    The one place the CLI reaches into the application: re-point it when the app changes.
+    """
+    from wahealth.app import create_app
+
+    application = create_app(settings)
+    async with application.router.lifespan_context(application):
+        services: Services = application.state.components
+        yield services
 
 
 def master_key(settings: Settings) -> SecretBox:
@@ -141,15 +189,31 @@ def print_json(value: object) -> None:
     typer.echo(json.dumps(value, indent=2, ensure_ascii=False))
 
 
-def print_table(title: str, columns: Sequence[str], rows: list[list[str]]) -> None:
-    """A table for people; long cells fold instead of being cut off."""
+def print_table(
+    title: str, columns: Sequence[str], rows: list[list[str]], *, whole: Sequence[str] = ()
+) -> None:
+    """A table for people; long cells fold instead of being cut off.
+
+    The first column is the id users copy into other commands: it is never broken or cut,
+    and neither are the columns named in `whole` (dates, say); the others fold to fit.
+    """
     table = Table(title=title)
     for position, column in enumerate(columns):
-        # The first column is the id users copy into other commands: never break it.
-        table.add_column(column, overflow="fold", no_wrap=position == 0)
+        kept = position == 0 or column in whole
+        widest = (
+            max((len(line) for row in rows for line in row[position].splitlines()), default=0)
+            if kept
+            else None
+        )
+        table.add_column(column, overflow="fold", no_wrap=kept, min_width=widest)
     for row in rows:
         table.add_row(*row)
     console.print(table)
+
+
+def day(moment: datetime | None) -> str:
+    """A moment for a narrow table cell: the date only (UTC); empty when there is none."""
+    return "" if moment is None else moment.strftime("%Y-%m-%d")
 
 
 def done(message: str) -> None:

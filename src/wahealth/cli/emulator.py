@@ -10,9 +10,8 @@ import typer
 import uvicorn
 
 from wahealth.cli._app import app
+from wahealth.cli.common import EXIT_CONFLICT, EXIT_USAGE
 from wahealth.upstream.emulator import ScenarioError, create_emulator, load_scenario
-
-EXIT_ERROR = 3
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -41,12 +40,12 @@ def emulator(
         loaded = load_scenario(scenario)
     except ScenarioError as exc:
         typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(EXIT_ERROR) from None
+        raise typer.Exit(EXIT_USAGE) from None  # a configuration error, as for every command
     try:
         sock = _bind(host, port)
     except OSError as exc:
         typer.echo(f"error: cannot listen on {host}:{port}: {exc.strerror or exc}", err=True)
-        raise typer.Exit(EXIT_ERROR) from None
+        raise typer.Exit(EXIT_CONFLICT) from None  # as `serve` on a busy address
     bound_port = sock.getsockname()[1]
     shown_host = f"[{host}]" if ":" in host else host
     url = f"http://{shown_host}:{bound_port}"

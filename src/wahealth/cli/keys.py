@@ -29,11 +29,11 @@ from wahealth.cli.common import (
     Missing,
     UsageError,
     console,
+    day,
     done,
     fail,
     print_json,
     print_table,
-    short,
     when,
 )
 from wahealth.domain.model import NodeKind
@@ -215,7 +215,7 @@ def list_keys(
     config: ConfigOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """List keys, revoked ones included; never secrets, only a hash prefix."""
+    """List keys, revoked ones included; never secrets (--json adds a hash prefix)."""
 
     async def work(store: Store) -> list[CredentialInfo]:
         if account is not None:
@@ -226,22 +226,22 @@ def list_keys(
     if as_json:
         print_json([_key_json(info) for info in keys])
         return
+    # Narrow enough for 80 columns: the id says the kind; the hash prefix and the exact
+    # times are in --json.
     print_table(
         "keys",
-        ["id", "account", "kind", "label", "phone", "hash", "created", "revoked"],
+        ["id", "account", "phone / label", "created"],
         [
             [
                 key_ref(info),
                 info.account,
-                _USER_KIND[info.kind].value,
-                info.label or "",
-                info.phone_number_id or "",
-                info.hash_prefix or "",
-                short(info.created_at),
-                short(info.revoked_at),
+                "\n".join(part for part in (info.phone_number_id, info.label) if part),
+                day(info.created_at)
+                + ("" if info.revoked_at is None else f"\nrevoked\n{day(info.revoked_at)}"),
             ]
             for info in keys
         ],
+        whole=["created"],
     )
 
 

@@ -1,8 +1,9 @@
 """`wahealth sync`, `wahealth refresh`, `wahealth history`: the monitor's work, on demand.
 
-Each command builds the services exactly as the server does (`create_app` and
-its lifespan: migrations, config, subscriptions) but without the background
-loops and without the start-up catalog sync, then does its one job:
+Each command reads the settings `serve` reads and builds the services exactly
+as the server does (`create_app` and its lifespan: migrations, config,
+subscriptions) but without the background loops and without the start-up
+catalog sync, then does its one job:
 
 - `sync` copies each WABA's phone numbers and templates from Meta;
 - `refresh` fetches the health of every known node once, in Graph batches and
@@ -11,15 +12,20 @@ loops and without the start-up catalog sync, then does its one job:
 - `history` shows a node's stored transitions, newest first (a plain read of
   the storage: nothing is migrated or fetched).
 
+`sync` and `refresh` need a real upstream (`upstream.kind = "meta"`): with the
+emulator they would ask an in-process emulator of their own, which knows
+nothing of the changes made to the running server's emulator, and record its
+answers as if they were true (false recoveries, false alerts). They refuse.
+
 Progress goes to stderr, results to stdout (`--json` for scripts). Exit codes:
-0 done; 1 some WABA or node failed; 2 usage or configuration error.
+0 done; 1 some WABA or node failed, or the space or node is unknown; 2 usage or
+configuration error.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
@@ -36,11 +42,14 @@ from rich.text import Text
 
 from wahealth.cli._app import app
 from wahealth.cli.common import (
+    EXIT_NOT_FOUND,
     ConfigOption,
+    app_services,
     console,
     err_console,
     fail,
     print_json,
+    refuse_private_emulator,
     settings_from,
     storage_location,
 )
@@ -74,19 +83,9 @@ def _offline(settings: Settings) -> Settings:
     )
 
 
-@contextlib.asynccontextmanager
-async def _services(settings: Settings) -> AsyncIterator[Services]:
-    from wahealth.app import create_app
-
-    application = create_app(_offline(settings))
-    async with application.router.lifespan_context(application):
-        services: Services = application.state.components
-        yield services
-
-
 def _run(settings: Settings, job: Callable[[Services], Awaitable[T]]) -> T:
     async def main() -> T:
-        async with _services(settings) as services:
+        async with app_services(_offline(settings)) as services:
             return await job(services)
 
     try:
@@ -123,6 +122,11 @@ async def _wabas(services: Services, space: str | None) -> list[str]:
 def sync(config: ConfigOption = None, space: SpaceOption = None) -> None:
     """Copy each WABA's phone numbers and templates from Meta into the catalog."""
     settings = settings_from(config)
+    refuse_private_emulator(
+        settings,
+        "sync",
+        "a running server syncs its emulator's catalog by itself, at start and on a lookup miss",
+    )
 
     async def job(services: Services) -> dict[str, tuple[int, int] | Exception]:
         wabas = await _wabas(services, space)
@@ -156,6 +160,12 @@ def refresh(config: ConfigOption = None, space: SpaceOption = None) -> None:
     from wahealth.upstream.errors import GraphAuthError
 
     settings = settings_from(config)
+    refuse_private_emulator(
+        settings,
+        "refresh",
+        "change a node through the running server's /_emulator/ admin API "
+        "(the server records the change itself)",
+    )
 
     async def job(services: Services) -> tuple[int, int, int, dict[str, str]]:
         if space is not None:
@@ -229,24 +239,45 @@ def history(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Show a node's status transitions, newest first."""
-    from wahealth.storage import HealthRepository, StorageError, create_engine, session_factory
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from wahealth.storage import (
+        CatalogRepository,
+        HealthRepository,
+        StorageError,
+        create_engine,
+        session_factory,
+    )
     from wahealth.web.history import transition_json
 
     settings = settings_from(config)
 
-    async def read() -> list[dict[str, object]]:
+    async def read() -> list[dict[str, object]] | None:
+        """The transitions, or None when the node is neither recorded nor in the catalog."""
         # Only a read: no migrations, no config, no Meta; the server or `sync` set storage up.
         engine = create_engine(settings.storage.url)
         try:
-            transitions = await HealthRepository(session_factory(engine)).history(node, limit)
+            sessions = session_factory(engine)
+            transitions = await HealthRepository(sessions).history(node, limit)
+            if not transitions:
+                known = await CatalogRepository(sessions).all_nodes(include_disabled=True)
+                if all(ref.node_id != node for ref in known):
+                    return None
         finally:
             await engine.dispose()
         return [transition_json(t) for t in transitions]
 
     try:
         rows = asyncio.run(read())
-    except StorageError as exc:
-        fail(f"cannot read the history from {storage_location(settings.storage.url)}: {exc}")
+    except (StorageError, SQLAlchemyError) as exc:
+        first_line = (str(exc).splitlines() or [type(exc).__name__])[0]
+        fail(f"cannot read the history from {storage_location(settings.storage.url)}: {first_line}")
+    if rows is None:
+        fail(
+            f"no node {node}: nothing recorded for it and it is not in the catalog "
+            "(a phone number, template or WABA id of a configured space)",
+            EXIT_NOT_FOUND,
+        )
     if as_json:
         print_json(rows)
         return

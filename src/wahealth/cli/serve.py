@@ -4,21 +4,70 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 from typing import Annotated
 
 import typer
 
+from wahealth.bootstrap import DEMO_ACCOUNT, DEMO_PHONE_NUMBER_ID, DEMO_SPACE
 from wahealth.cli._app import app
-from wahealth.cli.common import ConfigOption, console, fail, settings_from
+from wahealth.cli.common import EXIT_CONFLICT, ConfigOption, console, fail, settings_from
 from wahealth.settings import Settings
 
 
+def _shown(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _why_not_listen(host: str, port: int) -> str | None:
+    """Why the server could not listen on host:port alone (in use, say); None when it can.
+
+    granian sets SO_REUSEPORT, so a second server on a busy port would start and
+    silently share its traffic with the first. This probe binds without
+    SO_REUSEPORT, which fails on any listener, that one included. SO_REUSEADDR
+    keeps a restart working while the old server's connections sit in TIME_WAIT.
+    """
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+    except socket.gaierror as exc:
+        return f"cannot resolve {host}: {exc.strerror}"
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            return exc.strerror or str(exc)
+    return None
+
+
+def _new_keys_hint(settings: Settings) -> str:
+    """What to run for new demo credentials, once those shown at the first start are gone."""
+    command = "wahealth keys create"
+    if settings.config_file is not None:
+        command += f" --config {settings.config_file}"
+    command += f" --account {DEMO_ACCOUNT}"
+    return (
+        f"Demo credentials (account {DEMO_ACCOUNT}, space {DEMO_SPACE}) were shown at the "
+        "first start only; to create new ones:\n"
+        f"  {command} --kind graph  (or --kind access-key, or --kind d360 "
+        f"--phone-number-id {DEMO_PHONE_NUMBER_ID})"
+    )
+
+
 async def _prepare(settings: Settings) -> None:
-    """Migrate, apply the config and show new demo credentials once, before workers start."""
+    """Migrate, apply the config and show new demo credentials once, before workers start.
+
+    After the first start the demo's credentials exist only hashed or encrypted, so a
+    restart says how to create new ones instead.
+    """
     from wahealth.app import prepare_storage
 
     created = await prepare_storage(settings)
     if created is None:
+        if settings.embedded:
+            console.print(_new_keys_hint(settings), highlight=False, soft_wrap=True)
         return
     url = f"http://{settings.server.host}:{settings.server.port}"
     lines = [
@@ -62,6 +111,10 @@ def serve(
         fail(
             "more than one worker needs shared backends: set ratelimit.url and cache.url to redis://"
         )
+    # Before storage is prepared: a server that cannot start must not create (and show)
+    # the demo credentials.
+    if (why := _why_not_listen(server.host, server.port)) is not None:
+        fail(f"cannot listen on {_shown(server.host, server.port)}: {why}", EXIT_CONFLICT)
     try:
         asyncio.run(_prepare(settings))
     except Exception as exc:  # noqa: BLE001 — one clear line instead of a traceback
