@@ -150,11 +150,11 @@ def create_app(settings: Settings) -> Starlette:
     engine = create_engine(settings.storage.url)
     sessions = session_factory(engine)
     tenancy = TenancyRepository(sessions)
-    credentials = CredentialRepository(sessions)
     catalog = CatalogRepository(sessions)
     secretbox = SecretBox.load(
         os.environ.get("WAHEALTH_MASTER_KEY"), settings.security.master_key_file
     )
+    credentials = CredentialRepository(sessions, secretbox.token_hasher())
     cache: ReportCache = create_report_cache(settings.cache.url)
     if metrics is not None:
         cache = InstrumentedCache(cache, metrics)
@@ -289,7 +289,10 @@ async def prepare_storage(settings: Settings) -> NewCredentials | None:
             os.environ.get("WAHEALTH_MASTER_KEY"), settings.security.master_key_file
         )
         return await apply_config(
-            settings, TenancyRepository(sessions), CredentialRepository(sessions), secretbox
+            settings,
+            TenancyRepository(sessions),
+            CredentialRepository(sessions, secretbox.token_hasher()),
+            secretbox,
         )
     finally:
         await engine.dispose()
