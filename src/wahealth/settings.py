@@ -124,6 +124,20 @@ class MetaWebhookSettings(_Section):
     app_secret: str | None = None
 
 
+class RetentionSettings(_Section):
+    """How long rows are kept before the background pruning deletes them."""
+
+    enabled: bool = True
+    interval_seconds: float = Field(default=3600.0, gt=0)
+    # The console shows 90 daily bars: history must cover at least that.
+    history_days: float = Field(default=120.0, ge=90)
+    delivered_alerts_days: float = Field(default=30.0, gt=0)
+    dead_alerts_days: float = Field(default=90.0, gt=0)
+    # Replayed webhooks are recognised for [meta_webhooks] replay_window_seconds; keep longer.
+    webhook_digests_days: float = Field(default=2.0, gt=0)
+    batch_size: int = Field(default=1000, ge=1)
+
+
 class Settings(BaseSettings):
     """Everything wahealth reads at start."""
 
@@ -142,6 +156,7 @@ class Settings(BaseSettings):
     alerts: AlertSettings = Field(default_factory=AlertSettings)
     meta_webhooks: MetaWebhookSettings = Field(default_factory=MetaWebhookSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
+    retention: RetentionSettings = Field(default_factory=RetentionSettings)
     spaces: list[SpaceConfig] = Field(default_factory=list)
     accounts: list[AccountConfig] = Field(default_factory=list)
     config_file: Path | None = None
