@@ -196,11 +196,12 @@ async def prepare_storage(settings: Settings) -> NewCredentials | None:
     engine = create_engine(settings.storage.url)
     try:
         sessions = session_factory(engine)
+        secretbox = open_secretbox(settings)
         return await apply_config(
             settings,
             TenancyRepository(sessions),
-            CredentialRepository(sessions),
-            open_secretbox(settings),
+            CredentialRepository(sessions, secretbox.token_hasher()),
+            secretbox,
         )
     finally:
         await engine.dispose()

@@ -201,8 +201,9 @@ def build_components(settings: Settings, overrides: Overrides | None = None) -> 
     limiter = overrides.limiter or create_rate_limiter(settings.ratelimit.url, redis)
     graph, emulator, forward = _graph(settings, overrides, metrics)
     catalog_sync = CatalogSync(graph, catalog)
+    credentials = CredentialRepository(sessions, secretbox.token_hasher())
     directory = Directory(
-        CredentialRepository(sessions),
+        credentials,
         catalog,
         open_secret=_open_secret(secretbox),
         hash_token=hash_token,
@@ -247,7 +248,7 @@ def build_components(settings: Settings, overrides: Overrides | None = None) -> 
         engine=engine,
         sessions=sessions,
         tenancy=TenancyRepository(sessions),
-        credentials=CredentialRepository(sessions),
+        credentials=credentials,
         catalog=catalog,
         history=history,
         redis=redis,

@@ -137,6 +137,22 @@ class MetaWebhookSettings(_Section):
     min_refresh_interval_seconds: float = Field(default=5.0, ge=0)
 
 
+class RetentionSettings(_Section):
+    """How long rows are kept before the background pruning deletes them.
+
+    Signature nonces and Meta webhook digests need no pruning: they live in the nonce
+    store with a time to live (twice the signature skew; `meta_webhooks.replay_window_seconds`).
+    """
+
+    enabled: bool = True
+    interval_seconds: float = Field(default=3600.0, gt=0)
+    # The console shows 90 daily bars: history must cover at least that.
+    history_days: float = Field(default=120.0, ge=90)
+    delivered_alerts_days: float = Field(default=30.0, gt=0)
+    dead_alerts_days: float = Field(default=90.0, gt=0)
+    batch_size: int = Field(default=1000, ge=1)
+
+
 class Settings(BaseSettings):
     """Everything wahealth reads at start."""
 
@@ -155,6 +171,7 @@ class Settings(BaseSettings):
     alerts: AlertSettings = Field(default_factory=AlertSettings)
     meta_webhooks: MetaWebhookSettings = Field(default_factory=MetaWebhookSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
+    retention: RetentionSettings = Field(default_factory=RetentionSettings)
     spaces: list[SpaceConfig] = Field(default_factory=list)
     accounts: list[AccountConfig] = Field(default_factory=list)
     # The key that encrypts stored secrets (`WAHEALTH_MASTER_KEY`); when unset, the key

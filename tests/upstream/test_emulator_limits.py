@@ -109,9 +109,9 @@ async def test_fault_applies_to_a_whole_batch(http: httpx.AsyncClient) -> None:
 @pytest.mark.parametrize(
     "body", [{}, {"status": 700}, {"status": 500, "count": 0}, {"status": 500, "colour": 1}]
 )
-async def test_bad_faults_are_422(http: httpx.AsyncClient, body: dict[str, object]) -> None:
+async def test_bad_faults_are_400(http: httpx.AsyncClient, body: dict[str, object]) -> None:
     response = await http.post("/_emulator/faults", json=body)
-    assert response.status_code == 422
+    assert response.status_code == 400
 
 
 async def test_delete_faults_clears_pending(http: httpx.AsyncClient) -> None:

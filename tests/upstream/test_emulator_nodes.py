@@ -222,11 +222,11 @@ async def test_put_health_unknown_node_is_404(http: httpx.AsyncClient) -> None:
         b"not json",
     ],
 )
-async def test_put_health_bad_body_is_422_and_changes_nothing(
+async def test_put_health_bad_body_is_400_and_changes_nothing(
     http: httpx.AsyncClient, body: bytes
 ) -> None:
     response = await http.put("/_emulator/nodes/106540352242922/health", content=body)
-    assert response.status_code == 422
+    assert response.status_code == 400
     assert response.json()["error"]
     answer = (await http.get("/v21.0/106540352242922?fields=health_status", headers=AUTH)).json()
     assert answer["health_status"]["can_send_message"] == "AVAILABLE"

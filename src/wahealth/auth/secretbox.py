@@ -5,10 +5,14 @@ needs the secret itself. So they are encrypted with a master key kept out of
 the database (env var or a 0600 key file), and a database dump alone reveals
 nothing. Several keys may be configured, newest first, to rotate the master
 key: the first encrypts, all of them decrypt.
+
+The box also derives (HKDF-SHA256) the keys that make stored token digests
+keyed: `token_hasher()`.
 """
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import os
 import secrets
@@ -18,8 +22,13 @@ from pathlib import Path
 
 import structlog
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from wahealth.auth.tokens import TokenHasher
 
 _log = structlog.get_logger(__name__)
+_TOKEN_HASH_INFO = b"wahealth token digest key v1"
 
 
 class SecretBoxError(Exception):
@@ -33,15 +42,18 @@ class SecretBox:
         if not keys:
             raise SecretBoxError("no master key given")
         fernets: list[Fernet] = []
+        raw_keys: list[bytes] = []
         for position, key in enumerate(keys, start=1):
             try:
                 fernets.append(Fernet(key.strip().encode("ascii")))
+                raw_keys.append(base64.urlsafe_b64decode(key.strip().encode("ascii")))
             except (ValueError, UnicodeEncodeError) as exc:
                 raise SecretBoxError(
                     f"master key #{position} is not a Fernet key "
                     "(32 bytes, url-safe base64; create one with Fernet.generate_key())"
                 ) from exc
         self._fernet = MultiFernet(fernets)
+        self._hasher = TokenHasher([_derive(raw) for raw in raw_keys])
 
     @classmethod
     def from_key(cls, key: str) -> SecretBox:
@@ -69,9 +81,20 @@ class SecretBox:
                 "cannot decrypt a stored secret: wrong master key or corrupted value"
             ) from exc
 
+    def token_hasher(self) -> TokenHasher:
+        """Keyed token digests; one key per master key, so a rotation keeps tokens valid."""
+        return self._hasher
+
     def rotate(self, token: str) -> str:
         """Re-encrypt `token` under the newest key (after adding a key in front)."""
         return self.encrypt(self.decrypt(token))
+
+
+def _derive(master_key: bytes) -> bytes:
+    # A key of its own, so token digests never reuse the encryption key's bytes.
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_TOKEN_HASH_INFO).derive(
+        master_key
+    )
 
 
 def _read_or_create_key_file(key_file: Path) -> str:

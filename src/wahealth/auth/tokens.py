@@ -1,11 +1,12 @@
 """Generate API credentials and hash the bearer-style ones for storage.
 
-360dialog keys and Graph tokens are only ever compared, so we store a hash.
-A plain SHA-256 is enough: every such token is generated here with over 200
-bits from `secrets`, so there is nothing to brute-force and a slow password
-KDF (bcrypt, scrypt, argon2) would only add latency to every request. A fixed
-domain-separation prefix keeps these digests from matching a SHA-256 of the
-same string computed anywhere else.
+360dialog keys and Graph tokens are only ever compared, so we store a digest.
+`hash_token` is a domain-separated SHA-256: the *lookup digest*, what a caller
+computes from a presented token. What is stored is `TokenHasher.keyed(digest)`,
+an HMAC-SHA256 of that digest under a secret derived from the master key, so a
+leaked database alone does not allow offline guessing of a weak configured
+token. Generated tokens carry over 200 bits from `secrets`; a slow password KDF
+would only add latency to every request.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import hashlib
 import hmac
 import secrets
 import string
+from collections.abc import Sequence
 
 _BASE62 = string.digits + string.ascii_uppercase + string.ascii_lowercase
 _HASH_DOMAIN = b"wahealth.token.v1\x00"
@@ -26,6 +28,36 @@ GRAPH_TOKEN_PREFIX = "whgr_"  # noqa: S105 - a public prefix, not a secret
 def hash_token(token: str) -> str:
     """Hex SHA-256 of a domain-separated token, for storage and lookup."""
     return hashlib.sha256(_HASH_DOMAIN + token.encode("utf-8")).hexdigest()
+
+
+class TokenHasher:
+    """Keyed digests of tokens; several keys during a master-key rotation, newest first."""
+
+    def __init__(self, keys: Sequence[bytes]) -> None:
+        if not keys:
+            raise ValueError("a TokenHasher needs at least one key")
+        self._keys = tuple(keys)
+
+    def hash(self, token: str) -> str:
+        """What is stored for `token`: the keyed digest of its lookup digest."""
+        return self.keyed(hash_token(token))
+
+    @staticmethod
+    def legacy(token: str) -> str:
+        """The unkeyed digest older versions stored (and the lookup digest): `hash_token`."""
+        return hash_token(token)
+
+    def keyed(self, digest: str) -> str:
+        """The stored form of a lookup digest, under the newest key."""
+        return _hmac_hex(self._keys[0], digest)
+
+    def accepted(self, digest: str) -> tuple[str, ...]:
+        """Every stored form that matches `digest`: keyed under each key, then unkeyed."""
+        return (*(_hmac_hex(key, digest) for key in self._keys), digest)
+
+
+def _hmac_hex(key: bytes, digest: str) -> str:
+    return hmac.new(key, digest.encode("ascii"), hashlib.sha256).hexdigest()
 
 
 def tokens_equal(a: str, b: str) -> bool:

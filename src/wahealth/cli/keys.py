@@ -140,14 +140,12 @@ async def _create_key(
         assert phone_number_id is not None
         await _check_phone_number(store, account, phone_number_id, allow_unsynced=allow_unsynced)
         secret = new_d360_key()
-        info = await store.credentials.add_d360_key(
-            account, hash_token(secret), phone_number_id, label
-        )
+        credentials = store.credentials.with_hasher(store.secretbox().token_hasher())
+        info = await credentials.add_d360_key(account, hash_token(secret), phone_number_id, label)
         return NewKey(info, secret)
     secret = new_graph_token()
-    return NewKey(
-        await store.credentials.add_graph_token(account, hash_token(secret), label), secret
-    )
+    credentials = store.credentials.with_hasher(store.secretbox().token_hasher())
+    return NewKey(await credentials.add_graph_token(account, hash_token(secret), label), secret)
 
 
 @keys_app.command("create")

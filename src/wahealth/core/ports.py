@@ -224,6 +224,18 @@ class TokenHasher(Protocol):
     def __call__(self, token: str) -> str: ...
 
 
+class DigestKeys(Protocol):
+    """How token digests are stored: keyed with a server-side secret (see auth.tokens)."""
+
+    def keyed(self, digest: str) -> str:
+        """The stored form of a lookup digest, under the newest key."""
+        ...
+
+    def accepted(self, digest: str) -> tuple[str, ...]:
+        """Every stored form that matches `digest` (older keys, the unkeyed form)."""
+        ...
+
+
 class SignatureVerifier(Protocol):
     """Checks a signed request (CAMS) and says whose key signed it.
 

@@ -18,6 +18,7 @@ _ENTITY_KEYS = frozenset(
 )
 _ERROR_KEYS = frozenset({"error_code", "error_description", "possible_solution"})
 _STATUS_KEYS = frozenset({"can_send_message", "entities"})
+_ANSWER_KEYS = frozenset({"health_status", "id"})
 
 
 class MalformedHealthStatus(ValueError):
@@ -28,8 +29,17 @@ def _text(value: Any, what: str) -> str:
     if isinstance(value, str):
         return value
     if isinstance(value, int) and not isinstance(value, bool):
-        return str(value)
+        try:
+            return str(value)
+        except ValueError:  # more digits than Python converts (sys.get_int_max_str_digits)
+            raise MalformedHealthStatus(f"{what} is a number too long to be an id") from None
     raise MalformedHealthStatus(f"{what} must be a string, got {type(value).__name__}")
+
+
+def _extra(raw: Mapping[Any, Any], known: frozenset[str], what: str) -> dict[str, Any]:
+    if not all(isinstance(key, str) for key in raw):
+        raise MalformedHealthStatus(f"{what} has a key that is not a string")
+    return {k: v for k, v in raw.items() if k not in known}
 
 
 def _optional_text(value: Any, what: str) -> str | None:
@@ -42,11 +52,13 @@ def _parse_error(raw: Any) -> HealthError:
     code = raw.get("error_code")
     if isinstance(code, bool) or not isinstance(code, int | str):
         raise MalformedHealthStatus("error_code must be a number or a string")
+    if isinstance(code, int) and not -(2**63) <= code < 2**63:
+        raise MalformedHealthStatus("error_code is a number too large to be an error code")
     return HealthError(
         error_code=code,
         error_description=_optional_text(raw.get("error_description"), "error_description"),
         possible_solution=_optional_text(raw.get("possible_solution"), "possible_solution"),
-        extra={k: v for k, v in raw.items() if k not in _ERROR_KEYS},
+        extra=_extra(raw, _ERROR_KEYS, "an error"),
     )
 
 
@@ -68,7 +80,7 @@ def _parse_entity(raw: Any) -> Entity:
         ),
         errors=tuple(_parse_error(e) for e in errors),
         additional_info=tuple(_text(i, "additional_info item") for i in info),
-        extra={k: v for k, v in raw.items() if k not in _ENTITY_KEYS},
+        extra=_extra(raw, _ENTITY_KEYS, "an entity"),
     )
 
 
@@ -79,7 +91,12 @@ def parse_health_status(
     source: ReportSource = ReportSource.UPSTREAM,
     node_id: str | None = None,
 ) -> HealthReport:
-    """Parse `{"health_status": {...}, "id": ...}` as Meta sends it."""
+    """Parse `{"health_status": {...}, "id": ...}` as Meta sends it.
+
+    Whatever `payload` is, the only error is MalformedHealthStatus.
+    """
+    if not isinstance(payload, Mapping):
+        raise MalformedHealthStatus(f"a health answer is an object, got {type(payload).__name__}")
     status = payload.get("health_status")
     if not isinstance(status, Mapping):
         raise MalformedHealthStatus("missing health_status object")
@@ -89,8 +106,8 @@ def parse_health_status(
     raw_id = payload.get("id", node_id)
     if raw_id is None:
         raise MalformedHealthStatus("missing node id")
-    extra = {k: v for k, v in payload.items() if k not in {"health_status", "id"}}
-    status_extra = {k: v for k, v in status.items() if k not in _STATUS_KEYS}
+    extra = _extra(payload, _ANSWER_KEYS, "the answer")
+    status_extra = _extra(status, _STATUS_KEYS, "health_status")
     if status_extra:
         extra["health_status"] = status_extra
     return HealthReport(

@@ -1,7 +1,7 @@
 """The monitor as the app sees it: its parts, built in order, and one start and stop.
 
-It owns the fleet refresh, the transition recorder, the alert sender and the
-Meta webhook ingest; it serves no HTTP (the adapters in `wahealth.web` do).
+It owns the fleet refresh, the transition recorder, the alert sender, the
+retention pruning and the Meta webhook ingest; it serves no HTTP (the adapters in `wahealth.web` do).
 Transitions and alerts are recorded whenever the health core fetches a report,
 whether or not the loops run; `monitor.enabled` only decides whether this
 process refreshes the fleet and delivers alerts (run them on one replica: the
@@ -30,6 +30,7 @@ from wahealth.monitor.meta_webhooks import MetaWebhookIngest
 from wahealth.monitor.outbox import OutboxSender
 from wahealth.monitor.recorder import TransitionRecorder
 from wahealth.monitor.refresh import BatchUpstream, FleetRefresher
+from wahealth.monitor.retention import Retention
 from wahealth.monitor.subscriptions import apply_subscriptions
 from wahealth.settings import Settings
 from wahealth.storage.catalog import CatalogRepository
@@ -77,6 +78,7 @@ class Monitor:
     refresher: FleetRefresher
     sender: OutboxSender
     webhooks: MetaWebhookIngest
+    retention: Retention
     _stop: asyncio.Event | None = field(init=False, default=None)
     _tasks: list[asyncio.Task[None]] = field(init=False, default_factory=list)
 
@@ -109,14 +111,16 @@ class Monitor:
             budget=budget,
             min_refresh_interval_seconds=settings.meta_webhooks.min_refresh_interval_seconds,
         )
+        outbox = OutboxRepository(sessions)
         return cls(
             settings=settings,
             secretbox=secretbox,
-            outbox=OutboxRepository(sessions),
+            outbox=outbox,
             history=history,
             refresher=refresher,
             sender=sender,
             webhooks=webhooks,
+            retention=Retention(settings.retention, history, outbox),
         )
 
     async def start(self) -> None:
@@ -134,6 +138,10 @@ class Monitor:
             asyncio.create_task(self.refresher.run(stop), name="wahealth-fleet-refresh"),
             asyncio.create_task(self.sender.run(stop), name="wahealth-alert-delivery"),
         ]
+        if self.settings.retention.enabled:
+            self._tasks.append(
+                asyncio.create_task(self.retention.run(stop), name="wahealth-retention")
+            )
 
     async def stop(self) -> None:
         """Stop the loops; nothing in flight is lost (the outbox is persisted)."""

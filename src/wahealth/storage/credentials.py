@@ -1,20 +1,26 @@
-"""Credentials: AccessKeys (secret encrypted), 360dialog keys and Graph tokens (hashes only).
+"""Credentials: AccessKeys (secret encrypted), 360dialog keys and Graph tokens (digests only).
 
-Encryption and hashing happen in `wahealth.auth`; this module only stores what
-it is given and never hands a secret or a full hash to a listing. Servers cache
-lookups briefly and poll `revision()` to notice changes made by another process.
+Encryption and hashing happen in `wahealth.auth`; this module never hands a
+secret or a full digest to a listing. Callers pass a token's lookup digest
+(`hash_token`); given a `DigestKeys`, the repository stores and looks up its
+keyed form, and rewrites a row stored unkeyed (or under an older master key)
+to the current keyed form the first time it is used. Servers cache lookups
+briefly and poll `revision()` to notice changes made by another process.
+
+Config is applied by every replica at start, possibly at the same moment, so
+the `put_*` methods are upserts (INSERT ... ON CONFLICT DO NOTHING, then lock
+the row) rather than read-then-insert.
 """
 
 from __future__ import annotations
 
-import enum
-from dataclasses import dataclass
-from datetime import datetime
-from typing import NamedTuple, TypeVar
+from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, select
+from sqlalchemy import ColumnElement, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
 
+from wahealth.core.ports import DigestKeys
 from wahealth.storage._session import (
     Factory,
     bump_revision,
@@ -25,68 +31,49 @@ from wahealth.storage._session import (
     writing,
 )
 from wahealth.storage.columns import utcnow
+from wahealth.storage.credential_records import (
+    HASH_PREFIX_LENGTH,
+    AccessKeyLookup,
+    CredentialInfo,
+    CredentialKind,
+    D360KeyLookup,
+    GraphTokenLookup,
+    d360_info,
+    graph_info,
+)
 from wahealth.storage.errors import Conflict, UnknownAccount, UnknownCredential
 from wahealth.storage.models import AccessKeyRow, AccountRow, D360KeyRow, GraphTokenRow
 from wahealth.storage.tenancy import CREDENTIALS_TOPIC
 
-HASH_PREFIX_LENGTH = 8
-
+__all__ = [
+    "HASH_PREFIX_LENGTH",
+    "AccessKeyLookup",
+    "CredentialInfo",
+    "CredentialKind",
+    "CredentialRepository",
+    "D360KeyLookup",
+    "GraphTokenLookup",
+]
 _Revocable = TypeVar("_Revocable", AccessKeyRow, D360KeyRow, GraphTokenRow)
-
-
-class CredentialKind(enum.StrEnum):
-    ACCESS_KEY = "access_key"
-    D360_KEY = "d360_key"
-    GRAPH_TOKEN = "graph_token"  # noqa: S105 - a kind's name, not a secret
-
-
-class AccessKeyLookup(NamedTuple):
-    """An AccessKey as the signature check needs it.
-
-    `revoked` is also true when the owning account is disabled: either way the
-    key must not authenticate.
-    """
-
-    account: str
-    qps: int
-    secret_encrypted: str
-    revoked: bool
-
-
-class D360KeyLookup(NamedTuple):
-    account: str
-    qps: int
-    phone_number_id: str
-
-
-class GraphTokenLookup(NamedTuple):
-    account: str
-    qps: int
-
-
-@dataclass(frozen=True, slots=True)
-class CredentialInfo:
-    """What a listing shows: never the secret or the full hash."""
-
-    kind: CredentialKind
-    id: str
-    account: str
-    label: str | None
-    created_at: datetime
-    revoked_at: datetime | None
-    hash_prefix: str | None = None
-    phone_number_id: str | None = None
-
-    @property
-    def revoked(self) -> bool:
-        return self.revoked_at is not None
+_Hashed = TypeVar("_Hashed", D360KeyRow, GraphTokenRow)
 
 
 class CredentialRepository:
     """Store, look up, list and revoke credentials."""
 
-    def __init__(self, sessions: Factory) -> None:
+    def __init__(self, sessions: Factory, token_hasher: DigestKeys | None = None) -> None:
         self._sessions = sessions
+        self._hasher = token_hasher
+
+    def with_hasher(self, token_hasher: DigestKeys) -> CredentialRepository:
+        """The same storage, storing and finding digests keyed by `token_hasher`."""
+        return CredentialRepository(self._sessions, token_hasher)
+
+    def _stored(self, digest: str) -> str:
+        return digest if self._hasher is None else self._hasher.keyed(digest)
+
+    def _accepted(self, digest: str) -> tuple[str, ...]:
+        return (digest,) if self._hasher is None else self._hasher.accepted(digest)
 
     async def revision(self) -> int:
         """A counter bumped by every credential or account change; one primary-key read."""
@@ -125,20 +112,25 @@ class CredentialRepository:
         """
         async with writing(self._sessions) as session:
             owner = await _account_id(session, account)
-            row = await session.get(AccessKeyRow, key_id, with_for_update=True)
-            if row is None:
-                row = AccessKeyRow(
+            insert = insert_for(session)
+            await session.execute(
+                insert(AccessKeyRow)
+                .values(
                     id=key_id,
                     account_id=owner,
                     secret_encrypted=secret_encrypted,
                     created_at=utcnow(),
                 )
-                session.add(row)
-            elif row.account_id != owner:
+                .on_conflict_do_nothing(index_elements=[AccessKeyRow.id])
+            )
+            row = await session.get(
+                AccessKeyRow, key_id, with_for_update=True, populate_existing=True
+            )
+            assert row is not None  # inserted now or by whoever won the race
+            if row.account_id != owner:
                 raise Conflict(f"access key {key_id!r} belongs to another account")
-            else:
-                # Encryption is randomised, so an unchanged secret cannot be recognised.
-                row.secret_encrypted = secret_encrypted
+            # Encryption is randomised, so an unchanged secret cannot be recognised.
+            row.secret_encrypted = secret_encrypted
             await bump_revision(session, CREDENTIALS_TOPIC)
             return CredentialInfo(
                 CredentialKind.ACCESS_KEY, key_id, account, None, row.created_at, row.revoked_at
@@ -161,12 +153,13 @@ class CredentialRepository:
     async def add_d360_key(
         self, account: str, key_hash: str, phone_number_id: str, label: str | None = None
     ) -> CredentialInfo:
+        """Store a new key by its lookup digest; Conflict if the key is known already."""
         async with writing(self._sessions) as session:
             owner = await _account_id(session, account)
-            await _refuse_known_hash(session, D360KeyRow.key_hash == key_hash)
+            await _refuse_known_hash(session, D360KeyRow.key_hash.in_(self._accepted(key_hash)))
             row = D360KeyRow(
                 account_id=owner,
-                key_hash=key_hash,
+                key_hash=self._stored(key_hash),
                 phone_number_id=phone_number_id,
                 label=label,
                 created_at=utcnow(),
@@ -174,7 +167,7 @@ class CredentialRepository:
             session.add(row)
             await session.flush()
             await bump_revision(session, CREDENTIALS_TOPIC)
-            return _d360_info(row, account)
+            return d360_info(row, account)
 
     async def put_d360_key(
         self, account: str, key_hash: str, phone_number_id: str, label: str | None = None
@@ -182,53 +175,41 @@ class CredentialRepository:
         """Add the key unless it is stored already (then update its number and label)."""
         async with writing(self._sessions) as session:
             owner = await _account_id(session, account)
-            row = (
-                await session.execute(
-                    select(D360KeyRow).where(D360KeyRow.key_hash == key_hash).with_for_update()
-                )
-            ).scalar_one_or_none()
-            if row is None:
-                row = D360KeyRow(account_id=owner, key_hash=key_hash, created_at=utcnow())
-                session.add(row)
-            elif row.account_id != owner:
+            row, changed = await self._upsert_digest(
+                session, D360KeyRow, owner, key_hash, phone_number_id=phone_number_id, label=label
+            )
+            if row.account_id != owner:
                 raise Conflict("this 360dialog key belongs to another account")
-            elif (row.phone_number_id, row.label) == (phone_number_id, label):
-                return _d360_info(row, account)
-            row.phone_number_id = phone_number_id
-            row.label = label
-            await session.flush()
-            await bump_revision(session, CREDENTIALS_TOPIC)
-            return _d360_info(row, account)
+            if changed or (row.phone_number_id, row.label) != (phone_number_id, label):
+                row.phone_number_id = phone_number_id
+                row.label = label
+                await session.flush()
+                await bump_revision(session, CREDENTIALS_TOPIC)
+            return d360_info(row, account)
 
     async def d360_key(self, key_hash: str) -> D360KeyLookup | None:
         """The key's account and phone number, if the key is live and its account enabled."""
-        query = (
-            select(AccountRow.name, AccountRow.qps, D360KeyRow.phone_number_id)
-            .select_from(D360KeyRow)
-            .join(AccountRow, AccountRow.id == D360KeyRow.account_id)
-            .where(
-                D360KeyRow.key_hash == key_hash,
-                D360KeyRow.revoked_at.is_(None),
-                AccountRow.disabled_at.is_(None),
-            )
-        )
-        async with reading(self._sessions) as session:
-            found = (await session.execute(query)).one_or_none()
+        found = await self._lookup(D360KeyRow, key_hash, D360KeyRow.phone_number_id)
         return None if found is None else D360KeyLookup(*found)
 
     async def add_graph_token(
         self, account: str, token_hash: str, label: str | None = None
     ) -> CredentialInfo:
+        """Store a new token by its lookup digest; Conflict if the token is known already."""
         async with writing(self._sessions) as session:
             owner = await _account_id(session, account)
-            await _refuse_known_hash(session, GraphTokenRow.token_hash == token_hash)
+            accepted = self._accepted(token_hash)
+            await _refuse_known_hash(session, GraphTokenRow.token_hash.in_(accepted))
             row = GraphTokenRow(
-                account_id=owner, token_hash=token_hash, label=label, created_at=utcnow()
+                account_id=owner,
+                token_hash=self._stored(token_hash),
+                label=label,
+                created_at=utcnow(),
             )
             session.add(row)
             await session.flush()
             await bump_revision(session, CREDENTIALS_TOPIC)
-            return _graph_info(row, account)
+            return graph_info(row, account)
 
     async def put_graph_token(
         self, account: str, token_hash: str, label: str | None = None
@@ -236,40 +217,89 @@ class CredentialRepository:
         """Add the token unless it is stored already (then update its label)."""
         async with writing(self._sessions) as session:
             owner = await _account_id(session, account)
-            row = (
-                await session.execute(
-                    select(GraphTokenRow)
-                    .where(GraphTokenRow.token_hash == token_hash)
-                    .with_for_update()
-                )
-            ).scalar_one_or_none()
-            if row is None:
-                row = GraphTokenRow(account_id=owner, token_hash=token_hash, created_at=utcnow())
-                session.add(row)
-            elif row.account_id != owner:
+            row, changed = await self._upsert_digest(
+                session, GraphTokenRow, owner, token_hash, label=label
+            )
+            if row.account_id != owner:
                 raise Conflict("this Graph token belongs to another account")
-            elif row.label == label:
-                return _graph_info(row, account)
-            row.label = label
-            await session.flush()
-            await bump_revision(session, CREDENTIALS_TOPIC)
-            return _graph_info(row, account)
+            if changed or row.label != label:
+                row.label = label
+                await session.flush()
+                await bump_revision(session, CREDENTIALS_TOPIC)
+            return graph_info(row, account)
 
     async def graph_token(self, token_hash: str) -> GraphTokenLookup | None:
         """The token's account, if the token is live and its account enabled."""
+        found = await self._lookup(GraphTokenRow, token_hash)
+        return None if found is None else GraphTokenLookup(*found)
+
+    async def _upsert_digest(
+        self,
+        session: AsyncSession,
+        model: type[_Hashed],
+        owner: int,
+        digest: str,
+        **values: Any,
+    ) -> tuple[_Hashed, bool]:
+        """The locked row for `digest` (created, or rewritten to the keyed form); True if new."""
+        column = _digest_column(model)
+        stored = self._stored(digest)
+        existing = (
+            await session.execute(
+                select(model).where(column.in_(self._accepted(digest))).with_for_update()
+            )
+        ).scalar_one_or_none()
+        if existing is not None:
+            if _digest_of(existing) != stored:
+                _set_digest(existing, stored)
+                await session.flush()
+                return existing, True
+            return existing, False
+        created = await session.execute(
+            insert_for(session)(model)
+            .values({column.key: stored, "account_id": owner, "created_at": utcnow(), **values})
+            .on_conflict_do_nothing(index_elements=[column])
+        )
+        row = (
+            await session.execute(
+                select(model)
+                .where(column == stored)
+                .with_for_update()
+                .execution_options(populate_existing=True)
+            )
+        ).scalar_one()
+        return row, rowcount(created) == 1
+
+    async def _lookup(
+        self, model: type[_Hashed], digest: str, *extra: InstrumentedAttribute[Any]
+    ) -> tuple[Any, ...] | None:
+        column = _digest_column(model)
         query = (
-            select(AccountRow.name, AccountRow.qps)
-            .select_from(GraphTokenRow)
-            .join(AccountRow, AccountRow.id == GraphTokenRow.account_id)
+            select(AccountRow.name, AccountRow.qps, *extra, model.id, column)
+            .select_from(model)
+            .join(AccountRow, AccountRow.id == model.account_id)
             .where(
-                GraphTokenRow.token_hash == token_hash,
-                GraphTokenRow.revoked_at.is_(None),
+                column.in_(self._accepted(digest)),
+                model.revoked_at.is_(None),
                 AccountRow.disabled_at.is_(None),
             )
         )
         async with reading(self._sessions) as session:
-            found = (await session.execute(query)).one_or_none()
-        return None if found is None else GraphTokenLookup(*found)
+            found = (await session.execute(query)).first()
+        if found is None:
+            return None
+        *answer, row_id, found_digest = found
+        stored = self._stored(digest)
+        if found_digest != stored:
+            # Stored unkeyed or under an older master key: rewrite it to the current form.
+            async with writing(self._sessions) as session:
+                await session.execute(
+                    update(model)
+                    .where(model.id == row_id, column == found_digest)
+                    .values({column.key: stored})
+                )
+                await bump_revision(session, CREDENTIALS_TOPIC)
+        return tuple(answer)
 
     async def list_credentials(self, account: str | None = None) -> list[CredentialInfo]:
         """Every credential (of one account), revoked ones included, without secrets."""
@@ -299,8 +329,8 @@ class CredentialRepository:
                         key.revoked_at,
                     )
                 )
-            found.extend(_d360_info(row, name) for row, name in (await session.execute(d360)))
-            found.extend(_graph_info(row, name) for row, name in (await session.execute(graph)))
+            found.extend(d360_info(row, name) for row, name in (await session.execute(d360)))
+            found.extend(graph_info(row, name) for row, name in (await session.execute(graph)))
         return sorted(found, key=lambda info: (info.account, info.kind, info.created_at, info.id))
 
     async def revoke_access_key(self, key_id: str) -> bool:
@@ -339,32 +369,22 @@ async def _account_id(session: AsyncSession, name: str) -> int:
     return account_id
 
 
+def _digest_column(model: type[D360KeyRow] | type[GraphTokenRow]) -> InstrumentedAttribute[str]:
+    return D360KeyRow.key_hash if model is D360KeyRow else GraphTokenRow.token_hash
+
+
+def _digest_of(row: D360KeyRow | GraphTokenRow) -> str:
+    return row.key_hash if isinstance(row, D360KeyRow) else row.token_hash
+
+
+def _set_digest(row: D360KeyRow | GraphTokenRow, digest: str) -> None:
+    if isinstance(row, D360KeyRow):
+        row.key_hash = digest
+    else:
+        row.token_hash = digest
+
+
 async def _refuse_known_hash(session: AsyncSession, condition: ColumnElement[bool]) -> None:
     # A clear error instead of an integrity error; the unique index still guards races.
     if await session.scalar(select(1).where(condition)) is not None:
         raise Conflict("a credential with this hash already exists")
-
-
-def _d360_info(row: D360KeyRow, account: str) -> CredentialInfo:
-    return CredentialInfo(
-        CredentialKind.D360_KEY,
-        str(row.id),
-        account,
-        row.label,
-        row.created_at,
-        row.revoked_at,
-        hash_prefix=row.key_hash[:HASH_PREFIX_LENGTH],
-        phone_number_id=row.phone_number_id,
-    )
-
-
-def _graph_info(row: GraphTokenRow, account: str) -> CredentialInfo:
-    return CredentialInfo(
-        CredentialKind.GRAPH_TOKEN,
-        str(row.id),
-        account,
-        row.label,
-        row.created_at,
-        row.revoked_at,
-        hash_prefix=row.token_hash[:HASH_PREFIX_LENGTH],
-    )

@@ -7,10 +7,18 @@ sqlite3 module) emitting BEGIN, so a transaction covers its reads as well as
 its writes. Transactions that will write ask for `BEGIN IMMEDIATE` (see
 `WRITE_OPTIONS`): they take the write lock up front and wait for it, instead
 of failing halfway when another process committed since their first read.
+
+The database holds credentials' digests and encrypted secrets, so its file is
+created 0600 before SQLite opens it (whatever the umask), and an existing one is
+narrowed to 0600; SQLite gives the `-wal` and `-shm` files the database file's mode.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
+import stat
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
@@ -43,12 +51,26 @@ def create_engine(url: str, **engine_options: Any) -> AsyncEngine:
     if not is_sqlite(url):
         engine_options.setdefault("pool_pre_ping", True)
         return create_async_engine(url, **engine_options)
+    database = make_url(url).database
+    if database and database != ":memory:" and not database.startswith("file:"):
+        private_database_file(Path(database))
     connect_args = dict(engine_options.pop("connect_args", None) or {})
     connect_args.setdefault("timeout", SQLITE_BUSY_TIMEOUT_MS / 1000)
     engine = create_async_engine(url, connect_args=connect_args, **engine_options)
     event.listen(engine.sync_engine, "connect", _sqlite_on_connect)
     event.listen(engine.sync_engine, "begin", _sqlite_on_begin)
     return engine
+
+
+def private_database_file(path: Path) -> None:
+    """Make sure the SQLite file (and any -wal/-shm beside it) is readable by its owner only."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        with contextlib.suppress(FileNotFoundError):
+            if file.stat().st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+                file.chmod(0o600)
 
 
 def _sqlite_on_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:

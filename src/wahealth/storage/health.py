@@ -39,6 +39,7 @@ from wahealth.storage.models import (
     TransitionRow,
 )
 from wahealth.storage.outbox import subscription_of
+from wahealth.storage.prune import DEFAULT_BATCH, prune_older_than, table_of
 
 # Given the new transition and the space's active subscriptions, the alerts to send.
 AlertPlanner = Callable[[Transition, Sequence[Subscription]], Iterable[PlannedAlert]]
@@ -78,6 +79,25 @@ class HealthRepository:
 
     def __init__(self, sessions: Factory) -> None:
         self._sessions = sessions
+
+    async def prune_transitions(self, older_than: datetime, *, batch: int = DEFAULT_BATCH) -> int:
+        """Delete history before `older_than`, except transitions with an alert still pending."""
+        pending = (
+            select(OutboxRow.id)
+            .where(
+                OutboxRow.transition_id == TransitionRow.id,
+                OutboxRow.state == AlertState.PENDING.value,
+            )
+            .exists()
+        )
+        return await prune_older_than(
+            self._sessions,
+            table_of(TransitionRow.id),
+            "occurred_at",
+            older_than,
+            where=~pending,
+            batch=batch,
+        )
 
     async def get(self, node_id: str) -> NodeHealth | None:
         async with reading(self._sessions) as session:

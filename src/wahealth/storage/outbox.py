@@ -22,6 +22,7 @@ from wahealth.storage._session import Factory, insert_for, reading, rowcount, wr
 from wahealth.storage.columns import utcnow
 from wahealth.storage.errors import Conflict, UnknownAlert, UnknownSpace, UnknownSubscription
 from wahealth.storage.models import AlertSubscriptionRow, OutboxRow, SpaceRow
+from wahealth.storage.prune import DEFAULT_BATCH, prune_older_than, table_of
 
 DEFAULT_EVENTS = ("BLOCKED", "LIMITED", "RECOVERED")
 
@@ -82,6 +83,21 @@ class OutboxRepository:
 
     def __init__(self, sessions: Factory) -> None:
         self._sessions = sessions
+
+    async def prune_alerts(
+        self, state: AlertState, older_than: datetime, *, batch: int = DEFAULT_BATCH
+    ) -> int:
+        """Delete delivered or dead alerts (folded flap groups included) created before a time."""
+        if state is AlertState.PENDING:
+            raise ValueError("pending alerts are never pruned")
+        return await prune_older_than(
+            self._sessions,
+            table_of(OutboxRow.id),
+            "created_at",
+            older_than,
+            where=OutboxRow.state == state.value,
+            batch=batch,
+        )
 
     async def add_subscription(
         self,

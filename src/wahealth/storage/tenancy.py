@@ -186,16 +186,23 @@ class TenancyRepository:
         async with writing(self._sessions) as session:
             if await session.get(SpaceRow, space_id) is None:
                 raise UnknownSpace(space_id)
-            row = (
-                await session.execute(
-                    select(WabaRow).where(WabaRow.id == waba_id).with_for_update()
-                )
-            ).scalar_one_or_none()
-            if row is None:
-                row = WabaRow(
+            insert = insert_for(session)
+            created = await session.execute(
+                insert(WabaRow)
+                .values(
                     id=waba_id, space_id=space_id, business_id=business_id, app_id=app_id, name=name
                 )
-                session.add(row)
+                .on_conflict_do_nothing(index_elements=[WabaRow.id])
+            )
+            row = (
+                await session.execute(
+                    select(WabaRow)
+                    .where(WabaRow.id == waba_id)
+                    .with_for_update()
+                    .execution_options(populate_existing=True)
+                )
+            ).scalar_one()
+            if rowcount(created) == 1:
                 await bump_revision(session, CATALOG_TOPIC)
                 return _waba(row)
             if row.space_id != space_id:

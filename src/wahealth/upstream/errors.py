@@ -8,6 +8,7 @@ rather than on codes. The raw Graph fields are kept for logs and diagnostics.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -103,6 +104,8 @@ RATE_LIMIT_CODES = frozenset({4, 17, 32, 613, 80007, 80008, 130429})
 WABA_RATE_LIMIT_CODES = frozenset({80007, 80008})
 _AUTH_CODES = frozenset({102, 190, 10})
 _TRANSIENT_CODES = frozenset({1, 2})
+# Longer waits than a day are not estimates but garbage (or 1e400, which is infinity).
+_MAX_RETRY_AFTER = 86_400.0
 
 
 def _int_or_none(value: object) -> int | None:
@@ -110,7 +113,8 @@ def _int_or_none(value: object) -> int | None:
         return None
     if isinstance(value, int):
         return value
-    if isinstance(value, str) and value.isdigit():
+    # isdigit() alone admits "²" and 5,000-digit numbers, which int() refuses.
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 18:
         return int(value)
     return None
 
@@ -121,6 +125,13 @@ def retry_after_from(headers: Mapping[str, str]) -> float | None:
     Meta states the estimate in minutes in `X-Business-Use-Case-Usage`; 0 means
     "no estimate", which leaves the wait to our own backoff.
     """
+    seconds = _retry_after_from(headers)
+    if seconds is None or not math.isfinite(seconds):
+        return None
+    return min(seconds, _MAX_RETRY_AFTER)
+
+
+def _retry_after_from(headers: Mapping[str, str]) -> float | None:
     raw = headers.get("retry-after")
     if raw:
         try:
@@ -137,7 +148,7 @@ def retry_after_from(headers: Mapping[str, str]) -> float | None:
         return None
     try:
         decoded = json.loads(usage)
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, RecursionError):
         return None
     minutes = [
         _int_or_none(entry.get("estimated_time_to_regain_access"))

@@ -19,6 +19,7 @@ from types import TracebackType
 from typing import Any, Protocol, Self
 
 import httpx
+import orjson
 import structlog
 
 from wahealth import __version__
@@ -41,6 +42,10 @@ MAX_BATCH = 50
 PHONE_NUMBER_FIELDS = "id,display_phone_number,verified_name,quality_rating"
 TEMPLATE_FIELDS = "id,name,language,status,category"
 _NODE_ID = re.compile(r"^[A-Za-z0-9_.-]+$")
+# A health answer is a few KiB and five levels deep; anything far beyond is not an answer,
+# and would cost memory here and fail later when the report is rendered (orjson stops at 255).
+MAX_BODY_BYTES = 1024 * 1024
+MAX_JSON_DEPTH = 32
 
 Sleep = Callable[[float], Awaitable[None]]
 
@@ -294,23 +299,77 @@ class GraphClient:
         data: Mapping[str, str] | None,
     ) -> Any:
         try:
-            response = await self._client.request(method, path, params=params, data=data)
+            request = self._client.build_request(method, path, params=params, data=data)
+            response = await self._client.send(request, stream=True)
+            try:
+                body = await _read_capped(response, MAX_BODY_BYTES)
+            finally:
+                await response.aclose()
         except httpx.TimeoutException as exc:
             raise GraphTransientError(f"Graph timed out: {type(exc).__name__}") from exc
         except (httpx.NetworkError, httpx.RemoteProtocolError) as exc:
             raise GraphTransientError(f"cannot reach Graph: {type(exc).__name__}: {exc}") from exc
+        except httpx.DecodingError as exc:
+            raise GraphBadResponse(f"Graph sent a body that cannot be decoded: {exc}") from exc
         except httpx.HTTPError as exc:
             raise GraphError(f"Graph request failed: {type(exc).__name__}: {exc}") from exc
-        try:
-            payload = response.json()
-        except ValueError:
-            payload = None
+        payload = None
+        if body is not None:
+            try:
+                payload = decode_json(body)
+            except GraphBadResponse:
+                if response.is_success:
+                    raise
+                # Otherwise the status alone says what failed.
         if response.is_success:
-            if payload is None:
-                raise GraphBadResponse("Graph answered with something that is not JSON")
+            if body is None:
+                raise GraphBadResponse(f"Graph answered with more than {MAX_BODY_BYTES} bytes")
             if not (isinstance(payload, dict) and "error" in payload):
                 return payload
         raise graph_error_from(response.status_code, payload, response.headers)
+
+
+async def _read_capped(response: httpx.Response, limit: int) -> bytes | None:
+    """The body, or None as soon as it is known to be longer than `limit` bytes."""
+    declared = response.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        return None
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.aiter_bytes():
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def decode_json(raw: bytes | str) -> Any:
+    """Graph's JSON, or GraphBadResponse if it is not JSON or is nested deeper than an answer."""
+    try:
+        value = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise GraphBadResponse("Graph answered with something that is not JSON") from None
+    if _deeper_than(value, MAX_JSON_DEPTH):
+        raise GraphBadResponse(f"Graph answered with JSON nested over {MAX_JSON_DEPTH} levels")
+    return value
+
+
+def _deeper_than(value: Any, limit: int) -> bool:
+    # Iterative: the point is not to trust the input's depth with the call stack.
+    pending: list[tuple[Any, int]] = [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        if depth > limit:
+            return True
+        pending.extend((child, depth + 1) for child in children)
+    return False
 
 
 def _report(node_id: str, payload: Any) -> HealthReport:
@@ -322,27 +381,40 @@ def _report(node_id: str, payload: Any) -> HealthReport:
         raise GraphBadResponse(f"health of {node_id}: {exc}") from exc
 
 
+def _sub_headers(raw: Any) -> httpx.Headers:
+    """A batch item's `headers` list; entries that cannot be HTTP headers are dropped."""
+    if not isinstance(raw, list):
+        return httpx.Headers()
+    pairs = []
+    for header in raw:
+        if not isinstance(header, dict):
+            continue
+        name, value = header.get("name"), header.get("value")
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            value = str(value)
+        if isinstance(name, str) and isinstance(value, str) and _header_safe(name, value):
+            pairs.append((name, value))
+    return httpx.Headers(pairs)
+
+
+def _header_safe(name: str, value: str) -> bool:
+    return name.isascii() and value.isascii() and name.isprintable() and value.isprintable()
+
+
 def _batch_item(node_id: str, item: Any) -> HealthReport | GraphError:
     if item is None:
         return GraphTransientError(f"batch sub-request for {node_id} got no answer")
-    if not isinstance(item, dict) or not isinstance(item.get("code"), int):
+    status = item.get("code") if isinstance(item, dict) else None
+    if not isinstance(status, int) or isinstance(status, bool):
         return GraphBadResponse(f"batch answer for {node_id} is not a sub-response")
-    raw_headers = item.get("headers") or []
-    headers = httpx.Headers(
-        [
-            (str(h.get("name")), str(h.get("value")))
-            for h in raw_headers
-            if isinstance(h, dict) and "name" in h
-        ]
-        if isinstance(raw_headers, list)
-        else []
-    )
+    headers = _sub_headers(item.get("headers"))
     body = item.get("body")
     try:
-        payload = json.loads(body) if isinstance(body, str) else None
-    except json.JSONDecodeError:
+        payload = decode_json(body) if isinstance(body, str) else None
+    except GraphBadResponse as exc:
+        if 200 <= status < 300:
+            return GraphBadResponse(f"batch answer for {node_id}: {exc.message}")
         payload = None
-    status: int = item["code"]
     if 200 <= status < 300:
         if payload is None:
             return GraphBadResponse(f"batch answer for {node_id} has no JSON body")

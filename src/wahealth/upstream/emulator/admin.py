@@ -1,19 +1,19 @@
 """The emulator's admin API under `/_emulator/`: change healths, count calls, inject faults.
 
 No token is needed: the admin API is for tests and demos, and answers plain
-JSON (`{"error": ...}` on failure), not Graph envelopes.
+JSON (`{"error": ...}` on failure), not Graph envelopes. Bodies are read up to
+`ADMIN_BODY_LIMIT` bytes (413 beyond); a body that is not JSON, nests too deep or
+does not have the expected shape is a 400 saying why.
 """
 
 from __future__ import annotations
-
-import json
-from typing import Any
 
 from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from wahealth.upstream.emulator.bodies import BadBody, invalid, json_body, validation_details
 from wahealth.upstream.emulator.scenario import HealthSpec, HealthValue
 from wahealth.upstream.emulator.state import EmulatorState, Fault, UnknownNode
 from wahealth.upstream.emulator.webhooks import webhook_routes
@@ -30,40 +30,19 @@ def _state(request: Request) -> EmulatorState:
     return state
 
 
-async def _json_body(request: Request) -> Any:
-    try:
-        return json.loads(await request.body())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ValueError(f"body is not JSON: {exc}") from None
-
-
-def _invalid(message: str, details: Any = None) -> JSONResponse:
-    content: dict[str, Any] = {"error": message}
-    if details is not None:
-        content["details"] = details
-    return JSONResponse(content, status_code=422)
-
-
-def _validation_details(exc: ValidationError) -> list[dict[str, Any]]:
-    return [
-        {"loc": [str(p) for p in e["loc"]], "msg": e["msg"], "type": e["type"]}
-        for e in exc.errors()
-    ]
-
-
 async def put_health(request: Request) -> JSONResponse:
     state = _state(request)
     node_id = request.path_params["node_id"]
     if state.node(node_id) is None:
         return JSONResponse({"error": f"unknown node {node_id!r}"}, status_code=404)
     try:
-        body = await _json_body(request)
-    except ValueError as exc:
-        return _invalid(str(exc))
+        body = await json_body(request)
+    except BadBody as exc:
+        return exc.response
     try:
         update = HealthUpdate.model_validate(body)
     except ValidationError as exc:
-        return _invalid("invalid health", _validation_details(exc))
+        return invalid("invalid health", validation_details(exc))
     health = HealthSpec.model_validate(update.model_dump())
     try:
         change = await state.set_health(node_id, health)
@@ -91,13 +70,13 @@ async def delete_calls(request: Request) -> JSONResponse:
 async def post_fault(request: Request) -> JSONResponse:
     state = _state(request)
     try:
-        body = await _json_body(request)
-    except ValueError as exc:
-        return _invalid(str(exc))
+        body = await json_body(request)
+    except BadBody as exc:
+        return exc.response
     try:
         fault = Fault.model_validate(body)
     except ValidationError as exc:
-        return _invalid("invalid fault", _validation_details(exc))
+        return invalid("invalid fault", validation_details(exc))
     state.faults.add(fault)
     return JSONResponse({"pending": state.faults.pending()}, status_code=201)
 

@@ -8,7 +8,6 @@ sub-requests share with plain requests.
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -20,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from wahealth.http_body import BodyTooLarge, NotJson, loads_bounded, read_bounded
 from wahealth.upstream.emulator import envelopes
 from wahealth.upstream.emulator.admin import admin_routes
 from wahealth.upstream.emulator.batch import answer_batch
@@ -27,6 +27,9 @@ from wahealth.upstream.emulator.envelopes import JSON_CONTENT_TYPE, GraphAnswer
 from wahealth.upstream.emulator.graph_api import GraphCall, GraphPath, answer_call
 from wahealth.upstream.emulator.scenario import Scenario
 from wahealth.upstream.emulator.state import EmulatorState, Fault
+
+# Graph batches of 50 sub-requests are a few KiB; Meta refuses far smaller bodies than this.
+GRAPH_BODY_LIMIT = 1024 * 1024
 
 
 def create_emulator(
@@ -65,13 +68,16 @@ def _bearer(request: Request) -> str | None:
 
 
 async def _form(request: Request) -> dict[str, Any]:
-    """The POST body: form-encoded as Meta expects, or JSON as some clients send."""
-    body = await request.body()
+    """The POST body: form-encoded as Meta expects, or JSON as some clients send.
+
+    Raises BodyTooLarge past GRAPH_BODY_LIMIT; a body that is not JSON counts as empty.
+    """
+    body = await read_bounded(request, GRAPH_BODY_LIMIT)
     content_type = request.headers.get("content-type", "")
     if content_type.startswith("application/json"):
         try:
-            decoded = json.loads(body or b"{}")
-        except json.JSONDecodeError:
+            decoded = loads_bounded(body or b"{}")
+        except NotJson:
             return {}
         return decoded if isinstance(decoded, dict) else {}
     return dict(parse_qsl(body.decode("utf-8", errors="replace"), keep_blank_values=True))
@@ -132,7 +138,10 @@ async def _graph_endpoint(request: Request) -> Response:
     state = emulator_state(request.app)
     path = GraphPath.parse(request.url.path)
     params = dict(request.query_params)
-    form = await _form(request) if request.method == "POST" else {}
+    try:
+        form = await _form(request) if request.method == "POST" else {}
+    except BodyTooLarge as exc:
+        return _response(envelopes.graph_error(413, f"(#100) {exc}", 100))
     token = _bearer(request) or params.get("access_token") or form.get("access_token")
     is_batch = request.method == "POST" and not path.segments
     fault = state.faults.take()

@@ -7,10 +7,10 @@ JSON-encoded strings, as Meta sends them.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from wahealth.http_body import NotJson, loads_bounded
 from wahealth.upstream.emulator import envelopes
 from wahealth.upstream.emulator.envelopes import JSON_CONTENT_TYPE, GraphAnswer
 from wahealth.upstream.emulator.graph_api import GraphCall, answer_call
@@ -22,8 +22,8 @@ MAX_BATCH = 50
 def _parse_batch(raw: Any) -> list[tuple[str, str]] | GraphAnswer:
     if isinstance(raw, str):
         try:
-            raw = json.loads(raw)
-        except json.JSONDecodeError:
+            raw = loads_bounded(raw)
+        except NotJson:
             return envelopes.batch_error("The parameter batch must be a JSON array")
     if raw is None:
         return envelopes.batch_error("The parameter batch is required")

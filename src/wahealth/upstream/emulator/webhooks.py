@@ -39,6 +39,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from wahealth.domain import EntityType
+from wahealth.upstream.emulator.bodies import BadBody, json_body, validation_details
 from wahealth.upstream.emulator.scenario import PhoneNumberSpec, TemplateSpec
 
 if TYPE_CHECKING:
@@ -235,10 +236,12 @@ def _listing(emitter: WebhookEmitter) -> dict[str, Any]:
 
 async def post_webhook_target(request: Request) -> JSONResponse:
     try:
-        body = WebhookTargetBody.model_validate_json(await request.body())
+        body = WebhookTargetBody.model_validate(await json_body(request))
+    except BadBody as exc:
+        return exc.response
     except ValidationError as exc:
-        details = [{"loc": [str(p) for p in e["loc"]], "msg": e["msg"]} for e in exc.errors()]
-        return JSONResponse({"error": "invalid webhook target", "details": details}, 422)
+        details = validation_details(exc)
+        return JSONResponse({"error": "invalid webhook target", "details": details}, 400)
     emitter = _emitter(request)
     emitter.register(body.url, body.app_secret)
     return JSONResponse(_listing(emitter), status_code=201)
