@@ -49,17 +49,19 @@ class UpstreamTap:
         self.app = app
         self.arrivals: Counter[str] = Counter()  # by path, at arrival, admin calls excluded
         self.batch_faults: dict[str, dict[str, Any]] = {}  # node id -> sub-response
+        self.batches: list[list[str]] = []  # the node ids of each batch POST, as it arrived
 
     def reset(self) -> None:
         self.arrivals.clear()
         self.batch_faults.clear()
+        self.batches.clear()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"].startswith("/_emulator"):
             await self.app(scope, receive, send)
             return
         self.arrivals[scope["path"]] += 1
-        if scope["method"] != "POST" or not self.batch_faults:
+        if scope["method"] != "POST":
             await self.app(scope, receive, send)
             return
         body = b""
@@ -69,10 +71,15 @@ class UpstreamTap:
             if not message.get("more_body", False):
                 break
         nodes = _batch_nodes(body)
-        answer: dict[str, Any] = {}
+        self.batches.append(nodes)
 
         async def replay() -> Message:
             return {"type": "http.request", "body": body, "more_body": False}
+
+        if not self.batch_faults:
+            await self.app(scope, replay, send)
+            return
+        answer: dict[str, Any] = {}
 
         async def capture(message: Message) -> None:
             if message["type"] == "http.response.start":
