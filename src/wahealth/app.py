@@ -52,6 +52,9 @@ __all__ = ["Components", "Overrides", "create_app", "prepare_storage"]
 
 log = structlog.get_logger(__name__)
 
+# Paths whose errors are {"error": "..."}; every other unowned path answers like Graph.
+PLAIN_ERROR_PREFIXES = ("/_emulator/", "/api/")
+
 
 @dataclass
 class Readiness:
@@ -74,8 +77,11 @@ async def _http_error(request: Request, exc: Exception) -> Response:
         if status == 404
         else f"Unsupported {request.method.lower()} request."
     )
-    error = {"message": message, "type": "OAuthException", "code": 2500 if status == 404 else 100}
     headers = dict(exc.headers or {}) if isinstance(exc, HTTPException) else {}
+    if request.url.path.startswith(PLAIN_ERROR_PREFIXES):
+        # Our JSON API and the emulator's admin API answer in their own shape.
+        return JSONResponse({"error": message}, status_code=status, headers=headers)
+    error = {"message": message, "type": "OAuthException", "code": 2500 if status == 404 else 100}
     return JSONResponse({"error": error}, status_code=status, headers=headers)
 
 

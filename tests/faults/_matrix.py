@@ -17,7 +17,7 @@ from tests.fuzz._cams import encode, signed_v1
 from tests.fuzz._wire import cams_answer, d360_answer, graph_answer
 from tests.gateway._wire import PHONE_OK
 
-from wahealth.app import Services
+from wahealth.app import Components
 from wahealth.settings import Settings
 from wahealth.storage.health import HealthRepository
 from wahealth.testing import DEMO, running_app
@@ -94,13 +94,13 @@ def assert_retry_after(response: httpx.Response) -> None:
 @dataclass
 class Gateway:
     client: httpx.AsyncClient
-    services: Services
+    components: Components
 
     async def transitions(self, node_id: str = NODE) -> int:
-        return len(await HealthRepository(self.services.sessions).history(node_id, limit=1000))
+        return len(await HealthRepository(self.components.sessions).history(node_id, limit=1000))
 
     async def stored_payload(self, node_id: str = NODE) -> Any:
-        row = await HealthRepository(self.services.sessions).get(node_id)
+        row = await HealthRepository(self.components.sessions).get(node_id)
         return None if row is None else (row.payload, row.fetched_at)
 
 
@@ -112,7 +112,7 @@ async def gateway(settings: Settings) -> AsyncIterator[Gateway]:
     async with running_app(settings) as running:
         transport = httpx.ASGITransport(app=running.app, raise_app_exceptions=False)
         async with httpx.AsyncClient(transport=transport, base_url="http://wahealth.test") as c:
-            yield Gateway(c, running.services)
+            yield Gateway(c, running.components)
 
 
 async def emulator_calls(admin: httpx.AsyncClient, node_id: str = NODE) -> int:

@@ -21,7 +21,7 @@ import pytest
 from hypothesis import HealthCheck, settings
 from tests.gateway._wire import PHONE_OK
 
-from wahealth.app import Services
+from wahealth.app import Components
 from wahealth.testing import DEMO, demo_settings, running_app
 
 VERIFY_TOKEN = "fuzz-verify-token"
@@ -56,7 +56,7 @@ class Fuzzed:
     """The app under fuzz: an HTTP client that sees 500s as responses, and its services."""
 
     client: httpx.AsyncClient
-    services: Services
+    components: Components
 
 
 async def assert_healthy(client: httpx.AsyncClient) -> None:
@@ -89,8 +89,8 @@ async def fuzzed(tmp_path: Path) -> AsyncIterator[Fuzzed]:
         async with httpx.AsyncClient(
             transport=transport, base_url="http://wahealth.test"
         ) as client:
-            fuzzed = Fuzzed(client, running.services)
+            fuzzed = Fuzzed(client, running.components)
             yield fuzzed
             await client.delete("/_emulator/faults")
-            await running.services.monitor.webhooks.drain()
+            await running.components.monitor.webhooks.drain()
             await assert_healthy(client)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 
-import pytest
 from hypothesis import event, example, given
 from hypothesis import strategies as st
 from tests.fuzz._strategies import (
@@ -120,10 +119,6 @@ async def test_emulator_admin(
     assert response.status_code != 404 or "{node}" in path, response.content[:200]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 9 item 2: admin bodies nested ~1,100+ deep raise RecursionError -> 500",
-)
 @fuzz_settings(10)
 @given(
     endpoint=st.sampled_from(_ENDPOINTS[:2] + _ENDPOINTS[9:10]),

@@ -34,19 +34,30 @@ class Backoff:
     _nodes: BoundedLru[str, tuple[float, int]] = field(
         default_factory=lambda: BoundedLru(100_000, 32 * 1024 * 1024)
     )
+    _wabas: BoundedLru[str, float] = field(
+        default_factory=lambda: BoundedLru(100_000, 16 * 1024 * 1024)
+    )
     _paused_until: float = 0.0
 
-    def wait(self, node_id: str) -> float:
-        """Seconds until `node_id` may be called upstream; 0 when it may be now."""
+    def wait(self, node_id: str, waba_id: str | None = None) -> float:
+        """Seconds until `node_id` (of `waba_id`, when known) may be called upstream; 0: now."""
         now = self.clock()
         wait = self._paused_until - now
         entry = self._nodes.get(node_id)
         if entry is not None:
             wait = max(wait, entry[0] - now)
+        if waba_id is not None:
+            waba_until = self._wabas.get(waba_id)
+            if waba_until is not None:
+                wait = max(wait, waba_until - now)
         return max(0.0, wait)
 
-    def failed(self, node_id: str, exc: UpstreamFailure) -> float:
-        """Record a failure; returns the seconds until the next call for the node."""
+    def failed(self, node_id: str, exc: UpstreamFailure, waba_id: str | None = None) -> float:
+        """Record a failure; returns the seconds until the next call for the node.
+
+        A WABA's throttle (Meta's 80007 family) pauses every node of `waba_id`; an app's
+        throttle pauses every call.
+        """
         now = self.clock()
         entry = self._nodes.get(node_id)
         failures = 1 if entry is None else entry[1] + 1
@@ -57,6 +68,8 @@ class Backoff:
             delay = max(delay, pause)
             if not exc.per_waba:
                 self._paused_until = max(self._paused_until, now + pause)
+            elif waba_id is not None:
+                self._wabas.put(waba_id, now + pause, len(waba_id))
         elif exc.retry_after:
             delay = max(delay, exc.retry_after)
         self._nodes.put(node_id, (now + delay, failures), len(node_id))

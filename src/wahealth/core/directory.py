@@ -196,16 +196,17 @@ class Directory:
         if owner != principal.account:
             raise AccessDenied(f"CustSpaceId {space_id} does not belong to the calling account")
 
-    async def check_node(self, principal: Principal, node_id: str) -> str:
-        """The node's space, if it belongs to the principal's account; NodeNotFound otherwise."""
+    async def check_node(self, principal: Principal, node_id: str) -> tuple[str, str]:
+        """(space id, WABA id) of the node, if it belongs to the principal's account;
+        NodeNotFound otherwise."""
 
         async def load() -> object:
-            return await self._catalog.node_in_account(node_id, principal.account)
+            return await self._catalog.node_owner(node_id, principal.account)
 
-        space = await self._lookups.get(("node", principal.account, node_id), load)
-        if not isinstance(space, str):
+        owner = await self._lookups.get(("node", principal.account, node_id), load)
+        if not isinstance(owner, tuple):
             raise NodeNotFound(f"node {node_id} is not known to this account")
-        return space
+        return owner
 
     async def check_waba(self, space_id: str, waba_id: str) -> None:
         async def load() -> object:

@@ -35,6 +35,7 @@ from wahealth.core.ports import (
     ReportObserver,
     UpstreamFailure,
     UpstreamNotFound,
+    UpstreamThrottled,
 )
 from wahealth.domain import (
     HealthReport,
@@ -77,8 +78,13 @@ class HealthService:
     )
     _background: set[asyncio.Task[object]] = field(default_factory=set)
 
-    async def get(self, node_id: str, *, cause: str = "query") -> HealthReport:
-        """The node's report: fresh from cache, else from upstream, else stale, else an error."""
+    async def get(
+        self, node_id: str, *, cause: str = "query", waba_id: str | None = None
+    ) -> HealthReport:
+        """The node's report: fresh from cache, else from upstream, else stale, else an error.
+
+        `waba_id`, when known, lets a WABA's throttle pause the WABA's other nodes too.
+        """
         cached = await self._cached(node_id)
         if cached is not None and not cached.outdated:
             age = self.clock() - cached.fetched_at
@@ -87,10 +93,12 @@ class HealthService:
             if age < self.freshness.ttl_seconds + self.freshness.stale_while_revalidate_seconds:
                 self._revalidate(node_id, cause)
                 return self._from_cache(cached, ReportSource.CACHE)
-        wait = self.backoff.wait(node_id)
+        wait = self.backoff.wait(node_id, waba_id)
         if wait > 0 and not self.flight.in_flight(node_id):
-            return self._stale_or_unavailable(node_id, cached, wait, "backing off")
-        fetch = self.flight.join(node_id, lambda: self._fetch(node_id, cause, query=True))
+            return self._stale_or_unavailable(node_id, cached, wait, "Meta failed moments ago")
+        fetch = self.flight.join(
+            node_id, lambda: self._fetch(node_id, cause, query=True, waba_id=waba_id)
+        )
         try:
             return await asyncio.wait_for(
                 asyncio.shield(fetch), self.freshness.query_deadline_seconds
@@ -98,13 +106,17 @@ class HealthService:
         except TimeoutError:
             # The fetch goes on in its own task; the next query may find its answer.
             return self._stale_or_unavailable(
-                node_id, cached, self.freshness.query_deadline_seconds, "upstream is slow"
+                node_id, cached, self.freshness.query_deadline_seconds, "Meta is slow"
             )
         except UpstreamNotFound as exc:
             raise NodeNotFound(f"node {node_id} does not exist at Meta") from exc
-        except UpstreamFailure as exc:
+        except UpstreamThrottled:
             return self._stale_or_unavailable(
-                node_id, cached, self.backoff.wait(node_id), type(exc).__name__
+                node_id, cached, self.backoff.wait(node_id, waba_id), "Meta throttled the calls"
+            )
+        except UpstreamFailure:
+            return self._stale_or_unavailable(
+                node_id, cached, self.backoff.wait(node_id), "Meta failed"
             )
 
     async def refresh(self, node_id: str, *, cause: str = "poll") -> HealthReport:
@@ -123,6 +135,11 @@ class HealthService:
         self.backoff.succeeded(report.node_id)
         await self._store(report)
         await self._notify(report, cause)
+
+    def failed(self, node_id: str, error: Exception) -> None:
+        """A fetch made elsewhere (a batch refresh) failed: queries back off from the node."""
+        if isinstance(error, UpstreamFailure) and not isinstance(error, UpstreamNotFound):
+            self.backoff.failed(node_id, error)
 
     async def drain(self) -> None:
         """Wait for background work (revalidations, observers of query fetches)."""
@@ -158,14 +175,16 @@ class HealthService:
             retry_after=max(1.0, retry_after),
         )
 
-    async def _fetch(self, node_id: str, cause: str, *, query: bool = False) -> HealthReport:
+    async def _fetch(
+        self, node_id: str, cause: str, *, query: bool = False, waba_id: str | None = None
+    ) -> HealthReport:
         try:
             # A query tries once: its back-off, not a retry loop, decides when to call again.
             report = await self.upstream.health(node_id, attempts=1 if query else None)
         except UpstreamNotFound:
             raise
         except UpstreamFailure as exc:
-            delay = self.backoff.failed(node_id, exc)
+            delay = self.backoff.failed(node_id, exc, waba_id)
             log.warning(
                 "upstream failed; backing off",
                 node_id=node_id,

@@ -191,8 +191,8 @@ class CatalogStore(Protocol):
         """(template_id, waba_id) of a template within a space."""
         ...
 
-    async def node_in_account(self, node_id: str, account_name: str) -> str | None:
-        """The space id if the phone number, template or WABA belongs to the account."""
+    async def node_owner(self, node_id: str, account_name: str) -> tuple[str, str] | None:
+        """(space id, WABA id) if the phone number, template or WABA belongs to the account."""
         ...
 
     async def wabas_of_space(self, space_id: str) -> list[str]: ...

@@ -184,8 +184,8 @@ class HealthQueries:
         """The report for `query` as `credential` may see it; a `CoreError` otherwise."""
         principal = await self.caller(credential)
         parsed = query() if callable(query) else query
-        node_id = await self.resolve(principal, parsed)
-        return Answer(await self.health.get(node_id), parsed, node_id)
+        node_id, waba_id = await self.resolve(principal, parsed)
+        return Answer(await self.health.get(node_id, waba_id=waba_id), parsed, node_id)
 
     async def history_of(
         self, credential: Credential, page: HistoryPage | Callable[[], HistoryPage]
@@ -236,24 +236,22 @@ class HealthQueries:
         if not decision.allowed:
             raise Throttled(decision.retry_after)
 
-    async def resolve(self, principal: Principal, query: Query) -> str:
-        """The Meta node id of a query, checking the caller owns it."""
+    async def resolve(self, principal: Principal, query: Query) -> tuple[str, str]:
+        """(Meta node id, its WABA's id) of a query, checking the caller owns the node."""
         directory = self.directory
         if isinstance(query, ByNodeId):
-            await directory.check_node(principal, query.node_id)
-            return query.node_id
+            _, waba_id = await directory.check_node(principal, query.node_id)
+            return query.node_id, waba_id
         if isinstance(query, KeyNumber):
             if principal.phone_number_id is None:
                 raise Unauthenticated("this credential is not bound to a phone number")
             # A key bound to a number outside its account's spaces answers nothing.
-            await directory.check_node(principal, principal.phone_number_id)
-            return principal.phone_number_id
+            _, waba_id = await directory.check_node(principal, principal.phone_number_id)
+            return principal.phone_number_id, waba_id
         await directory.check_space(principal, query.space_id)
         if isinstance(query, ByPhoneNumber):
-            node_id, _ = await directory.phone_number_id(query.space_id, query.phone_number)
-            return node_id
+            return await directory.phone_number_id(query.space_id, query.phone_number)
         if isinstance(query, ByTemplate):
-            node_id, _ = await directory.template_id(query.space_id, query.code, query.language)
-            return node_id
+            return await directory.template_id(query.space_id, query.code, query.language)
         await directory.check_waba(query.space_id, query.waba_id)
-        return query.waba_id
+        return query.waba_id, query.waba_id

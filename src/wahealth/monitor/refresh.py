@@ -55,9 +55,12 @@ class BatchUpstream(Protocol):
 
 
 class ReportSink(Protocol):
-    """Where fetched reports go (the health core: cache, then observers)."""
+    """Where fetched reports go (the health core: cache, then observers), and failures:
+    the health core's back-off, shared with queries."""
 
     async def accept(self, report: HealthReport, *, cause: str) -> None: ...
+
+    def failed(self, node_id: str, error: Exception) -> None: ...
 
 
 class Schedule(Protocol):
@@ -264,11 +267,15 @@ class FleetRefresher:
                 outcome.refreshed.append(node_id)
                 self._failures.pop(node_id, None)
             elif isinstance(result, GraphRateLimited) and result.code not in WABA_RATE_LIMIT_CODES:
+                self._sink.failed(node_id, result)
                 outcome.throttled.append(node_id)
                 wait = result.retry_after if result.retry_after else self._default_pause
                 outcome.pause_seconds = max(outcome.pause_seconds or 0.0, wait)
             else:
-                outcome.failed[node_id] = result or LookupError(f"no answer for node {node_id}")
+                error = result or LookupError(f"no answer for node {node_id}")
+                # Queries for this node back off too, rather than call a failing Meta.
+                self._sink.failed(node_id, error)
+                outcome.failed[node_id] = error
         if outcome.pause_seconds is not None:
             log.warning("Meta throttled the fleet refresh", pause_seconds=outcome.pause_seconds)
             self._pause(outcome.pause_seconds)

@@ -317,6 +317,31 @@ class CatalogRepository:
             space_id: str | None = await session.scalar(query)
             return space_id
 
+    async def node_owner(self, node_id: str, account_name: str) -> tuple[str, str] | None:
+        """(space id, WABA id) if this phone number, template or WABA id is in one of the
+        account's spaces, else None."""
+        owners = union_all(
+            select(WabaRow.space_id.label("space_id"), WabaRow.id.label("waba_id")).where(
+                WabaRow.id == node_id
+            ),
+            select(WabaRow.space_id, WabaRow.id)
+            .join(PhoneNumberRow, PhoneNumberRow.waba_id == WabaRow.id)
+            .where(PhoneNumberRow.id == node_id),
+            select(WabaRow.space_id, WabaRow.id)
+            .join(TemplateRow, TemplateRow.waba_id == WabaRow.id)
+            .where(TemplateRow.id == node_id),
+        ).subquery("owners")
+        query = (
+            select(owners.c.space_id, owners.c.waba_id)
+            .join(SpaceRow, SpaceRow.id == owners.c.space_id)
+            .join(AccountRow, AccountRow.id == SpaceRow.account_id)
+            .where(AccountRow.name == account_name)
+            .limit(1)
+        )
+        async with reading(self._sessions) as session:
+            row = (await session.execute(query)).first()
+        return None if row is None else (str(row[0]), str(row[1]))
+
     async def nodes_of_space(self, space_id: str) -> list[NodeRef]:
         """Every WABA, phone number and template of a space."""
         nodes = catalog_nodes().subquery()
