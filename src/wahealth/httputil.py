@@ -9,33 +9,32 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from wahealth.core.errors import CoreError
+from wahealth.http_body import BodyTooLarge, read_bounded
 
 R = TypeVar("R")
+
+__all__ = [
+    "EVERY_METHOD",
+    "MAX_BODY_BYTES",
+    "BodyTooLarge",
+    "ErrorTable",
+    "PrebuiltResponse",
+    "core_error_types",
+    "read_body",
+    "retry_after_header",
+]
 
 MAX_BODY_BYTES = 64 * 1024
 # Routed to the dialects' endpoints, which refuse the ones they do not serve in their own shape.
 EVERY_METHOD = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"]
 
 
-class BodyTooLarge(Exception):
-    """The request body exceeds MAX_BODY_BYTES."""
-
-
 async def read_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
-    """The request body, refusing to buffer more than `limit` bytes."""
+    """The request body, refusing to buffer more than `limit` bytes (`BodyTooLarge`)."""
     declared = request.headers.get("content-length")
     if declared == "0" or (declared is None and request.method in ("GET", "HEAD")):
         return b""  # the SDK's usual empty POST: no need to drive the receive channel
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise BodyTooLarge
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise BodyTooLarge
-        chunks.append(chunk)
-    return b"".join(chunks)
+    return await read_bounded(request, limit)
 
 
 def retry_after_header(seconds: float) -> str:

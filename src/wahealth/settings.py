@@ -14,6 +14,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from wahealth.domain.records import DEFAULT_ALERT_EVENTS, AlertEvent
+
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -102,10 +104,6 @@ class MonitorSettings(_Section):
     enabled: bool = True
     interval_seconds: float = Field(default=60.0, gt=0)
     meta_calls_per_minute: int = Field(default=600, ge=1)
-
-
-AlertEvent = Literal["BLOCKED", "LIMITED", "RECOVERED", "ANY"]
-DEFAULT_ALERT_EVENTS: tuple[AlertEvent, ...] = ("BLOCKED", "LIMITED", "RECOVERED")
 
 
 class SubscriptionConfig(_Section):

@@ -34,9 +34,15 @@ from wahealth.cli.common import (
     short,
     when,
 )
-from wahealth.domain.records import AlertFormat, AlertState, OutboxItem, Subscription
+from wahealth.domain.records import (
+    DEFAULT_ALERT_EVENTS,
+    AlertFormat,
+    AlertState,
+    OutboxItem,
+    Subscription,
+)
 from wahealth.monitor.targets import TargetError, check_target
-from wahealth.settings import DEFAULT_ALERT_EVENTS, Settings
+from wahealth.settings import Settings
 from wahealth.storage import OutboxRepository
 
 EVENTS = ("BLOCKED", "LIMITED", "RECOVERED", "ANY")

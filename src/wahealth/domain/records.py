@@ -76,6 +76,22 @@ class DueNode(NamedTuple):
     next_due_at: datetime | None
 
 
+class AlertEvent(enum.StrEnum):
+    """What an alert subscription can be sent (see `wahealth.monitor.events`)."""
+
+    BLOCKED = "BLOCKED"
+    LIMITED = "LIMITED"
+    RECOVERED = "RECOVERED"
+    ANY = "ANY"
+
+
+DEFAULT_ALERT_EVENTS: tuple[AlertEvent, ...] = (
+    AlertEvent.BLOCKED,
+    AlertEvent.LIMITED,
+    AlertEvent.RECOVERED,
+)
+
+
 class AlertState(enum.StrEnum):
     PENDING = "pending"
     DELIVERED = "delivered"

@@ -28,13 +28,13 @@ last one always carries the final state.
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
 from wahealth.domain import HealthReport, Status, fill_error
 from wahealth.domain.records import (
+    AlertEvent,
     AlertSnapshot,
     AlertState,
     FlapPolicy,
@@ -43,13 +43,6 @@ from wahealth.domain.records import (
     Transition,
     iso_utc,
 )
-
-
-class AlertEvent(enum.StrEnum):
-    BLOCKED = "BLOCKED"
-    LIMITED = "LIMITED"
-    RECOVERED = "RECOVERED"
-    ANY = "ANY"
 
 
 def classify(before: str | None, after: str) -> AlertEvent | None:

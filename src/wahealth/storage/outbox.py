@@ -17,14 +17,19 @@ from typing import Any, Final, Literal
 
 from sqlalchemy import Select, delete, func, select
 
-from wahealth.domain.records import AlertFormat, AlertState, Delivery, OutboxItem, Subscription
+from wahealth.domain.records import (
+    DEFAULT_ALERT_EVENTS,
+    AlertFormat,
+    AlertState,
+    Delivery,
+    OutboxItem,
+    Subscription,
+)
 from wahealth.storage._session import Factory, insert_for, reading, rowcount, writing
 from wahealth.storage.columns import utcnow
 from wahealth.storage.errors import Conflict, UnknownAlert, UnknownSpace, UnknownSubscription
 from wahealth.storage.models import AlertSubscriptionRow, OutboxRow, SpaceRow
 from wahealth.storage.prune import DEFAULT_BATCH, prune_older_than, table_of
-
-DEFAULT_EVENTS = ("BLOCKED", "LIMITED", "RECOVERED")
 
 
 class _Keep(enum.Enum):
@@ -104,7 +109,7 @@ class OutboxRepository:
         space_id: str,
         url: str,
         *,
-        on_events: Iterable[str] = DEFAULT_EVENTS,
+        on_events: Iterable[str] = DEFAULT_ALERT_EVENTS,
         format: AlertFormat | str = AlertFormat.JSON,
         secret_encrypted: str | None = None,
     ) -> Subscription:
