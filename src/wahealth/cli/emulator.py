@@ -17,7 +17,8 @@ from wahealth.upstream.emulator import ScenarioError, create_emulator, load_scen
 def _bind(host: str, port: int) -> socket.socket:
     # Bind before serving so that `--port 0` can print the port the kernel chose.
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only on sockets that say so.
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))

@@ -81,7 +81,7 @@ class MetaWebhookIngest:
         self._spawn(self._process(document))
 
     async def drain(self) -> None:
-        """Wait for every refresh scheduled so far (tests)."""
+        """Wait for every refresh scheduled so far (on stop, before cancelling the rest)."""
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 

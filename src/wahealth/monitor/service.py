@@ -153,5 +153,10 @@ class Monitor:
             for task in pending:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+        try:
+            # Refreshes a webhook asked for finish, so their transitions are recorded.
+            await asyncio.wait_for(self.webhooks.drain(), timeout=STOP_GRACE_SECONDS)
+        except TimeoutError:
+            log.warning("webhook refreshes still running at stop; the next poll covers them")
         await self.webhooks.aclose()
         await self.sender.aclose()
