@@ -18,12 +18,14 @@ anything but a hash: nothing is remembered until a signature verifies.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from types import MappingProxyType
 from typing import Any, Literal
 from urllib.parse import parse_qsl, quote
 
@@ -55,6 +57,10 @@ _V1_REQUIRED_PARAMS = (
     "Timestamp",
 )
 _AUTHORIZATION_FIELDS = frozenset({"Credential", "SignedHeaders", "Signature"})
+_EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
+# Parsed query strings and Authorization prefixes kept (each bounded in size by the HTTP
+# server's request-line and header limits): about 8 MiB at most.
+_PARSED_CACHE_ENTRIES = 1024
 _MAX_PARAMS = 256  # the CAMS API has nine parameters; bound the parsing work
 _MAX_TOKEN_CHARS = 128  # access key ids and nonces: bound what reaches the nonce store
 _TIMESTAMP = re.compile(
@@ -153,7 +159,7 @@ def parse_credentials(req: SignedRequest) -> CamsCredentials:
 def verify(req: SignedRequest, creds: CamsCredentials, secret: str) -> None:
     """Recompute the signature with `secret`; raise `SignatureDoesNotMatch` if it differs."""
     if creds.style == "v3":
-        payload_hash = hashlib.sha256(req.body).hexdigest()
+        payload_hash = hashlib.sha256(req.body).hexdigest() if req.body else _EMPTY_SHA256
         declared = req.headers.get("x-acs-content-sha256", "").lower()
         if not hmac.compare_digest(declared.encode(), payload_hash.encode()):
             raise SignatureDoesNotMatch("The x-acs-content-sha256 header does not match the body.")
@@ -205,8 +211,7 @@ def v3_string_to_sign(
     req: SignedRequest, signed_headers: tuple[str, ...], payload_hash: str
 ) -> str:
     """The ACS3-HMAC-SHA256 string to sign (the SDK's `Utils.get_authorization`)."""
-    query = _query_params(req)
-    canonical_query = "&".join(f"{name}={quote(query[name], safe='~')}" for name in sorted(query))
+    canonical_query = _canonical_query(req.raw_query)
     names = sorted(signed_headers)
     canonical_headers = "".join(f"{name}:{req.headers[name].strip()}\n" for name in names)
     canonical_request = "\n".join(
@@ -233,17 +238,83 @@ def v1_string_to_sign(req: SignedRequest) -> str:
 
 
 def _parse_v3(req: SignedRequest, authorization: str) -> CamsCredentials:
+    access_key_id, signed_headers, signature = _authorization_fields(authorization)
+    for name in signed_headers:
+        if name not in req.headers:
+            raise IncompleteSignature(f"Signed header {name} is missing.")
+    if "x-acs-content-sha256" not in req.headers:
+        raise IncompleteSignature("Header x-acs-content-sha256 is missing.")
+    return CamsCredentials(
+        access_key_id=access_key_id,
+        algorithm=V3_ALGORITHM,
+        signed_headers=signed_headers,
+        signature=signature,
+        style="v3",
+        nonce=_token(req.headers["x-acs-signature-nonce"], "x-acs-signature-nonce"),
+        timestamp=_parse_timestamp(req.headers["x-acs-date"]),
+    )
+
+
+def _authorization_fields(authorization: str) -> tuple[str, tuple[str, ...], str]:
+    """(Credential, SignedHeaders, Signature) of a V3 Authorization header, checked.
+
+    A client signs every request with the same Credential and SignedHeaders, so that part
+    is parsed once (memoized, bounded) and only the signature is read per request.
+    """
+    head, sep, signature = authorization.strip().rpartition(",Signature=")
+    if not sep:
+        head, signature = authorization.strip(), ""
+    else:
+        signature = signature.strip().lower()
+    access_key_id, signed_headers, signed = _authorization_head(head)
+    if not signed:
+        # The Signature field is not last (or missing): parse the slow, general way.
+        return _authorization_general(authorization)
+    if not _HEX_SHA256.fullmatch(signature):
+        raise IncompleteSignature("Signature is not a hex SHA-256 value.")
+    return access_key_id, signed_headers, signature
+
+
+@functools.lru_cache(maxsize=_PARSED_CACHE_ENTRIES)
+def _authorization_head(head: str) -> tuple[str, tuple[str, ...], bool]:
+    """Credential and SignedHeaders of `head` (an Authorization header up to `,Signature=`).
+
+    The third item is False when `head` is not such a prefix (the caller then falls back).
+    """
+    algorithm, _, rest = head.partition(" ")
+    if algorithm != V3_ALGORITHM:
+        raise IncompleteSignature(f"Only {V3_ALGORITHM} signatures are supported.")
+    fields = _fields(rest)
+    if set(fields) != _AUTHORIZATION_FIELDS - {"Signature"}:
+        return "", (), False
+    return (*_checked_credential_and_headers(fields), True)
+
+
+def _authorization_general(authorization: str) -> tuple[str, tuple[str, ...], str]:
     algorithm, _, rest = authorization.strip().partition(" ")
     if algorithm != V3_ALGORITHM:
         raise IncompleteSignature(f"Only {V3_ALGORITHM} signatures are supported.")
+    fields = _fields(rest)
+    if len(fields) != len(_AUTHORIZATION_FIELDS):
+        raise IncompleteSignature("The Authorization header is malformed.")
+    access_key_id, signed_headers = _checked_credential_and_headers(fields)
+    signature = fields["Signature"].lower()
+    if not _HEX_SHA256.fullmatch(signature):
+        raise IncompleteSignature("Signature is not a hex SHA-256 value.")
+    return access_key_id, signed_headers, signature
+
+
+def _fields(rest: str) -> dict[str, str]:
     fields: dict[str, str] = {}
     for part in rest.split(","):
         name, eq, value = part.strip().partition("=")
         if not eq or name not in _AUTHORIZATION_FIELDS or name in fields or not value.strip():
             raise IncompleteSignature("The Authorization header is malformed.")
         fields[name] = value.strip()
-    if len(fields) != len(_AUTHORIZATION_FIELDS):
-        raise IncompleteSignature("The Authorization header is malformed.")
+    return fields
+
+
+def _checked_credential_and_headers(fields: Mapping[str, str]) -> tuple[str, tuple[str, ...]]:
     signed_headers = tuple(fields["SignedHeaders"].split(";"))
     if len(set(signed_headers)) != len(signed_headers) or not all(
         _HEADER_NAME.fullmatch(name) for name in signed_headers
@@ -252,23 +323,7 @@ def _parse_v3(req: SignedRequest, authorization: str) -> CamsCredentials:
     missing = REQUIRED_SIGNED_HEADERS.difference(signed_headers)
     if missing:
         raise IncompleteSignature(f"SignedHeaders must include {', '.join(sorted(missing))}.")
-    for name in signed_headers:
-        if name not in req.headers:
-            raise IncompleteSignature(f"Signed header {name} is missing.")
-    if "x-acs-content-sha256" not in req.headers:
-        raise IncompleteSignature("Header x-acs-content-sha256 is missing.")
-    signature = fields["Signature"].lower()
-    if not _HEX_SHA256.fullmatch(signature):
-        raise IncompleteSignature("Signature is not a hex SHA-256 value.")
-    return CamsCredentials(
-        access_key_id=_token(fields["Credential"], "Credential"),
-        algorithm=V3_ALGORITHM,
-        signed_headers=signed_headers,
-        signature=signature,
-        style="v3",
-        nonce=_token(req.headers["x-acs-signature-nonce"], "x-acs-signature-nonce"),
-        timestamp=_parse_timestamp(req.headers["x-acs-date"]),
-    )
+    return _token(fields["Credential"], "Credential"), signed_headers
 
 
 def _parse_v1(params: Mapping[str, str]) -> CamsCredentials:
@@ -306,11 +361,19 @@ def _token(value: str, what: str) -> str:
 
 
 def _query_params(req: SignedRequest) -> dict[str, str]:
-    parsed = req._parsed.get("query")
-    if parsed is None:
-        parsed = _unique(_parse_form(req.raw_query, "query string"), "query string")
-        req._parsed["query"] = parsed
-    return dict(parsed)
+    return dict(_parsed_query(req.raw_query))
+
+
+@functools.lru_cache(maxsize=_PARSED_CACHE_ENTRIES)
+def _parsed_query(raw_query: bytes) -> Mapping[str, str]:
+    """The query's parameters; a client polling one node sends the same query each time."""
+    return MappingProxyType(_unique(_parse_form(raw_query, "query string"), "query string"))
+
+
+@functools.lru_cache(maxsize=_PARSED_CACHE_ENTRIES)
+def _canonical_query(raw_query: bytes) -> str:
+    query = _parsed_query(raw_query)
+    return "&".join(f"{name}={quote(query[name], safe='~')}" for name in sorted(query))
 
 
 def _form_params(req: SignedRequest) -> dict[str, str]:
