@@ -15,6 +15,7 @@ import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import structlog
 from starlette.applications import Starlette
@@ -38,7 +39,7 @@ from wahealth.dialects.d360.routes import routes as d360_routes
 from wahealth.dialects.graph.routes import routes as graph_routes
 from wahealth.logs import configure_logging
 from wahealth.metrics import METRICS_PATH, MetricsMode, metrics_endpoint
-from wahealth.middleware import DirectRoutes, RequestIdMiddleware
+from wahealth.middleware import DirectDialects, RequestIdMiddleware
 from wahealth.settings import Settings, load_settings
 from wahealth.storage import create_engine, session_factory, upgrade
 from wahealth.storage.credentials import CredentialRepository
@@ -161,20 +162,32 @@ def create_app(settings: Settings, *, overrides: Overrides | None = None) -> Sta
     queries = components.queries
     dialects = [*cams_routes(queries), *d360_routes(queries), *graph_routes(queries)]
     metrics = components.metrics
-    app = Starlette(
+    observe = metrics.observe_request if metrics is not None else None
+    app = WahealthApp(
+        DirectDialects(dialects, observe),
         routes=[*_routes(components, readiness), *dialects],
         lifespan=lifespan,
-        middleware=[
-            Middleware(
-                RequestIdMiddleware,
-                observe=metrics.observe_request if metrics is not None else None,
-            ),
-            Middleware(DirectRoutes, routes=dialects),
-        ],
+        middleware=[Middleware(RequestIdMiddleware, observe=observe)],
         exception_handlers={HTTPException: _http_error, Exception: _internal_error},
     )
     app.state.components = components
     return app
+
+
+class WahealthApp(Starlette):
+    """Starlette, with the dialect paths served before its middleware stack (the hot path)."""
+
+    def __init__(self, dialects: DirectDialects, **options: Any) -> None:
+        super().__init__(**options)
+        self._dialects = dialects
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            endpoint = self._dialects.match(scope)
+            if endpoint is not None:
+                await self._dialects.serve(endpoint, scope, receive, send)
+                return
+        await super().__call__(scope, receive, send)
 
 
 async def _start(components: Components) -> None:

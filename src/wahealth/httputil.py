@@ -7,6 +7,7 @@ from typing import Any, Generic, TypeVar
 
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import Send
 
 from wahealth.core.errors import CoreError
 from wahealth.http_body import BodyTooLarge, read_bounded
@@ -50,6 +51,17 @@ class PrebuiltResponse(Response):
         self.body = body
         self.background = None
         self.raw_headers = raw_headers  # shared: nothing downstream mutates it in place
+
+    async def send_with(self, send: Send, *extra: tuple[bytes, bytes]) -> None:
+        """Send this answer with `extra` headers added, leaving the shared block as it is."""
+        await send(
+            {
+                "type": "http.response.start",
+                "status": self.status_code,
+                "headers": [*self.raw_headers, *extra],
+            }
+        )
+        await send({"type": "http.response.body", "body": self.body})
 
 
 class ErrorTable(Generic[R]):
