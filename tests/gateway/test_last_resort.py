@@ -38,6 +38,7 @@ async def test_an_unexpected_error_is_a_plain_500_with_a_request_id(tmp_path: Pa
     assert answer.status_code == 500
     assert answer.json() == {"error": "internal error"}
     assert answer.headers["x-request-id"]
-    assert b"ZeroDivision" not in answer.content and b"Traceback" not in answer.content
+    assert b"ZeroDivision" not in answer.content
+    assert b"Traceback" not in answer.content
     assert 'wahealth_http_requests_total{dialect="d360",status="5xx"} 1.0' in scraped.text
     assert healthy.status_code == 200
