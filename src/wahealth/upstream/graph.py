@@ -19,11 +19,11 @@ from types import TracebackType
 from typing import Any, Protocol, Self
 
 import httpx
-import orjson
 import structlog
 
 from wahealth import __version__
 from wahealth.domain import HealthReport, MalformedHealthStatus, parse_health_status
+from wahealth.http_body import NotJson, loads_bounded
 from wahealth.upstream.errors import (
     WABA_RATE_LIMIT_CODES,
     GraphAuthError,
@@ -347,29 +347,9 @@ async def _read_capped(response: httpx.Response, limit: int) -> bytes | None:
 def decode_json(raw: bytes | str) -> Any:
     """Graph's JSON, or GraphBadResponse if it is not JSON or is nested deeper than an answer."""
     try:
-        value = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        raise GraphBadResponse("Graph answered with something that is not JSON") from None
-    if _deeper_than(value, MAX_JSON_DEPTH):
-        raise GraphBadResponse(f"Graph answered with JSON nested over {MAX_JSON_DEPTH} levels")
-    return value
-
-
-def _deeper_than(value: Any, limit: int) -> bool:
-    # Iterative: the point is not to trust the input's depth with the call stack.
-    pending: list[tuple[Any, int]] = [(value, 1)]
-    while pending:
-        item, depth = pending.pop()
-        if isinstance(item, dict):
-            children: Any = item.values()
-        elif isinstance(item, list):
-            children = item
-        else:
-            continue
-        if depth > limit:
-            return True
-        pending.extend((child, depth + 1) for child in children)
-    return False
+        return loads_bounded(raw, MAX_JSON_DEPTH)
+    except NotJson as exc:
+        raise GraphBadResponse(f"Graph's answer is unusable: {exc}") from None
 
 
 def _report(node_id: str, payload: Any) -> HealthReport:
