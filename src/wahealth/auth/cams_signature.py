@@ -58,9 +58,10 @@ _V1_REQUIRED_PARAMS = (
 )
 _AUTHORIZATION_FIELDS = frozenset({"Credential", "SignedHeaders", "Signature"})
 _EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
-# Parsed query strings and Authorization prefixes kept (each bounded in size by the HTTP
-# server's request-line and header limits): about 8 MiB at most.
+# Parsed query strings and Authorization prefixes are memoized when short (an SDK's are a
+# few hundred bytes): at most 1024 of each, each under 1 KiB, so about 2 MiB at most.
 _PARSED_CACHE_ENTRIES = 1024
+_MEMO_MAX_CHARS = 1024
 _MAX_PARAMS = 256  # the CAMS API has nine parameters; bound the parsing work
 _MAX_TOKEN_CHARS = 128  # access key ids and nonces: bound what reaches the nonce store
 _TIMESTAMP = re.compile(
@@ -266,7 +267,10 @@ def _authorization_fields(authorization: str) -> tuple[str, tuple[str, ...], str
         head, signature = authorization.strip(), ""
     else:
         signature = signature.strip().lower()
-    access_key_id, signed_headers, signed = _authorization_head(head)
+    if len(head) <= _MEMO_MAX_CHARS:
+        access_key_id, signed_headers, signed = _authorization_head_memo(head)
+    else:
+        access_key_id, signed_headers, signed = _authorization_head(head)
     if not signed:
         # The Signature field is not last (or missing): parse the slow, general way.
         return _authorization_general(authorization)
@@ -275,7 +279,6 @@ def _authorization_fields(authorization: str) -> tuple[str, tuple[str, ...], str
     return access_key_id, signed_headers, signature
 
 
-@functools.lru_cache(maxsize=_PARSED_CACHE_ENTRIES)
 def _authorization_head(head: str) -> tuple[str, tuple[str, ...], bool]:
     """Credential and SignedHeaders of `head` (an Authorization header up to `,Signature=`).
 
@@ -288,6 +291,9 @@ def _authorization_head(head: str) -> tuple[str, tuple[str, ...], bool]:
     if set(fields) != _AUTHORIZATION_FIELDS - {"Signature"}:
         return "", (), False
     return (*_checked_credential_and_headers(fields), True)
+
+
+_authorization_head_memo = functools.lru_cache(maxsize=_PARSED_CACHE_ENTRIES)(_authorization_head)
 
 
 def _authorization_general(authorization: str) -> tuple[str, tuple[str, ...], str]:
@@ -364,16 +370,32 @@ def _query_params(req: SignedRequest) -> dict[str, str]:
     return dict(_parsed_query(req.raw_query))
 
 
-@functools.lru_cache(maxsize=_PARSED_CACHE_ENTRIES)
 def _parsed_query(raw_query: bytes) -> Mapping[str, str]:
     """The query's parameters; a client polling one node sends the same query each time."""
+    if len(raw_query) <= _MEMO_MAX_CHARS:
+        return _parsed_query_memo(raw_query)
+    return _parse_query(raw_query)
+
+
+def _parse_query(raw_query: bytes) -> Mapping[str, str]:
     return MappingProxyType(_unique(_parse_form(raw_query, "query string"), "query string"))
 
 
-@functools.lru_cache(maxsize=_PARSED_CACHE_ENTRIES)
+_parsed_query_memo = functools.lru_cache(maxsize=_PARSED_CACHE_ENTRIES)(_parse_query)
+
+
 def _canonical_query(raw_query: bytes) -> str:
+    if len(raw_query) <= _MEMO_MAX_CHARS:
+        return _canonical_query_memo(raw_query)
+    return _canonical(raw_query)
+
+
+def _canonical(raw_query: bytes) -> str:
     query = _parsed_query(raw_query)
     return "&".join(f"{name}={quote(query[name], safe='~')}" for name in sorted(query))
+
+
+_canonical_query_memo = functools.lru_cache(maxsize=_PARSED_CACHE_ENTRIES)(_canonical)
 
 
 def _form_params(req: SignedRequest) -> dict[str, str]:
