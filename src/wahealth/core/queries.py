@@ -12,8 +12,9 @@ parameter errors still count against the caller's limit.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+import time
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import structlog
@@ -21,6 +22,7 @@ import structlog
 from wahealth.core.directory import Directory
 from wahealth.core.errors import ServiceUnavailable, Throttled, Unauthenticated
 from wahealth.core.health import HealthService
+from wahealth.core.lru import BoundedLru
 from wahealth.core.ports import (
     BackendUnavailable,
     NonceStore,
@@ -170,6 +172,23 @@ class FailClosedNonces:
         await self.store.aclose()
 
 
+# A caller that asks again within this long skips the credential and catalog lookups
+# (their answers are remembered, bounded): half the directory's one second, so a revoked
+# key still stops working within about a second.
+REMEMBER_SECONDS = 0.5
+REMEMBERED_MAX_ENTRIES = 50_000
+REMEMBERED_MAX_BYTES = 32 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class _Resolved:
+    expires_at: float
+    principal: Principal
+    query: Query
+    node_id: str
+    waba_id: str
+
+
 @dataclass(frozen=True, slots=True)
 class HealthQueries:
     """Health (and history) of a node for an authenticated, rate-limited caller."""
@@ -179,12 +198,41 @@ class HealthQueries:
     limiter: RateLimiter
     signatures: SignatureVerifier
     transitions: TransitionLog | None = None
+    clock: Callable[[], float] = time.monotonic
+    _remembered: BoundedLru[Hashable, _Resolved] = field(
+        default_factory=lambda: BoundedLru(REMEMBERED_MAX_ENTRIES, REMEMBERED_MAX_BYTES)
+    )
 
-    async def health_of(self, credential: Credential, query: Query | QueryParser) -> Answer:
-        """The report for `query` as `credential` may see it; a `CoreError` otherwise."""
+    async def health_of(
+        self,
+        credential: Credential | Callable[[], Credential],
+        query: Query | QueryParser,
+        *,
+        same_as: tuple[str, ...] | None = None,
+    ) -> Answer:
+        """The report for `query` as `credential` may see it; a `CoreError` otherwise.
+
+        `same_as` names the request in raw form (credential and query as sent): a repeat
+        within `REMEMBER_SECONDS` reuses the earlier lookups, and the credential and query
+        (either may be given as a zero-argument parser) are not even parsed. Ignored for
+        signed calls, whose every request must be verified.
+        """
+        if same_as is not None:
+            hit = self._remembered.get(same_as)
+            if hit is not None and hit.expires_at > self.clock():
+                await self.admit(hit.principal)
+                report = await self.health.get(hit.node_id, waba_id=hit.waba_id)
+                return Answer(report, hit.query, hit.node_id)
+        if callable(credential):
+            credential = credential()
         principal = await self.caller(credential)
         parsed = query() if callable(query) else query
         node_id, waba_id = await self.resolve(principal, parsed)
+        if same_as is not None and not isinstance(credential, SignedCall):
+            resolved = _Resolved(
+                self.clock() + REMEMBER_SECONDS, principal, parsed, node_id, waba_id
+            )
+            self._remembered.put(same_as, resolved, sum(len(part) for part in same_as) + 200)
         return Answer(await self.health.get(node_id, waba_id=waba_id), parsed, node_id)
 
     async def history_of(

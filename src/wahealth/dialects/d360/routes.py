@@ -72,9 +72,11 @@ class D360Endpoint:
     async def handle(self, request: Request) -> Response:
         if request.method not in _METHODS:
             return _error(405, "Method Not Allowed", {"Allow": ", ".join(_METHODS)})
+        key = request.headers.get("d360-api-key")
         try:
-            credential = ApiKey(request.headers.get("d360-api-key"))
-            answer = await self._queries.health_of(credential, _KEY_NUMBER)
+            answer = await self._queries.health_of(
+                ApiKey(key), _KEY_NUMBER, same_as=None if key is None else ("d360", key)
+            )
         except CoreError as exc:
             return ERRORS.render(exc)
         return self._answers.response(answer.report)

@@ -107,14 +107,14 @@ ERRORS: ErrorTable[Callable[[str], Response]] = ErrorTable(
 )
 
 
-def _query(request: Request) -> dict[str, str]:
+def _query(raw_query: bytes) -> dict[str, str]:
     """`fields` and `access_token` from the query string (first value wins).
 
     Starlette's QueryParams parses everything into a multidict; on the hot path
     we only need two keys, so a plain split is several times cheaper.
     """
     found: dict[str, str] = {}
-    raw = request.scope.get("query_string", b"").decode("latin-1")
+    raw = raw_query.decode("latin-1")
     for pair in raw.split("&"):
         name, _, value = pair.partition("=")
         if name in _QUERY_KEYS and name not in found:
@@ -122,9 +122,8 @@ def _query(request: Request) -> dict[str, str]:
     return found
 
 
-def _token(request: Request, query: dict[str, str]) -> str | None:
-    auth = request.headers.get("authorization", "")
-    scheme, _, value = auth.partition(" ")
+def _token(authorization: str, query: dict[str, str]) -> str | None:
+    scheme, _, value = authorization.partition(" ")
     if scheme.lower() in {"bearer", "oauth"} and value.strip():
         return value.strip()
     return query.get("access_token")
@@ -157,10 +156,19 @@ class GraphEndpoint:
             return _error(400, f"Unknown path components: /{path[:100]}", "OAuthException", 2500)
         if request.method not in _METHODS:
             return _unsupported(node_id, request.method)
+        raw_query: bytes = request.scope.get("query_string", b"")
+        authorization = request.headers.get("authorization", "")
+        parsed: dict[str, str] = {}
+
+        def credential() -> BearerToken:
+            parsed.update(_query(raw_query))
+            return BearerToken(_token(authorization, parsed))
+
         try:
-            query = _query(request)
             answer = await self._queries.health_of(
-                BearerToken(_token(request, query)), lambda: parse_query(node_id, query)
+                credential,
+                lambda: parse_query(node_id, parsed),
+                same_as=("graph", authorization, raw_query.decode("latin-1"), node_id),
             )
         except CoreError as exc:
             return ERRORS.render(exc)(node_id)
