@@ -15,19 +15,41 @@ _NONCE_EXPIRIES_PER_CLAIM = 4
 
 
 class MemoryReportCache:
-    """Last known report per node, least recently used evicted beyond `max_entries`.
+    """Last known report per node, least recently used evicted beyond either bound.
+
+    Bounds: at most `max_entries` entries (default 100,000) and at most `max_bytes` bytes
+    (default 128 MiB), counting each entry as its payload plus `ENTRY_OVERHEAD_BYTES` for
+    the node id, the entry and its slot. Payloads are stored as right-sized copies: a JSON
+    encoder may hand back bytes inside a much larger allocation (orjson: 4 KiB for a
+    400-byte document), which would otherwise be what the cache really holds.
 
     An entry expires `retain_seconds` after it was fetched (not after it was stored), so an
     old report put late does not live longer than a fresh one. `clock` is unix seconds, the
     same clock as `CachedReport.fetched_at`.
     """
 
-    def __init__(self, clock: Callable[[], float] = time.time, max_entries: int = 100_000) -> None:
+    ENTRY_OVERHEAD_BYTES = 256
+
+    def __init__(
+        self,
+        clock: Callable[[], float] = time.time,
+        max_entries: int = 100_000,
+        max_bytes: int = 128 * 2**20,
+    ) -> None:
         if max_entries < 1:
             raise ValueError(f"max_entries must be at least 1, got {max_entries}")
+        if max_bytes < 1:
+            raise ValueError(f"max_bytes must be at least 1, got {max_bytes}")
         self._clock = clock
         self._max_entries = max_entries
+        self._max_bytes = max_bytes
+        self._bytes = 0
         self._entries: OrderedDict[str, tuple[CachedReport, float]] = OrderedDict()
+
+    @property
+    def size_bytes(self) -> int:
+        """What the entries count against `max_bytes`."""
+        return self._bytes
 
     @property
     def size(self) -> int:
@@ -41,7 +63,7 @@ class MemoryReportCache:
             return None
         entry, expires_at = stored
         if self._clock() >= expires_at:
-            del self._entries[node_id]
+            self._drop(node_id)
             return None
         self._entries.move_to_end(node_id)
         return entry
@@ -49,21 +71,35 @@ class MemoryReportCache:
     async def put(self, entry: CachedReport, retain_seconds: float) -> None:
         """Store `entry`, replacing any report for the same node."""
         expires_at = entry.fetched_at + retain_seconds
+        self._drop(entry.node_id)
         if self._clock() >= expires_at:
-            self._entries.pop(entry.node_id, None)
             return
-        self._entries[entry.node_id] = (entry, expires_at)
-        self._entries.move_to_end(entry.node_id)
-        while len(self._entries) > self._max_entries:
-            self._entries.popitem(last=False)
+        compact = CachedReport(entry.node_id, bytes(memoryview(entry.payload)), entry.fetched_at)
+        self._entries[entry.node_id] = (compact, expires_at)
+        self._bytes += _cost(compact)
+        while len(self._entries) > self._max_entries or (
+            self._bytes > self._max_bytes and len(self._entries) > 1
+        ):
+            _, (evicted, _) = self._entries.popitem(last=False)
+            self._bytes -= _cost(evicted)
 
     async def delete(self, node_id: str) -> None:
         """Forget the report for `node_id`, if any."""
-        self._entries.pop(node_id, None)
+        self._drop(node_id)
 
     async def aclose(self) -> None:
         """Drop every entry; nothing else to release."""
         self._entries.clear()
+        self._bytes = 0
+
+    def _drop(self, node_id: str) -> None:
+        stored = self._entries.pop(node_id, None)
+        if stored is not None:
+            self._bytes -= _cost(stored[0])
+
+
+def _cost(entry: CachedReport) -> int:
+    return len(entry.payload) + MemoryReportCache.ENTRY_OVERHEAD_BYTES
 
 
 class MemoryNonceStore:
