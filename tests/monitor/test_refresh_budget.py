@@ -10,6 +10,7 @@ import pytest
 import structlog
 import yaml
 
+from wahealth.monitor import refresh
 from wahealth.monitor.planner import BudgetShortfall, budget_shortfall, required_calls_per_minute
 from wahealth.monitor.refresh import FETCH_CHUNK_NODES, FleetRefresher
 from wahealth.storage.health import HealthRepository
@@ -96,7 +97,10 @@ def _fleet_settings(
     )
 
 
-async def test_a_round_bigger_than_a_chunk_stores_every_node(tmp_path: Path) -> None:
+async def test_a_round_bigger_than_a_chunk_and_a_page_stores_every_node(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(refresh, "STEP_PAGE_NODES", 300)  # due nodes read in 3 pages
     numbers, wabas = 3 * FETCH_CHUNK_NODES + 17, 3
     async with running_app(_fleet_settings(tmp_path, numbers, wabas)) as running:
         assert (await running.client.delete("/_emulator/calls")).status_code == 200
@@ -105,10 +109,15 @@ async def test_a_round_bigger_than_a_chunk_stores_every_node(tmp_path: Path) -> 
         calls = await _calls(running)
         nodes = numbers + wabas
         assert calls["total"] == nodes
-        assert calls["batches"] == sum(
-            -(-min(FETCH_CHUNK_NODES, nodes - start) // 50)
-            for start in range(0, nodes, FETCH_CHUNK_NODES)
-        )
+        pages = [min(300, nodes - start) for start in range(0, nodes, 300)]
+        chunks = [
+            min(FETCH_CHUNK_NODES, page - start)
+            for page in pages
+            for start in range(0, page, FETCH_CHUNK_NODES)
+        ]
+        assert calls["batches"] == sum(-(-chunk // 50) for chunk in chunks)
+        assert await refresher.step() == 5  # nothing left: no call, the normal round wait
+        assert (await _calls(running))["total"] == nodes
         schedule = HealthRepository(running.services.sessions)
         assert await schedule.count_nodes() == nodes
         stored = await schedule.of_space("fleet-space")

@@ -53,6 +53,7 @@ MANUAL_ROUND_NODES = 500  # progress moves at least this often in a one-off refr
 MAX_THROTTLES_PER_NODE = 3
 FETCH_CHUNK_NODES = 250  # nodes per `batch_health` call: 5 Graph batch requests
 FETCH_CONCURRENCY = 4  # chunks in flight at once
+STEP_PAGE_NODES = 2_000  # due nodes read from storage at a time within a round
 
 
 class BatchUpstream(Protocol):
@@ -207,39 +208,54 @@ class FleetRefresher:
             return max(
                 self.round_seconds, budget_frees_in(self._ledger, now, self.calls_per_minute)
             )
-        due = await self._schedule.due_nodes(_utc(now), limit=room)
-        candidates = [
-            Candidate(d.node_id, None if d.next_due_at is None else d.next_due_at.timestamp())
-            for d in due
-        ]
-        plan = plan_round(
-            candidates,
-            now=now,
-            ledger=self._ledger,
-            calls_per_minute=self.calls_per_minute,
-            round_seconds=self.round_seconds,
-        )
-        if not plan.node_ids:
-            return plan.wait_seconds
-        try:
-            outcome = await self._fetch(plan.node_ids, cause="poll")
-        except GraphAuthError as exc:
-            # Every report is kept; nothing is rescheduled, so all are due once it is fixed.
-            log.error("fleet refresh paused: Meta refused the access token", error=str(exc))
-            pause = max(self.interval_seconds, self._default_pause)
-            self._pause(pause)
-            return pause
-        await self._reschedule(outcome, {d.node_id: d for d in due}, self._clock())
-        if outcome.refreshed or outcome.failed:
+        # Due nodes are read a page at a time: a round of 80,000 need not be held at once.
+        remaining, seen, wait = room, set[str](), self.round_seconds
+        totals = RoundOutcome()
+        while remaining > 0:
+            limit = min(remaining, STEP_PAGE_NODES)
+            due = await self._schedule.due_nodes(_utc(now), limit=limit)
+            fresh = {d.node_id: d for d in due if d.node_id not in seen}
+            candidates = [
+                Candidate(d.node_id, None if d.next_due_at is None else d.next_due_at.timestamp())
+                for d in fresh.values()
+            ]
+            plan = plan_round(
+                candidates,
+                now=now,
+                ledger=self._ledger,
+                calls_per_minute=self.calls_per_minute,
+                round_seconds=self.round_seconds,
+            )
+            wait = plan.wait_seconds
+            if not plan.node_ids:
+                break
+            seen.update(plan.node_ids)
+            remaining -= len(plan.node_ids)
+            try:
+                outcome = await self._fetch(plan.node_ids, cause="poll")
+            except GraphAuthError as exc:
+                # Every report is kept; nothing is rescheduled, so all are due once it is fixed.
+                log.error("fleet refresh paused: Meta refused the access token", error=str(exc))
+                pause = max(self.interval_seconds, self._default_pause)
+                self._pause(pause)
+                return pause
+            await self._reschedule(outcome, fresh, self._clock())
+            totals.refreshed += outcome.refreshed
+            totals.failed.update(outcome.failed)
+            totals.throttled += outcome.throttled
+            if outcome.pause_seconds is not None:
+                wait = outcome.pause_seconds
+                break
+            if len(due) < limit:
+                break  # nothing more is due
+        if totals.refreshed or totals.failed:
             log.info(
                 "fleet refresh round",
-                refreshed=len(outcome.refreshed),
-                failed=len(outcome.failed),
-                throttled=len(outcome.throttled),
+                refreshed=len(totals.refreshed),
+                failed=len(totals.failed),
+                throttled=len(totals.throttled),
             )
-        if outcome.pause_seconds is not None:
-            return outcome.pause_seconds
-        return plan.wait_seconds
+        return wait
 
     async def refresh_all(
         self,
