@@ -12,7 +12,8 @@ account with one space:
 2. with every WABA of the scenario, the monitor on and a Meta budget large enough for a
    full pass inside a minute: the time from starting the process to the catalog being
    synced (every number in storage) and to every node fetched once (a stored report per
-   node), read from the SQLite file; then the RSS of its process tree.
+   node, which is when a refreshed node counts: fetched and recorded), read from the
+   SQLite file; then the RSS of its process tree (granian's main process and worker).
 
 Everything is bounded: each phase gives up after `--timeout` seconds.
 """
@@ -175,6 +176,7 @@ class ServeRun:
     fetched_seconds: float = float("nan")
     rss_bytes: int = 0
     fetched: int = 0
+    ended_seconds: float = float("nan")  # when watching stopped (all fetched, or timeout)
 
 
 def _serve(workdir: Path, config: Path, expect_numbers: int, expect_nodes: int,
@@ -211,6 +213,7 @@ def _serve(workdir: Path, config: Path, expect_numbers: int, expect_nodes: int,
         else:
             print(f"  gave up after {timeout:.0f} s: {run.fetched} of {expect_nodes} fetched",
                   file=sys.stderr)  # fmt: skip
+        run.ended_seconds = time.monotonic() - started
         time.sleep(1.0)  # let the last round's objects go before reading memory
         run.rss_bytes = _tree_rss_bytes(process.pid)
         return run
@@ -253,6 +256,10 @@ def main() -> None:
           f"{'<= 30 s':>10}")  # fmt: skip
     print(f"nodes fetched: {fleet.fetched:,} of {nodes:,} "
           f"({args.wabas} WABAs + {args.phone_numbers:,} phone numbers)")  # fmt: skip
+    storing = fleet.ended_seconds - fleet.synced_seconds
+    if storing > 0:
+        print(f"refresh after the catalog sync: {fleet.fetched / storing:,.0f} nodes/s "
+              "fetched and stored")  # fmt: skip
 
 
 if __name__ == "__main__":
