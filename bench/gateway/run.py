@@ -9,12 +9,14 @@ account's limit is 1,000,000 requests/s and the cache TTL a day, so every measur
 is a cache hit the limiter admits. Each target is warmed, then measured for `--duration`
 seconds at a fixed concurrency; `--rounds` repeats everything and keeps the best round.
 
-Clients: `wrk` when installed (bare, 360dialog, Graph), and a Python client on raw asyncio
-protocols (all four: CAMS requests need a fresh signature and nonce each, which wrk cannot
-do). "ratio" compares requests/s with the bare route measured by the same client in the
-same run. "cpu ratio" compares the server's CPU time per request instead, which holds even
-when the client or another process on the machine, not the server, set the pace (check
-the server column: near 100% means the server was the bottleneck).
+Every target goes through the same client: wrk (one thread) replaying raw requests from a
+file with `replay.lua`. Bare, 360dialog and Graph replay one request; CAMS replays
+requests pre-signed like the official SDK, one nonce each (presign.py), enough for the
+rate the warm-up saw. "ratio" is req/s over the bare route's in the same round. The server
+column should be near 100%: then the server, not the client, set the pace.
+
+Then, unless `--no-inprocess`, `inprocess.py` times each dialect's ASGI app called
+directly (no sockets) in microseconds per request.
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import loadgen
+import presign
 from bench_app import BARE_KEY_ENV, BARE_KEY_HEADER, BARE_PATH
 
 from wahealth.auth.tokens import (
@@ -57,6 +59,9 @@ PHONE_NUMBER = "8613800000001"
 SPACE = "demo-space"
 WABAS = ("102290129340398", "299399000000001")
 TARGETS = ("bare", "d360", "graph", "cams")
+LABELS = {"bare": "bare route", "d360": "360dialog", "graph": "Graph", "cams": "CAMS"}
+CAMS_PARAMS = {"CustSpaceId": SPACE, "NodeType": "phone", "PhoneNumber": PHONE_NUMBER}
+MIN_SIGNED = 2_000  # pre-signed CAMS requests per wrk run, at least
 
 
 @dataclass(frozen=True)
@@ -76,7 +81,6 @@ class Keys:
 @dataclass(frozen=True)
 class Row:
     target: str
-    client: str
     rps: float
     p50_ms: float
     p99_ms: float
@@ -84,6 +88,8 @@ class Row:
     server_cpu: float
     client_cpu: float
     body_bytes: int
+    prepared: int  # requests in the replay file
+    sent: int  # requests wrk sent from it (more than prepared: nonces repeated)
 
 
 def _config(workdir: Path, port: int, keys: Keys) -> Path:
@@ -199,32 +205,44 @@ def _wait_ready(base_url: str, server_log: Path, timeout: float = 60) -> None:
     sys.exit(f"the server did not become ready; its log:\n{server_log.read_text()}")
 
 
-def _requests(port: int, keys: Keys) -> dict[str, loadgen.RequestFactory]:
-    host = f"{HOST}:{port}"
-    signer = loadgen.CamsSigner(
-        host,
-        keys.access_key_id,
-        keys.access_key_secret,
-        {"CustSpaceId": SPACE, "NodeType": "phone", "PhoneNumber": PHONE_NUMBER},
-    )
-    return {
-        "bare": loadgen.plain_request(host, BARE_PATH, {BARE_KEY_HEADER.decode(): keys.bare}),
-        "d360": loadgen.plain_request(host, "/health_status", {"D360-API-KEY": keys.d360}),
-        "graph": loadgen.plain_request(
-            host,
-            f"/v21.0/{PHONE_NUMBER_ID}?fields=health_status",
-            {"Authorization": f"Bearer {keys.graph}"},
-        ),
-        "cams": signer.factory(),
-    }
+class Requests:
+    """The replay files of one run: fixed requests, and CAMS ones signed on demand."""
+
+    def __init__(self, workdir: Path, port: int, keys: Keys) -> None:
+        host = f"{HOST}:{port}"
+        self._workdir = workdir
+        self._fixed = {
+            "bare": presign.plain_get(host, BARE_PATH, {BARE_KEY_HEADER.decode(): keys.bare}),
+            "d360": presign.plain_get(host, "/health_status", {"D360-API-KEY": keys.d360}),
+            "graph": presign.plain_get(
+                host,
+                f"/v21.0/{PHONE_NUMBER_ID}?fields=health_status",
+                {"Authorization": f"Bearer {keys.graph}"},
+            ),
+        }
+        self._signer = presign.CamsPresigner(
+            host, keys.access_key_id, keys.access_key_secret, CAMS_PARAMS
+        )
+        self._signer.check()
+
+    def one(self, target: str) -> bytes:
+        """One request for `target` (CAMS: freshly signed)."""
+        return self._fixed.get(target) or next(self._signer.requests(1))
+
+    def file(self, target: str, count: int) -> tuple[Path, int]:
+        """A replay file for `target`: its one request, or `count` signed CAMS requests."""
+        path = self._workdir / f"{target}.requests"
+        if target in self._fixed:
+            return path, presign.write_requests(path, [self._fixed[target]])
+        return path, presign.write_requests(path, self._signer.requests(max(count, MIN_SIGNED)))
 
 
-def _check(port: int, requests: dict[str, loadgen.RequestFactory]) -> dict[str, int]:
+def _check(port: int, requests: Requests, targets: list[str]) -> dict[str, int]:
     """One request per target (this also fills the cache); their body sizes."""
     sizes: dict[str, int] = {}
-    for target, make in requests.items():
+    for target in targets:
         with socket.create_connection((HOST, port), timeout=10) as sock:
-            sock.sendall(make())
+            sock.sendall(requests.one(target))
             answer = b""
             while b"\r\n\r\n" not in answer or len(answer) < _expected_length(answer):
                 chunk = sock.recv(65536)
@@ -252,89 +270,119 @@ def _wrk_ms(text: str, label: str) -> float:
     return float(match.group(1)) * _WRK_UNITS[match.group(2)] if match else float("nan")
 
 
+@dataclass(frozen=True)
+class WrkResult:
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    failed: int
+    client_cpu: float
+    server_cpu: float
+    sent: int
+
+
+def _pid_cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _wrk(
-    port: int, path: str, header: tuple[str, str], concurrency: int, seconds: float
-) -> tuple[float, float, float, int, float]:
-    command = ["wrk", "-t1", f"-c{concurrency}", f"-d{max(1, round(seconds))}s", "--latency"]
-    command += ["-H", f"{header[0]}: {header[1]}", f"http://{HOST}:{port}{path}"]
+    port: int, replay_file: Path, concurrency: int, seconds: int, server_pid: int
+) -> WrkResult:
+    command = ["wrk", "-t1", f"-c{concurrency}", f"-d{seconds}s", "--latency"]
+    command += ["-s", str(HERE / "replay.lua"), f"http://{HOST}:{port}", "--", str(replay_file)]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    assert process.stdout is not None
+    # replay.lua says when it has read its file; the clocks start then, not at exec.
+    first = process.stdout.readline()
+    client_before = _pid_cpu_seconds(process.pid)
+    server_before, wall_before = _process_tree_cpu_seconds(server_pid), time.perf_counter()
     before = os.times()
-    out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
-    after = os.times()
-    used = (after.children_user - before.children_user) + (
-        after.children_system - before.children_system
+    out = first + process.stdout.read()
+    process.wait()
+    wall = time.perf_counter() - wall_before
+    after, server_after = os.times(), _process_tree_cpu_seconds(server_pid)
+    if process.returncode or not first.startswith("replay: ready"):
+        sys.exit(f"wrk failed ({process.returncode}):\n{out}")
+    client = (
+        (after.children_user - before.children_user)
+        + (after.children_system - before.children_system)
+        - client_before
     )
     rps = re.search(r"Requests/sec:\s*([\d.]+)", out)
     failed = re.search(r"Non-2xx or 3xx responses:\s*(\d+)", out)
     errors = re.search(r"Socket errors:.*", out)
+    sent = re.search(r"replay: requests=\d+ sent=(\d+)", out)
     if errors:
         print(f"  wrk: {errors.group(0)}", file=sys.stderr)
-    return (
-        float(rps.group(1)) if rps else 0.0,
-        _wrk_ms(out, "50%"),
-        _wrk_ms(out, "99%"),
-        int(failed.group(1)) if failed else 0,
-        used / max(1, round(seconds)),
+    return WrkResult(
+        rps=float(rps.group(1)) if rps else 0.0,
+        p50_ms=_wrk_ms(out, "50%"),
+        p99_ms=_wrk_ms(out, "99%"),
+        failed=int(failed.group(1)) if failed else 0,
+        client_cpu=client / wall,
+        server_cpu=(server_after - server_before) / wall,
+        sent=int(sent.group(1)) if sent else 0,
     )
 
 
-def _wrk_target(target: str, port: int, keys: Keys) -> tuple[str, tuple[str, str]]:
-    if target == "bare":
-        return BARE_PATH, (BARE_KEY_HEADER.decode(), keys.bare)
-    if target == "d360":
-        return "/health_status", ("D360-API-KEY", keys.d360)
-    return f"/v21.0/{PHONE_NUMBER_ID}?fields=health_status", (
-        "Authorization",
-        f"Bearer {keys.graph}",
-    )
+def _run_one(
+    target: str, port: int, requests: Requests, server_pid: int, args: argparse.Namespace,
+    expected_rps: float, body_bytes: int,
+) -> Row:  # fmt: skip
+    """Warm up, then measure; CAMS files are sized for the rate seen (times 1.5)."""
+    warmup, duration = max(1, round(args.warmup)), max(1, round(args.duration))
+    path, _ = requests.file(target, int(expected_rps * warmup * 1.5))
+    warm = _wrk(port, path, args.concurrency, warmup, server_pid)
+    path, prepared = requests.file(target, int(warm.rps * duration * 1.5))
+    result = _wrk(port, path, args.concurrency, duration, server_pid)
+    return Row(target, result.rps, result.p50_ms, result.p99_ms, result.failed,
+               result.server_cpu, result.client_cpu, body_bytes, prepared, result.sent)  # fmt: skip
 
 
-def _best(rows: list[Row]) -> tuple[list[Row], dict[tuple[str, str], float]]:
-    """Per (client, target): the round with the most requests/s, and the spread of the rounds.
+def _best(rows: list[Row]) -> tuple[dict[str, Row], dict[str, float]]:
+    """Per target: the round with the most requests/s, and the spread of the rounds.
 
     Other processes on the machine only ever slow a round down, so the best round is the
     closest to what the server can do; a wide spread says the machine was not quiet.
     """
-    by_key: dict[tuple[str, str], list[Row]] = {}
+    groups: dict[str, list[Row]] = {}
     for row in rows:
-        by_key.setdefault((row.client, row.target), []).append(row)
-    best = [max(group, key=lambda row: row.rps) for group in by_key.values()]
+        groups.setdefault(row.target, []).append(row)
+    best = {target: max(group, key=lambda row: row.rps) for target, group in groups.items()}
     spread = {
-        key: (max(r.rps for r in group) - min(r.rps for r in group)) / max(r.rps for r in group)
-        for key, group in by_key.items()
+        target: (best[target].rps - min(r.rps for r in group)) / best[target].rps
+        for target, group in groups.items()
+        if best[target].rps
     }
     return best, spread
 
 
-def _cost_us(row: Row) -> float:
-    """Server CPU per request: robust to a slow or disturbed client, unlike req/s."""
-    return row.server_cpu / row.rps * 1e6 if row.rps else float("nan")
-
-
 def _print_table(rows: list[Row], rounds: int) -> None:
     best, spread = _best(rows)
-    bare = {row.client: row for row in best if row.target == "bare"}
+    bare = best["bare"].rps
     header = (
-        f"{'target':<6} {'client':<6} {'req/s':>8} {'spread':>6} {'p50 ms':>6} {'p99 ms':>7} "
-        f"{'fail':>4} {'server':>6} {'client':>6} {'us/req':>6} {'body':>5} "
-        f"{'ratio':>5} {'cpu ratio':>9}"
+        f"{'target':<10} {'req/s':>8} {'spread':>6} {'p50 ms':>6} {'p99 ms':>7} {'fail':>5} "
+        f"{'ratio':>5} {'server':>6} {'client':>6} {'us/req':>6} {'body':>5}"
     )
     print(header)
     print("-" * len(header))
-    for row in best:
-        base = bare.get(row.client)
-        ratio = row.rps / base.rps if base and base.rps else float("nan")
-        cpu_ratio = _cost_us(base) / _cost_us(row) if base else float("nan")
+    for target, row in best.items():
+        cost = row.server_cpu / row.rps * 1e6 if row.rps else float("nan")
         print(
-            f"{row.target:<6} {row.client:<6} {row.rps:>8,.0f} "
-            f"{spread[(row.client, row.target)]:>6.0%} {row.p50_ms:>6.2f} {row.p99_ms:>7.2f} "
-            f"{row.failed:>4} {row.server_cpu:>6.0%} {row.client_cpu:>6.0%} "
-            f"{_cost_us(row):>6.1f} {row.body_bytes:>5} {ratio:>5.2f} {cpu_ratio:>9.2f}"
+            f"{LABELS[target]:<10} {row.rps:>8,.0f} {spread.get(target, 0):>6.0%} "
+            f"{row.p50_ms:>6.2f} {row.p99_ms:>7.2f} {row.failed:>5} "
+            f"{row.rps / bare if bare else float('nan'):>5.2f} {row.server_cpu:>6.0%} "
+            f"{row.client_cpu:>6.0%} {cost:>6.1f} {row.body_bytes:>5}"
         )
+        if row.sent > row.prepared > 1:
+            print(f"  warning: {LABELS[target]} sent {row.sent:,} requests from {row.prepared:,} "
+                  "pre-signed ones; the repeats failed on their used nonce")  # fmt: skip
     print(
         f"best of {rounds} round(s); spread: (max - min) / max req/s over the rounds.\n"
-        "server, client: share of one core used while measuring (server: all its processes).\n"
-        "ratio: req/s / bare req/s (same client); cpu ratio: bare us/req / us/req, the ratio\n"
-        "the server would reach if it, not the client or a neighbour, set the pace."
+        "ratio: req/s / bare req/s; server, client: share of one core used while measuring\n"
+        "(server: all its processes; near 100% means it set the pace); us/req: server CPU per\n"
+        "request. CAMS: one pre-signed request, own nonce, per request sent."
     )
 
 
@@ -351,27 +399,31 @@ def _warn_if_busy() -> None:
         )
 
 
+def _inprocess(cores: set[int] | None, iterations: int) -> None:
+    command = [sys.executable, str(HERE / "inprocess.py"), "--iterations", str(iterations)]
+    if cores is not None and shutil.which("taskset"):
+        command = ["taskset", "-c", ",".join(map(str, sorted(cores))), *command]
+    print(flush=True)
+    subprocess.run(command, check=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--duration", type=float, default=5.0, help="seconds measured per target")
     parser.add_argument("--warmup", type=float, default=1.0, help="seconds of load before each")
     parser.add_argument("--concurrency", type=int, default=64, help="open connections")
     parser.add_argument("--rounds", type=int, default=1, help="repeat everything; keep the best")
-    parser.add_argument(
-        "--client", choices=("auto", "wrk", "python", "both"), default="auto",
-        help="auto: both when wrk is installed, else python",
-    )  # fmt: skip
     parser.add_argument("--targets", default=",".join(TARGETS), help="comma-separated subset")
     parser.add_argument("--json", type=Path, help="also write every round's rows to this file")
+    parser.add_argument("--no-inprocess", action="store_true", help="skip the in-process timing")
+    parser.add_argument("--iterations", type=int, default=20_000, help="in-process, per dialect")
     args = parser.parse_args()
     targets = [t for t in args.targets.split(",") if t]
     if set(targets) - set(TARGETS) or "bare" not in targets:
         parser.error(f"--targets: a subset of {','.join(TARGETS)} that includes bare")
-    has_wrk = shutil.which("wrk") is not None
-    if args.client == "wrk" and not has_wrk:
-        parser.error("wrk is not installed")
-    clients = {"auto": ["wrk", "python"] if has_wrk else ["python"], "both": ["wrk", "python"]}
-    chosen = clients.get(args.client, [args.client])
+    targets.sort(key=TARGETS.index)  # bare first: CAMS sizes its first file by it
+    if shutil.which("wrk") is None:
+        parser.error("wrk is not installed (apt-get install wrk)")
 
     _warn_if_busy()
     keys = Keys.generate()
@@ -385,63 +437,29 @@ def main() -> None:
             if split:
                 os.sched_setaffinity(0, split[1])  # wrk, started by us, inherits this
             _wait_ready(f"http://{HOST}:{port}", server_log)
-            requests = _requests(port, keys)
-            sizes = _check(port, requests)
+            requests = Requests(workdir, port, keys)
+            sizes = _check(port, requests, targets)
             print(
                 f"server pid {server_pid} on cores {sorted(split[0]) if split else 'shared'}, "
-                f"client on {sorted(split[1]) if split else 'shared'}; "
+                f"wrk on {sorted(split[1]) if split else 'shared'}; "
                 f"{args.concurrency} connections, {args.warmup:g}s warm-up + "
                 f"{args.duration:g}s per target, {args.rounds} round(s)",
                 file=sys.stderr,
             )
             rows: list[Row] = []
             for round_number in range(1, args.rounds + 1):
-                for client in chosen:
-                    for target in targets:
-                        if client == "wrk" and target == "cams":
-                            continue  # wrk cannot sign each request with a fresh nonce
-                        print(f"  round {round_number}: {client:<6} {target}", file=sys.stderr)
-                        rows.append(
-                            _run_one(client, target, port, keys, requests, server_pid, args, sizes)
-                        )
+                bare_rps = 0.0
+                for target in targets:
+                    print(f"  round {round_number}: {target}", file=sys.stderr)
+                    row = _run_one(target, port, requests, server_pid, args, bare_rps,
+                                   sizes[target])  # fmt: skip
+                    bare_rps = row.rps if target == "bare" else bare_rps
+                    rows.append(row)
     _print_table(rows, args.rounds)
     if args.json:
         args.json.write_text(json.dumps([row.__dict__ for row in rows], indent=2))
-
-
-def _run_one(
-    client: str,
-    target: str,
-    port: int,
-    keys: Keys,
-    requests: dict[str, loadgen.RequestFactory],
-    server_pid: int,
-    args: argparse.Namespace,
-    sizes: dict[str, int],
-) -> Row:
-    if client == "wrk":
-        path, header = _wrk_target(target, port, keys)
-        _wrk(port, path, header, args.concurrency, args.warmup)
-        cpu_before, wall_before = _process_tree_cpu_seconds(server_pid), time.perf_counter()
-        rps, p50, p99, failed, client_cpu = _wrk(
-            port, path, header, args.concurrency, args.duration
-        )
-        server_cpu = (_process_tree_cpu_seconds(server_pid) - cpu_before) / (
-            time.perf_counter() - wall_before
-        )
-        return Row(target, client, rps, p50, p99, failed, server_cpu, client_cpu, sizes[target])
-    result = loadgen.run_blocking(
-        HOST,
-        port,
-        requests[target],
-        concurrency=args.concurrency,
-        warmup_seconds=args.warmup,
-        duration_seconds=args.duration,
-        server_cpu_seconds=lambda: _process_tree_cpu_seconds(server_pid),
-    )
-    failed = sum(n for status, n in result.statuses.items() if status != 200) + result.errors
-    return Row(target, client, result.requests_per_second, result.p50_ms, result.p99_ms,
-               failed, result.server_cpu, result.client_cpu, sizes[target])  # fmt: skip
+    if not args.no_inprocess:
+        _inprocess(split[1] if split else None, args.iterations)
 
 
 if __name__ == "__main__":

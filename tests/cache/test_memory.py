@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import orjson
 import pytest
 
 from wahealth.cache.memory import MemoryNonceStore, MemoryReportCache
@@ -118,3 +119,32 @@ async def test_expired_nonces_are_cleaned_up_so_memory_stays_bounded() -> None:
 async def test_a_non_positive_ttl_is_rejected(ttl: float) -> None:
     with pytest.raises(ValueError, match="ttl must be positive"):
         await MemoryNonceStore().claim("3c9f0a6e", ttl_seconds=ttl)
+
+
+async def test_least_recently_used_reports_are_evicted_beyond_max_bytes() -> None:
+    cost = 100 + MemoryReportCache.ENTRY_OVERHEAD_BYTES
+    cache = MemoryReportCache(clock=lambda: FETCHED_AT, max_bytes=3 * cost)
+    for node_id in ("a", "b", "c"):
+        await cache.put(CachedReport(node_id, b"x" * 100, FETCHED_AT), 60)
+    assert cache.size_bytes == 3 * cost
+    assert await cache.get("a") is not None  # now the most recently used
+    await cache.put(CachedReport("d", b"y" * 100, FETCHED_AT), 60)
+    assert [await cache.get(n) is not None for n in "abcd"] == [True, False, True, True]
+    await cache.put(CachedReport("a", b"z" * 10, FETCHED_AT), 60)  # a replacement is re-counted
+    await cache.delete("c")
+    assert cache.size_bytes == 10 + MemoryReportCache.ENTRY_OVERHEAD_BYTES + cost
+
+
+async def test_a_payload_is_kept_as_a_right_sized_copy() -> None:
+    payload = orjson.dumps({"health_status": {"can_send_message": "AVAILABLE"}})
+    cache = MemoryReportCache(clock=lambda: FETCHED_AT)
+    await cache.put(CachedReport("a", payload, FETCHED_AT), 60)
+    got = await cache.get("a")
+    assert got is not None
+    assert got.payload == payload
+    assert got.payload is not payload
+
+
+def test_max_bytes_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="max_bytes"):
+        MemoryReportCache(max_bytes=0)

@@ -175,3 +175,31 @@ async def test_any_record_with_the_right_fields_is_accepted(
     await catalog.replace_templates("waba-1", [FromGraph("t1", "hello", "en", None, None, "HIGH")])
     [stored] = await catalog.templates_of_waba("waba-1")
     assert (stored.id, stored.status, stored.category) == ("t1", None, None)
+
+
+async def test_a_big_replace_moves_updates_and_removes_in_bulk(
+    catalog: CatalogRepository, tenancy: TenancyRepository, acme: str
+) -> None:
+    await tenancy.upsert_waba("waba-2", acme)
+    # More rows than one IN (...) chunk; some move in from another WABA of the space.
+    first = [PhoneNumberRecord(f"92{i:013d}", f"+1 555-{i:07d}") for i in range(1200)]
+    assert await catalog.replace_phone_numbers("waba-2", first[:300], T0) == ReplaceSummary(
+        300, 0, 0
+    )
+    assert await catalog.replace_phone_numbers("waba-1", first[300:], T0) == ReplaceSummary(
+        900, 0, 0
+    )
+    renamed = PhoneNumberRecord(first[400].id, first[400].display_phone_number, "Renamed")
+    wanted = [*first[:250], renamed, *first[500:]]  # 250 moved here, 1 renamed, 199 dropped
+    summary = await catalog.replace_phone_numbers("waba-1", wanted, T1)
+    assert summary == ReplaceSummary(added=0, updated=251, removed=199)
+    stored = {n.id: n for n in await catalog.phone_numbers_of_waba("waba-1")}
+    assert sorted(stored) == sorted(r.id for r in wanted)
+    assert stored[first[400].id].verified_name == "Renamed"
+    assert {n.synced_at for n in stored.values()} == {T1}
+    assert [n.id for n in await catalog.phone_numbers_of_waba("waba-2")] == [
+        r.id for r in first[250:300]
+    ]
+    ref = await catalog.phone_number_by_digits(acme, "15550000007")
+    assert ref is not None
+    assert ref.waba_id == "waba-1"

@@ -15,27 +15,32 @@ from wahealth.core.ports import CachedReport
 _NONCE_EXPIRIES_PER_CLAIM = 4
 
 
-# Per entry beyond its payload: the key, the entry object and the dict slot, roughly.
-_ENTRY_OVERHEAD_BYTES = 300
-
-
 class MemoryReportCache:
-    """Last known report per node, least recently used evicted beyond `max_entries` entries
-    or `max_bytes` bytes (payloads plus a per-entry overhead).
+    """Last known report per node, least recently used evicted beyond either bound.
+
+    Bounds: at most `max_entries` entries (default 100,000) and at most `max_bytes` bytes
+    (default 128 MiB), counting each entry as its payload plus `ENTRY_OVERHEAD_BYTES` for
+    the node id, the entry and its slot. Payloads are stored as right-sized copies: a JSON
+    encoder may hand back bytes inside a much larger allocation (orjson: 4 KiB for a
+    400-byte document), which would otherwise be what the cache really holds.
 
     An entry expires `retain_seconds` after it was fetched (not after it was stored), so an
     old report put late does not live longer than a fresh one. `clock` is unix seconds, the
     same clock as `CachedReport.fetched_at`.
     """
 
+    ENTRY_OVERHEAD_BYTES = 256
+
     def __init__(
         self,
         clock: Callable[[], float] = time.time,
         max_entries: int = 100_000,
-        max_bytes: int = 128 * 1024 * 1024,
+        max_bytes: int = 128 * 2**20,
     ) -> None:
         if max_entries < 1:
             raise ValueError(f"max_entries must be at least 1, got {max_entries}")
+        if max_bytes < 1:
+            raise ValueError(f"max_bytes must be at least 1, got {max_bytes}")
         self._clock = clock
         self._max_entries = max_entries
         self._max_bytes = max_bytes
@@ -44,7 +49,7 @@ class MemoryReportCache:
 
     @property
     def size_bytes(self) -> int:
-        """The estimated bytes the entries retain."""
+        """What the entries count against `max_bytes`."""
         return self._bytes
 
     @property
@@ -70,11 +75,16 @@ class MemoryReportCache:
         self._drop(entry.node_id)
         if self._clock() >= expires_at:
             return
-        self._entries[entry.node_id] = (entry, expires_at)
-        self._bytes += _size(entry)
-        while len(self._entries) > self._max_entries or self._bytes > self._max_bytes:
+        compact = CachedReport(
+            entry.node_id, bytes(memoryview(entry.payload)), entry.fetched_at, entry.outdated
+        )
+        self._entries[entry.node_id] = (compact, expires_at)
+        self._bytes += _cost(compact)
+        while len(self._entries) > self._max_entries or (
+            self._bytes > self._max_bytes and len(self._entries) > 1
+        ):
             _, (evicted, _) = self._entries.popitem(last=False)
-            self._bytes -= _size(evicted)
+            self._bytes -= _cost(evicted)
 
     async def mark_outdated(self, node_id: str) -> None:
         """Keep the report but flag it superseded: it is then served only as stale."""
@@ -92,13 +102,13 @@ class MemoryReportCache:
         self._bytes = 0
 
     def _drop(self, node_id: str) -> None:
-        old = self._entries.pop(node_id, None)
-        if old is not None:
-            self._bytes -= _size(old[0])
+        stored = self._entries.pop(node_id, None)
+        if stored is not None:
+            self._bytes -= _cost(stored[0])
 
 
-def _size(entry: CachedReport) -> int:
-    return len(entry.payload) + len(entry.node_id) + _ENTRY_OVERHEAD_BYTES
+def _cost(entry: CachedReport) -> int:
+    return len(entry.payload) + MemoryReportCache.ENTRY_OVERHEAD_BYTES
 
 
 class MemoryNonceStore:

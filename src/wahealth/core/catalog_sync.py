@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Iterable
 
 import structlog
@@ -9,6 +10,10 @@ import structlog
 from wahealth.core.ports import CatalogUpstream, CatalogWriter
 
 log = structlog.get_logger(__name__)
+
+# WABAs fetched at once by `sync_all`: the catalog pages of several WABAs are in flight
+# together, while their writes go one at a time (one writer is all SQLite allows anyway).
+SYNC_CONCURRENCY = 8
 
 
 class CatalogSync:
@@ -23,13 +28,15 @@ class CatalogSync:
         self._upstream = upstream
         self._writer = writer
         self._on_change = on_change
+        self._writes = asyncio.Lock()
 
     async def sync_waba(self, waba_id: str) -> tuple[int, int]:
         """Sync one WABA; returns (phone numbers, templates) seen."""
         numbers = await self._upstream.phone_numbers(waba_id)
         templates = await self._upstream.message_templates(waba_id)
-        await self._writer.replace_phone_numbers(waba_id, numbers)
-        await self._writer.replace_templates(waba_id, templates)
+        async with self._writes:
+            await self._writer.replace_phone_numbers(waba_id, numbers)
+            await self._writer.replace_templates(waba_id, templates)
         if self._on_change is not None:
             self._on_change()
         log.info(
@@ -40,14 +47,23 @@ class CatalogSync:
     async def sync_all(
         self, waba_ids: Iterable[str], progress: Callable[[str], None] | None = None
     ) -> dict[str, tuple[int, int] | Exception]:
-        """Sync every WABA, carrying on past failures; returns each WABA's outcome."""
+        """Sync every WABA, carrying on past failures; returns each WABA's outcome.
+
+        Up to `SYNC_CONCURRENCY` WABAs are fetched at once; the outcome keeps the given order.
+        """
+        ordered = list(dict.fromkeys(waba_ids))
         outcome: dict[str, tuple[int, int] | Exception] = {}
-        for waba_id in waba_ids:
-            try:
-                outcome[waba_id] = await self.sync_waba(waba_id)
-            except Exception as exc:  # noqa: BLE001 — one WABA's failure must not stop the rest
-                log.warning("catalog sync failed", waba_id=waba_id, error=repr(exc))
-                outcome[waba_id] = exc
-            if progress is not None:
-                progress(waba_id)
-        return outcome
+        pending = iter(ordered)
+
+        async def worker() -> None:
+            for waba_id in pending:
+                try:
+                    outcome[waba_id] = await self.sync_waba(waba_id)
+                except Exception as exc:  # noqa: BLE001 — one WABA's failure must not stop the rest
+                    log.warning("catalog sync failed", waba_id=waba_id, error=repr(exc))
+                    outcome[waba_id] = exc
+                if progress is not None:
+                    progress(waba_id)
+
+        await asyncio.gather(*(worker() for _ in range(min(SYNC_CONCURRENCY, len(ordered)))))
+        return {waba_id: outcome[waba_id] for waba_id in ordered}

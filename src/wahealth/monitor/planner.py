@@ -124,3 +124,35 @@ def retry_delay(failures: int, interval_seconds: float) -> float:
     """
     cap = max(interval_seconds, MAX_RETRY_DELAY_SECONDS)
     return min(cap, interval_seconds * 2.0 ** min(max(failures, 1) - 1, 32))
+
+
+@dataclass(frozen=True, slots=True)
+class BudgetShortfall:
+    """The budget cannot refresh every node once per interval: what it would take."""
+
+    nodes: int
+    interval_seconds: float
+    required_calls_per_minute: int
+    configured_calls_per_minute: int
+
+    @property
+    def pass_seconds(self) -> float:
+        """How long one pass over every node takes at the configured budget."""
+        return self.nodes / self.configured_calls_per_minute * WINDOW_SECONDS
+
+
+def required_calls_per_minute(nodes: int, interval_seconds: float) -> int:
+    """Calls per minute that refresh `nodes` nodes once every `interval_seconds`."""
+    if nodes <= 0:
+        return 0
+    return math.ceil(nodes * WINDOW_SECONDS / interval_seconds)
+
+
+def budget_shortfall(
+    nodes: int, interval_seconds: float, calls_per_minute: int
+) -> BudgetShortfall | None:
+    """None when `calls_per_minute` refreshes every node within the interval, else the gap."""
+    required = required_calls_per_minute(nodes, interval_seconds)
+    if required <= calls_per_minute:
+        return None
+    return BudgetShortfall(nodes, interval_seconds, required, calls_per_minute)

@@ -11,6 +11,10 @@ retried later, after a doubling delay. A WABA-level throttle (80007/80008)
 postpones that WABA's nodes; an app-level throttle pauses the whole loop for
 Meta's `retry_after`. The budget is this process's: run the monitor on one
 replica, or give each its share.
+
+A round is fetched in chunks of `FETCH_CHUNK_NODES`, at most `FETCH_CONCURRENCY` chunks in
+flight, and each chunk's reports are stored as soon as it arrives: a big round neither
+waits for one batch request at a time nor holds every report in memory at once.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -28,10 +33,12 @@ import structlog
 from wahealth.domain import HealthReport
 from wahealth.domain.records import DueNode
 from wahealth.monitor.planner import (
+    BudgetShortfall,
     Candidate,
     Spend,
     allowance,
     budget_frees_in,
+    budget_shortfall,
     plan_round,
     prune,
     retry_delay,
@@ -44,6 +51,9 @@ log = structlog.get_logger(__name__)
 DEFAULT_PAUSE_SECONDS = 60.0
 MANUAL_ROUND_NODES = 500  # progress moves at least this often in a one-off refresh
 MAX_THROTTLES_PER_NODE = 3
+FETCH_CHUNK_NODES = 250  # nodes per `batch_health` call: 5 Graph batch requests
+FETCH_CONCURRENCY = 4  # chunks in flight at once
+STEP_PAGE_NODES = 2_000  # due nodes read from storage at a time within a round
 
 
 class BatchUpstream(Protocol):
@@ -67,6 +77,8 @@ class Schedule(Protocol):
     """Which nodes are due, and how to postpone one (the health repository)."""
 
     async def due_nodes(self, now: datetime, limit: int = 100) -> list[DueNode]: ...
+
+    async def count_nodes(self) -> int: ...
 
     async def set_next_due(
         self,
@@ -96,6 +108,9 @@ class RefreshSummary:
     refreshed: int = 0
     failed: dict[str, str] = field(default_factory=dict)
     calls: int = 0
+
+
+_Fetched = tuple[Sequence[str], Mapping[str, HealthReport | Exception]]
 
 
 def _utc(moment: float) -> datetime:
@@ -132,12 +147,25 @@ class FleetRefresher:
         self._ledger: tuple[Spend, ...] = ()
         self._failures: dict[str, int] = {}
         self._paused_until = 0.0
+        self._shortfall: BudgetShortfall | None = None
         self.calls_spent = 0
 
     @property
     def paused_until(self) -> float:
         """Epoch seconds until which an app-level throttle keeps the loop idle."""
         return self._paused_until
+
+    @property
+    def budget_shortfall(self) -> BudgetShortfall | None:
+        """What the budget lacks to refresh every node once per interval, as of the last
+        `check_budget` (None: it suffices, or nodes were not counted yet)."""
+        return self._shortfall
+
+    async def check_budget(self) -> BudgetShortfall | None:
+        """Count the nodes and compare the calls they need per minute with the budget."""
+        nodes = await self._schedule.count_nodes()
+        self._shortfall = budget_shortfall(nodes, self.interval_seconds, self.calls_per_minute)
+        return self._shortfall
 
     async def run(self, stop: asyncio.Event) -> None:
         """Refresh round after round until `stop` is set."""
@@ -146,6 +174,20 @@ class FleetRefresher:
             calls_per_minute=self.calls_per_minute,
             interval_seconds=self.interval_seconds,
         )
+        try:
+            shortfall = await self.check_budget()
+        except Exception:  # counting is advice; the loop must run regardless
+            log.exception("cannot count the nodes to refresh")
+            shortfall = None
+        if shortfall is not None:
+            log.warning(
+                "the Meta call budget cannot refresh every node once per interval",
+                nodes=shortfall.nodes,
+                interval_seconds=shortfall.interval_seconds,
+                required_calls_per_minute=shortfall.required_calls_per_minute,
+                configured_calls_per_minute=shortfall.configured_calls_per_minute,
+                pass_seconds=round(shortfall.pass_seconds),
+            )
         while not stop.is_set():
             try:
                 wait = await self.step()
@@ -169,39 +211,54 @@ class FleetRefresher:
             return max(
                 self.round_seconds, budget_frees_in(self._ledger, now, self.calls_per_minute)
             )
-        due = await self._schedule.due_nodes(_utc(now), limit=room)
-        candidates = [
-            Candidate(d.node_id, None if d.next_due_at is None else d.next_due_at.timestamp())
-            for d in due
-        ]
-        plan = plan_round(
-            candidates,
-            now=now,
-            ledger=self._ledger,
-            calls_per_minute=self.calls_per_minute,
-            round_seconds=self.round_seconds,
-        )
-        if not plan.node_ids:
-            return plan.wait_seconds
-        try:
-            outcome = await self._fetch(plan.node_ids, cause="poll")
-        except GraphAuthError as exc:
-            # Every report is kept; nothing is rescheduled, so all are due once it is fixed.
-            log.error("fleet refresh paused: Meta refused the access token", error=str(exc))
-            pause = max(self.interval_seconds, self._default_pause)
-            self._pause(pause)
-            return pause
-        await self._reschedule(outcome, {d.node_id: d for d in due}, self._clock())
-        if outcome.refreshed or outcome.failed:
+        # Due nodes are read a page at a time: a round of 80,000 need not be held at once.
+        remaining, seen, wait = room, set[str](), self.round_seconds
+        totals = RoundOutcome()
+        while remaining > 0:
+            limit = min(remaining, STEP_PAGE_NODES)
+            due = await self._schedule.due_nodes(_utc(now), limit=limit)
+            fresh = {d.node_id: d for d in due if d.node_id not in seen}
+            candidates = [
+                Candidate(d.node_id, None if d.next_due_at is None else d.next_due_at.timestamp())
+                for d in fresh.values()
+            ]
+            plan = plan_round(
+                candidates,
+                now=now,
+                ledger=self._ledger,
+                calls_per_minute=self.calls_per_minute,
+                round_seconds=self.round_seconds,
+            )
+            wait = plan.wait_seconds
+            if not plan.node_ids:
+                break
+            seen.update(plan.node_ids)
+            remaining -= len(plan.node_ids)
+            try:
+                outcome = await self._fetch(plan.node_ids, cause="poll")
+            except GraphAuthError as exc:
+                # Every report is kept; nothing is rescheduled, so all are due once it is fixed.
+                log.error("fleet refresh paused: Meta refused the access token", error=str(exc))
+                pause = max(self.interval_seconds, self._default_pause)
+                self._pause(pause)
+                return pause
+            await self._reschedule(outcome, fresh, self._clock())
+            totals.refreshed += outcome.refreshed
+            totals.failed.update(outcome.failed)
+            totals.throttled += outcome.throttled
+            if outcome.pause_seconds is not None:
+                wait = outcome.pause_seconds
+                break
+            if len(due) < limit:
+                break  # nothing more is due
+        if totals.refreshed or totals.failed:
             log.info(
                 "fleet refresh round",
-                refreshed=len(outcome.refreshed),
-                failed=len(outcome.failed),
-                throttled=len(outcome.throttled),
+                refreshed=len(totals.refreshed),
+                failed=len(totals.failed),
+                throttled=len(totals.throttled),
             )
-        if outcome.pause_seconds is not None:
-            return outcome.pause_seconds
-        return plan.wait_seconds
+        return wait
 
     async def refresh_all(
         self,
@@ -250,11 +307,45 @@ class FleetRefresher:
     async def _fetch(self, node_ids: Sequence[str], *, cause: str) -> RoundOutcome:
         """Fetch and store; a refused token (GraphAuthError) is raised: nothing can succeed."""
         outcome = RoundOutcome()
+        chunks = deque(
+            node_ids[start : start + FETCH_CHUNK_NODES]
+            for start in range(0, len(node_ids), FETCH_CHUNK_NODES)
+        )
+        in_flight: deque[asyncio.Task[_Fetched]] = deque()
         try:
-            results = await self._upstream.batch_health(node_ids)
+            while chunks or in_flight:
+                # No new chunk after an app-level throttle: Meta would refuse it too.
+                while chunks and len(in_flight) < FETCH_CONCURRENCY and not outcome.throttled:
+                    in_flight.append(asyncio.create_task(self._fetch_chunk(chunks.popleft())))
+                if not in_flight:
+                    break
+                chunk_ids, results = await in_flight.popleft()
+                await self._store(chunk_ids, results, outcome, cause)
         finally:
-            # Counted when the round ends: until then a call may still reach Meta.
+            for task in in_flight:
+                task.cancel()
+            await asyncio.gather(*in_flight, return_exceptions=True)
+        for chunk in chunks:  # never sent: throttled like the rest, so retried in time
+            outcome.throttled.extend(chunk)
+        if outcome.pause_seconds is not None:
+            log.warning("Meta throttled the fleet refresh", pause_seconds=outcome.pause_seconds)
+            self._pause(outcome.pause_seconds)
+        return outcome
+
+    async def _fetch_chunk(self, node_ids: Sequence[str]) -> _Fetched:
+        try:
+            return node_ids, await self._upstream.batch_health(node_ids)
+        finally:
+            # Counted when the request ends: until then a call may still reach Meta.
             self._spend(len(node_ids))
+
+    async def _store(
+        self,
+        node_ids: Sequence[str],
+        results: Mapping[str, HealthReport | Exception],
+        outcome: RoundOutcome,
+        cause: str,
+    ) -> None:
         for node_id in node_ids:
             result = results.get(node_id)
             if isinstance(result, HealthReport):
@@ -276,10 +367,6 @@ class FleetRefresher:
                 # Queries for this node back off too, rather than call a failing Meta.
                 self._sink.failed(node_id, error)
                 outcome.failed[node_id] = error
-        if outcome.pause_seconds is not None:
-            log.warning("Meta throttled the fleet refresh", pause_seconds=outcome.pause_seconds)
-            self._pause(outcome.pause_seconds)
-        return outcome
 
     async def _reschedule(
         self, outcome: RoundOutcome, due: Mapping[str, DueNode], now: float

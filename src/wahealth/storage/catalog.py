@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import NamedTuple, Protocol, TypeVar
 
-from sqlalchemy import Select, String, literal, select, union_all
+from sqlalchemy import Select, String, delete, insert, literal, select, union_all, update
 
 from wahealth.domain.model import NodeKind
 from wahealth.domain.nodes import normalize_phone_number
@@ -200,35 +200,53 @@ class CatalogRepository:
         wanted: dict[str, dict[str, str | None]],
         synced_at: datetime,
     ) -> ReplaceSummary:
+        """Bulk statements, not one ORM object per row: a WABA can list thousands of numbers."""
+        columns = [model.__table__.c[name] for name in _fields_of(model)]
         async with writing(self._sessions) as session:
             waba = await session.get(WabaRow, waba_id, with_for_update=True)
             if waba is None:
                 raise UnknownWaba(waba_id)
             # Rows of this WABA, and rows elsewhere that Meta now lists here (moved).
-            stored = {
-                row.id: row
-                for row in await session.scalars(
-                    select(model).where((model.waba_id == waba_id) | model.id.in_(list(wanted)))
+            stored: dict[str, dict[str, str | None]] = {}
+            wanted_ids = list(wanted)
+            for condition in [model.waba_id == waba_id] + [
+                model.id.in_(chunk) for chunk in _chunks(wanted_ids, _IN_CHUNK)
+            ]:
+                rows = await session.execute(
+                    select(model.id, model.waba_id, *columns).where(condition)
                 )
-            }
+                for row in rows:
+                    stored[row[0]] = {
+                        "waba_id": row[1],
+                        **dict(zip(_fields_of(model), row[2:], strict=True)),
+                    }
             # Deleted first: a template re-created under the same name and language
             # has a new id and must not collide with the old row.
-            removed = [row for row in stored.values() if row.id not in wanted]
-            for row in removed:
-                await session.delete(row)
-            await session.flush()
-            added = updated = 0
-            for node_id, values in wanted.items():
-                fields = {**values, "waba_id": waba_id}
-                existing = stored.get(node_id)
-                if existing is None:
-                    session.add(model(id=node_id, synced_at=synced_at, **fields))
-                    added += 1
-                    continue
-                updated += _assign(existing, fields)
-                existing.synced_at = synced_at
+            removed = [node_id for node_id in stored if node_id not in wanted]
+            for chunk in _chunks(removed, _IN_CHUNK):
+                await session.execute(delete(model).where(model.id.in_(chunk)))
+            added = [
+                {"id": node_id, "waba_id": waba_id, "synced_at": synced_at, **values}
+                for node_id, values in wanted.items()
+                if node_id not in stored
+            ]
+            changed = [
+                {"id": node_id, "waba_id": waba_id, **values}
+                for node_id, values in wanted.items()
+                if node_id in stored and stored[node_id] != {"waba_id": waba_id, **values}
+            ]
+            if added:
+                await session.execute(insert(model), added)
+            if changed:
+                await session.execute(update(model), changed)  # by primary key, executemany
+            await session.execute(
+                update(model)
+                .where(model.waba_id == waba_id)
+                .values(synced_at=synced_at)
+                .execution_options(synchronize_session=False)
+            )
             waba.synced_at = synced_at
-            summary = ReplaceSummary(added, updated, len(removed))
+            summary = ReplaceSummary(len(added), len(changed), len(removed))
             if summary.changed:
                 await bump_revision(session, CATALOG_TOPIC)
             return summary
@@ -374,11 +392,17 @@ class CatalogRepository:
         return await self._tenancy.wabas_of_space(space_id)
 
 
-def _assign(row: _CatalogRow, fields: dict[str, str | None]) -> int:
-    """Set changed fields; 1 if anything changed, else 0."""
-    changed = 0
-    for name, value in fields.items():
-        if getattr(row, name) != value:
-            setattr(row, name, value)
-            changed = 1
-    return changed
+_IN_CHUNK = 500  # ids per IN (...) list, well under any database's parameter limit
+_FIELDS: dict[str, tuple[str, ...]] = {
+    "phone_numbers": ("display_phone_number", "digits", "verified_name", "quality_rating"),
+    "templates": ("name", "language", "status", "category"),
+}
+
+
+def _fields_of(model: type[_CatalogRow]) -> tuple[str, ...]:
+    """The synced columns of a catalog table (besides id, waba_id and synced_at)."""
+    return _FIELDS[model.__tablename__]
+
+
+def _chunks(items: list[str], size: int) -> list[list[str]]:
+    return [items[start : start + size] for start in range(0, len(items), size)]

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, or_, select
+from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from wahealth.domain.changes import entity_changes, signature
@@ -255,6 +255,19 @@ class HealthRepository:
         async with reading(self._sessions) as session:
             rows = (await session.execute(query)).all()
         return [DueNode(node_id, NodeKind(kind), space, due) for node_id, kind, space, due in rows]
+
+    async def count_nodes(self) -> int:
+        """How many catalog nodes of enabled accounts the fleet refresh keeps fresh."""
+        nodes = catalog_nodes().subquery()
+        query = (
+            select(func.count())
+            .select_from(nodes)
+            .join(SpaceRow, SpaceRow.id == nodes.c.space_id)
+            .join(AccountRow, AccountRow.id == SpaceRow.account_id)
+            .where(AccountRow.disabled_at.is_(None))
+        )
+        async with reading(self._sessions) as session:
+            return int(await session.scalar(query) or 0)
 
     async def set_next_due(
         self,
