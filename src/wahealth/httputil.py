@@ -7,7 +7,7 @@ from typing import Any, Generic, TypeVar
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.types import Send
+from starlette.types import Scope, Send
 
 from wahealth.core.errors import CoreError
 from wahealth.http_body import BodyTooLarge, read_bounded
@@ -21,6 +21,7 @@ __all__ = [
     "ErrorTable",
     "PrebuiltResponse",
     "core_error_types",
+    "header",
     "read_body",
     "retry_after_header",
 ]
@@ -36,6 +37,20 @@ async def read_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
     if declared == "0" or (declared is None and request.method in ("GET", "HEAD")):
         return b""  # the SDK's usual empty POST: no need to drive the receive channel
     return await read_bounded(request, limit)
+
+
+def header(scope: Scope, name: bytes) -> str | None:
+    """One request header (`name` lower-case), read from the ASGI scope without parsing all.
+
+    ASGI servers hand header names over lower-cased; repeated headers are joined by ",".
+    """
+    found: list[str] = []
+    for key, value in scope["headers"]:
+        if key == name:
+            found.append(value.decode("latin-1"))
+    if not found:
+        return None
+    return found[0] if len(found) == 1 else ",".join(found)
 
 
 def retry_after_header(seconds: float) -> str:

@@ -29,8 +29,17 @@ class MetaAnswerCache:
         self._answers: BoundedLru[tuple[str, float, str], PrebuiltResponse] = BoundedLru(
             ANSWERS_MAX_ENTRIES, ANSWERS_MAX_BYTES
         )
+        # The answers are shared with `_answers`; this holds one reference per node.
+        self._latest: BoundedLru[str, tuple[HealthReport, PrebuiltResponse]] = BoundedLru(
+            ANSWERS_MAX_ENTRIES, ANSWERS_MAX_BYTES
+        )
 
     def response(self, report: HealthReport) -> PrebuiltResponse:
+        # The health core hands out the same report object while it is cached, so the
+        # newest answer per node is checked by identity first: no key to build.
+        latest = self._latest.get(report.node_id)
+        if latest is not None and latest[0] is report:
+            return latest[1]
         key = (report.node_id, report.fetched_at.timestamp(), report.source.value)
         answer = self._answers.get(key)
         if answer is None:
@@ -42,4 +51,5 @@ class MetaAnswerCache:
             ]
             answer = PrebuiltResponse(body, headers)
             self._answers.put(key, answer, len(body) + 300)
+        self._latest.put(report.node_id, (report, answer), len(report.node_id) + 100)
         return answer

@@ -10,6 +10,8 @@ from wahealth.core.ports import Decision
 
 WINDOW_SECONDS = 1.0
 
+_ADMITTED = Decision(allowed=True)
+
 # Idle keys dropped per call. Each call creates at most one key, so dropping up to a few
 # keeps the map bounded by the keys active in the last window without ever scanning it all.
 _EVICTIONS_PER_CALL = 4
@@ -42,7 +44,7 @@ class MemoryRateLimiter:
         log = self._logs.get(key)
         if log is None:
             self._logs[key] = deque((now,))
-            return Decision(allowed=True)
+            return _ADMITTED
         # `now - t >= window` is the one comparison used everywhere, so float rounding
         # cannot make the admission check and the eviction disagree.
         while log and now - log[0] >= WINDOW_SECONDS:
@@ -50,20 +52,22 @@ class MemoryRateLimiter:
         if len(log) < limit:
             log.append(now)
             self._logs.move_to_end(key)
-            return Decision(allowed=True)
+            return _ADMITTED
         # The request that must leave the window before one more fits. It is the oldest one
         # unless the limit was lowered while the log was fuller than the new limit.
         blocking = log[len(log) - limit]
         return Decision(allowed=False, retry_after=WINDOW_SECONDS - (now - blocking))
 
     def _drop_idle_keys(self, now: float) -> None:
+        logs = self._logs
         for _ in range(_EVICTIONS_PER_CALL):
-            if not self._logs:
+            if not logs:
                 return
-            key, log = next(iter(self._logs.items()))
+            key = next(iter(logs))
+            log = logs[key]
             if log and now - log[-1] < WINDOW_SECONDS:
                 return
-            del self._logs[key]
+            del logs[key]
 
     async def aclose(self) -> None:
         """Forget all state; nothing else to release."""

@@ -20,7 +20,7 @@ from wahealth.core.errors import (
 )
 from wahealth.core.queries import ApiKey, HealthQueries, KeyNumber
 from wahealth.dialects.meta_shape import MetaAnswerCache
-from wahealth.httputil import EVERY_METHOD, ErrorTable, retry_after_header
+from wahealth.httputil import EVERY_METHOD, ErrorTable, header, retry_after_header
 
 _JSON = "application/json"
 _METHODS = ("GET", "HEAD")
@@ -72,7 +72,7 @@ class D360Endpoint:
     async def handle(self, request: Request) -> Response:
         if request.method not in _METHODS:
             return _error(405, "Method Not Allowed", {"Allow": ", ".join(_METHODS)})
-        key = request.headers.get("d360-api-key")
+        key = header(request.scope, b"d360-api-key")
         try:
             answer = await self._queries.health_of(
                 ApiKey(key), _KEY_NUMBER, same_as=None if key is None else ("d360", key)

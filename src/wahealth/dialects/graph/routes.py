@@ -26,7 +26,7 @@ from wahealth.core.errors import (
 from wahealth.core.queries import BearerToken, ByNodeId, HealthQueries
 from wahealth.core.validate import is_node_id
 from wahealth.dialects.meta_shape import MetaAnswerCache
-from wahealth.httputil import EVERY_METHOD, ErrorTable, retry_after_header
+from wahealth.httputil import EVERY_METHOD, ErrorTable, header, retry_after_header
 
 _JSON = "application/json; charset=UTF-8"
 _QUERY_KEYS = frozenset({"fields", "access_token"})
@@ -157,7 +157,7 @@ class GraphEndpoint:
         if request.method not in _METHODS:
             return _unsupported(node_id, request.method)
         raw_query: bytes = request.scope.get("query_string", b"")
-        authorization = request.headers.get("authorization", "")
+        authorization = header(request.scope, b"authorization") or ""
         parsed: dict[str, str] = {}
 
         def credential() -> BearerToken:
