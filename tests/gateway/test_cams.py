@@ -376,3 +376,17 @@ def test_request_id_is_the_same_in_body_and_headers(gateway: ServedGateway) -> N
     exchange = gateway.exchange(refused.request_id)
     assert exchange.response_header("x-acs-request-id") == refused.request_id.encode()
     assert ok.body.request_id != refused.request_id
+
+
+def test_a_remembered_query_never_serves_another_account(gateway: ServedGateway) -> None:
+    """The same query string from another account's key, right after the owner's answer,
+    is still refused: what a call asks is remembered per verified principal only."""
+    asked = {"node_type": "phone", "phone_number": "8613800000001", "cust_space_id": DEMO.space}
+    owner = gateway.cams().get_whatsapp_health_status(GetWhatsappHealthStatusRequest(**asked))
+    assert owner.body.code == "OK"
+
+    error = _refused(gateway.cams(DEMO.other_access_key_id, DEMO.other_access_key_secret), **asked)
+    assert (error.code, error.status_code) == ("Forbidden.NoPermission", 403)
+
+    forged = _refused(gateway.cams(DEMO.access_key_id, "not-the-secret"), **asked)
+    assert (forged.code, forged.status_code) == ("SignatureDoesNotMatch", 400)

@@ -58,6 +58,27 @@ _V1_REQUIRED_PARAMS = (
 )
 _AUTHORIZATION_FIELDS = frozenset({"Credential", "SignedHeaders", "Signature"})
 _EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
+# The header names an SDK sends, decoded once (ASGI servers hand them over lower-cased).
+_HEADER_NAMES = {
+    name.encode("latin-1"): name
+    for name in (
+        "host",
+        "authorization",
+        "content-type",
+        "content-length",
+        "accept",
+        "accept-encoding",
+        "user-agent",
+        "x-acs-action",
+        "x-acs-version",
+        "x-acs-date",
+        "x-acs-signature-nonce",
+        "x-acs-content-sha256",
+        "x-acs-accesskey-id",
+        "x-acs-security-token",
+        "x-request-id",
+    )
+}
 # Parsed query strings and Authorization prefixes are memoized when short (an SDK's are a
 # few hundred bytes): at most 1024 of each, each under 1 KiB, so about 2 MiB at most.
 _PARSED_CACHE_ENTRIES = 1024
@@ -92,10 +113,13 @@ class SignedRequest:
     def from_asgi(cls, scope: Mapping[str, Any], body: bytes) -> SignedRequest:
         """Build from an ASGI HTTP scope; repeated headers are joined with ','."""
         headers: dict[str, str] = {}
+        names = _HEADER_NAMES
         for raw_name, raw_value in scope["headers"]:
             # HTTP header bytes are latin-1, which is also how the SDK's HTTP
             # library encodes the str values it signed.
-            name = raw_name.decode("latin-1").lower()
+            name = names.get(raw_name)
+            if name is None:
+                name = raw_name.decode("latin-1").lower()
             value = raw_value.decode("latin-1")
             headers[name] = f"{headers[name]},{value}" if name in headers else value
         raw_path = scope.get("raw_path")
@@ -130,12 +154,16 @@ def rpc_params(req: SignedRequest) -> dict[str, str]:
     A parameter given twice (in the query, the body or both) is refused: the
     signature would cover only one of the copies.
     """
+    known = req._parsed.get("rpc")
+    if known is not None:
+        return dict(known)
     params = _query_params(req)
     for name, value in _form_params(req).items():
         if name in params:
             raise IncompleteSignature(f"Parameter {_shown(name)} is given more than once.")
         params[name] = value
-    return params
+    req._parsed["rpc"] = params
+    return dict(params)
 
 
 def action_and_version(req: SignedRequest) -> tuple[str | None, str | None]:
@@ -350,6 +378,13 @@ def _parse_v1(params: Mapping[str, str]) -> CamsCredentials:
 
 
 def _parse_timestamp(value: str) -> datetime:
+    # Requests signed within the same second carry the same date: parse each once.
+    if len(value) <= 40:
+        return _parse_timestamp_memo(value)
+    return _parse_timestamp_now(value)
+
+
+def _parse_timestamp_now(value: str) -> datetime:
     match = _TIMESTAMP.fullmatch(value.strip())
     if match is None:
         raise InvalidTimeStampFormat("Expected YYYY-MM-DDThh:mm:ssZ (UTC).")
@@ -358,6 +393,9 @@ def _parse_timestamp(value: str) -> datetime:
         return datetime(year, month, day, hour, minute, second, tzinfo=UTC)
     except ValueError as exc:  # e.g. month 13
         raise InvalidTimeStampFormat("Expected YYYY-MM-DDThh:mm:ssZ (UTC).") from exc
+
+
+_parse_timestamp_memo = functools.lru_cache(maxsize=256)(_parse_timestamp_now)
 
 
 def _token(value: str, what: str) -> str:

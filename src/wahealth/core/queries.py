@@ -214,10 +214,11 @@ class HealthQueries:
 
         `same_as` names the request in raw form (credential and query as sent): a repeat
         within `REMEMBER_SECONDS` reuses the earlier lookups, and the credential and query
-        (either may be given as a zero-argument parser) are not even parsed. Ignored for
-        signed calls, whose every request must be verified.
+        (either may be given as a zero-argument parser) are not even parsed. A signed call
+        is verified every time; then only its query's resolution is reused.
         """
-        if same_as is not None:
+        signed = isinstance(credential, SignedCall)
+        if same_as is not None and not signed:
             hit = self._remembered.get(same_as)
             if hit is not None and hit.expires_at > self.clock():
                 await self.admit(hit.principal)
@@ -226,9 +227,15 @@ class HealthQueries:
         if callable(credential):
             credential = credential()
         principal = await self.caller(credential)
+        if same_as is not None and signed:
+            # A signed call is verified every time; only what it asks for is remembered.
+            hit = self._remembered.get(same_as)
+            if hit is not None and hit.expires_at > self.clock() and hit.principal == principal:
+                report = await self.health.get(hit.node_id, waba_id=hit.waba_id)
+                return Answer(report, hit.query, hit.node_id)
         parsed = query() if callable(query) else query
         node_id, waba_id = await self.resolve(principal, parsed)
-        if same_as is not None and not isinstance(credential, SignedCall):
+        if same_as is not None:
             resolved = _Resolved(
                 self.clock() + REMEMBER_SECONDS, principal, parsed, node_id, waba_id
             )

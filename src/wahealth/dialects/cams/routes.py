@@ -34,6 +34,8 @@ VERSION = "2020-06-06"
 NODE_TYPES = ("phone", "template", "waba")
 _METHODS = ("GET", "HEAD", "POST")
 _JSON_BYTES = b"application/json;charset=utf-8"
+# Requests longer than this are not remembered (an SDK's query is a few hundred bytes).
+REMEMBER_MAX_CHARS = 2048
 # Rendered answers per (node, fetch, source, what the caller named): bounded both ways.
 RENDER_CACHE_MAX_ENTRIES = 20_000
 RENDER_CACHE_MAX_BYTES = 32 * 1024 * 1024
@@ -96,6 +98,16 @@ def check_action(signed: SignedRequest) -> None:
         )
 
 
+def _asked(signed: SignedRequest) -> tuple[str, ...] | None:
+    """What a call asks, as sent: its query string and body (the signature and nonce are in
+    headers, or in parameters the resolution ignores); None when too long to remember."""
+    if len(signed.raw_query) + len(signed.body) > REMEMBER_MAX_CHARS:
+        return None
+    if "authorization" not in signed.headers:
+        return None  # a v1 call signs in its parameters: every one is unique
+    return ("cams", signed.raw_query.decode("latin-1"), signed.body.decode("latin-1"))
+
+
 class CamsEndpoint:
     """Parses, authenticates, limits and answers one CAMS RPC call."""
 
@@ -127,7 +139,9 @@ class CamsEndpoint:
             signed = SignedRequest.from_asgi(request.scope, body)
             check_action(signed)
             answer = await self._queries.health_of(
-                SignedCall(signed), lambda: parse_query(rpc_params(signed))
+                SignedCall(signed),
+                lambda: parse_query(rpc_params(signed)),
+                same_as=_asked(signed),
             )
         except CamsError as err:
             return error_response(request_id, err)
