@@ -123,22 +123,6 @@ async def test_listing_shows_ids_labels_and_hash_prefixes_never_secrets(
 
 
 @pytest.mark.usefixtures("accounts")
-async def test_revision_moves_on_every_credential_change(
-    credentials: CredentialRepository,
-) -> None:
-    seen = [await credentials.revision()]
-    await credentials.add_access_key("acme", "LTAIacme", "enc")
-    seen.append(await credentials.revision())
-    d360 = await credentials.add_d360_key("acme", D360_HASH, "1")
-    seen.append(await credentials.revision())
-    await credentials.revoke_d360_key(int(d360.id))
-    seen.append(await credentials.revision())
-    await credentials.revoke_d360_key(int(d360.id))  # already revoked: nothing changes
-    seen.append(await credentials.revision())
-    assert seen[0] < seen[1] < seen[2] < seen[3] == seen[4]
-
-
-@pytest.mark.usefixtures("accounts")
 async def test_put_applies_configuration_idempotently(credentials: CredentialRepository) -> None:
     """What a config file declares is put at every start: no duplicates, no errors."""
     for _ in range(2):
@@ -165,15 +149,3 @@ async def test_put_applies_configuration_idempotently(credentials: CredentialRep
     with pytest.raises(Conflict):
         await credentials.put_d360_key("beta", D360_HASH, "1")
     assert await credentials.graph_token(GRAPH_HASH) == ("acme", 7)
-
-
-@pytest.mark.usefixtures("accounts")
-async def test_putting_an_unchanged_token_leaves_the_revision_alone(
-    credentials: CredentialRepository,
-) -> None:
-    await credentials.put_graph_token("acme", GRAPH_HASH, "config")
-    await credentials.put_d360_key("acme", D360_HASH, "1", "config")
-    settled = await credentials.revision()
-    await credentials.put_graph_token("acme", GRAPH_HASH, "config")
-    await credentials.put_d360_key("acme", D360_HASH, "1", "config")
-    assert await credentials.revision() == settled

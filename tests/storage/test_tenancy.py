@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from wahealth.storage.credentials import CredentialRepository
 from wahealth.storage.errors import OwnershipConflict, UnknownAccount, UnknownSpace
 from wahealth.storage.tenancy import TenancyRepository
 
@@ -92,18 +91,3 @@ async def test_upsert_waba_keeps_details_and_refuses_to_move(
     with pytest.raises(UnknownSpace):
         await tenancy.upsert_waba("waba-2", "no-space")
     assert await tenancy.space_of_waba("waba-1") == acme
-
-
-async def test_account_changes_move_the_credentials_revision(
-    tenancy: TenancyRepository, credentials: CredentialRepository
-) -> None:
-    start = await credentials.revision()
-    await tenancy.upsert_account("acme")
-    created = await credentials.revision()
-    await tenancy.upsert_account("acme")
-    assert await credentials.revision() == created > start  # nothing changed, nothing to reload
-    await tenancy.upsert_account("acme", qps=10)
-    assert await credentials.revision() > created
-    before_disable = await credentials.revision()
-    await tenancy.disable_account("acme")
-    assert await credentials.revision() > before_disable

@@ -14,6 +14,33 @@ from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 from wahealth.domain.model import NodeKind
+from wahealth.domain.nodes import normalize_phone_number
+
+
+@dataclass(frozen=True, slots=True)
+class PhoneNumberRecord:
+    """A business phone number, as a WABA's `phone_numbers` edge lists it."""
+
+    id: str
+    display_phone_number: str
+    verified_name: str | None = None
+    quality_rating: str | None = None
+
+    @property
+    def phone_number(self) -> str:
+        """`display_phone_number` as digits only (how callers' numbers are matched)."""
+        return normalize_phone_number(self.display_phone_number)
+
+
+@dataclass(frozen=True, slots=True)
+class TemplateRecord:
+    """A message template; (name, language) is what CAMS calls (TemplateCode, Language)."""
+
+    id: str
+    name: str
+    language: str
+    status: str | None = None
+    category: str | None = None
 
 
 class TransitionCause(enum.StrEnum):

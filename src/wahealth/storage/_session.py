@@ -13,7 +13,6 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from wahealth.storage.engine import WRITE_OPTIONS
 from wahealth.storage.errors import Conflict, StorageError, StorageUnavailable
-from wahealth.storage.models import RevisionRow
 
 Factory = async_sessionmaker[AsyncSession]
 
@@ -64,21 +63,3 @@ def insert_for(session: AsyncSession) -> Callable[..., Any]:
 def rowcount(result: Result[Any]) -> int:
     """Rows an INSERT/UPDATE/DELETE touched (0 for ON CONFLICT DO NOTHING that did nothing)."""
     return cast(CursorResult[Any], result).rowcount
-
-
-async def bump_revision(session: AsyncSession, topic: str) -> None:
-    """Count one more change to `topic`, inside the caller's transaction."""
-    insert = insert_for(session)
-    await session.execute(
-        insert(RevisionRow)
-        .values(topic=topic, value=1)
-        .on_conflict_do_update(
-            index_elements=[RevisionRow.topic], set_={"value": RevisionRow.value + 1}
-        )
-    )
-
-
-async def read_revision(factory: Factory, topic: str) -> int:
-    async with reading(factory) as session:
-        value = await session.get(RevisionRow, topic)
-        return 0 if value is None else value.value

@@ -10,64 +10,20 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import NamedTuple, Protocol, TypeVar
+from typing import NamedTuple, TypeVar
 
 from sqlalchemy import Select, String, delete, insert, literal, select, union_all, update
 
 from wahealth.domain.model import NodeKind
 from wahealth.domain.nodes import normalize_phone_number
-from wahealth.storage._session import Factory, bump_revision, read_revision, reading, writing
+from wahealth.domain.records import PhoneNumberRecord, TemplateRecord
+from wahealth.storage._session import Factory, reading, writing
 from wahealth.storage.columns import utcnow
 from wahealth.storage.errors import UnknownWaba
 from wahealth.storage.models import AccountRow, PhoneNumberRow, SpaceRow, TemplateRow, WabaRow
-from wahealth.storage.tenancy import CATALOG_TOPIC, TenancyRepository
+from wahealth.storage.tenancy import TenancyRepository
 
 _CatalogRow = TypeVar("_CatalogRow", PhoneNumberRow, TemplateRow)
-
-
-class PhoneNumberLike(Protocol):
-    """A phone number as Meta lists it under `/<WABA>/phone_numbers`."""
-
-    @property
-    def id(self) -> str: ...
-    @property
-    def display_phone_number(self) -> str: ...
-    @property
-    def verified_name(self) -> str | None: ...
-    @property
-    def quality_rating(self) -> str | None: ...
-
-
-class TemplateLike(Protocol):
-    """A template as Meta lists it under `/<WABA>/message_templates`."""
-
-    @property
-    def id(self) -> str: ...
-    @property
-    def name(self) -> str: ...
-    @property
-    def language(self) -> str: ...
-    @property
-    def status(self) -> str | None: ...
-    @property
-    def category(self) -> str | None: ...
-
-
-@dataclass(frozen=True, slots=True)
-class PhoneNumberRecord:
-    id: str
-    display_phone_number: str
-    verified_name: str | None = None
-    quality_rating: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class TemplateRecord:
-    id: str
-    name: str
-    language: str
-    status: str | None = None
-    category: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,14 +109,10 @@ class CatalogRepository:
         self._sessions = sessions
         self._tenancy = TenancyRepository(sessions)
 
-    async def revision(self) -> int:
-        """A counter bumped by every change to spaces, WABAs, numbers or templates."""
-        return await read_revision(self._sessions, CATALOG_TOPIC)
-
     async def replace_phone_numbers(
         self,
         waba_id: str,
-        records: Iterable[PhoneNumberLike],
+        records: Iterable[PhoneNumberRecord],
         synced_at: datetime | None = None,
     ) -> ReplaceSummary:
         """Make the WABA's numbers exactly `records`, in one transaction."""
@@ -178,7 +130,7 @@ class CatalogRepository:
     async def replace_templates(
         self,
         waba_id: str,
-        records: Iterable[TemplateLike],
+        records: Iterable[TemplateRecord],
         synced_at: datetime | None = None,
     ) -> ReplaceSummary:
         """Make the WABA's templates exactly `records`, in one transaction."""
@@ -246,10 +198,7 @@ class CatalogRepository:
                 .execution_options(synchronize_session=False)
             )
             waba.synced_at = synced_at
-            summary = ReplaceSummary(len(added), len(changed), len(removed))
-            if summary.changed:
-                await bump_revision(session, CATALOG_TOPIC)
-            return summary
+            return ReplaceSummary(len(added), len(changed), len(removed))
 
     async def phone_numbers_of_waba(self, waba_id: str) -> list[PhoneNumber]:
         async with reading(self._sessions) as session:

@@ -5,7 +5,7 @@ secret or a full digest to a listing. Callers pass a token's lookup digest
 (`hash_token`); given a `DigestKeys`, the repository stores and looks up its
 keyed form, and rewrites a row stored unkeyed (or under an older master key)
 to the current keyed form the first time it is used. Servers cache lookups
-briefly and poll `revision()` to notice changes made by another process.
+for a second, so a change made by another process is seen within about a second.
 
 Config is applied by every replica at start, possibly at the same moment, so
 the `put_*` methods are upserts (INSERT ... ON CONFLICT DO NOTHING, then lock
@@ -23,9 +23,7 @@ from sqlalchemy.orm import InstrumentedAttribute
 from wahealth.core.ports import DigestKeys
 from wahealth.storage._session import (
     Factory,
-    bump_revision,
     insert_for,
-    read_revision,
     reading,
     rowcount,
     writing,
@@ -43,7 +41,6 @@ from wahealth.storage.credential_records import (
 )
 from wahealth.storage.errors import Conflict, UnknownAccount, UnknownCredential
 from wahealth.storage.models import AccessKeyRow, AccountRow, D360KeyRow, GraphTokenRow
-from wahealth.storage.tenancy import CREDENTIALS_TOPIC
 
 __all__ = [
     "HASH_PREFIX_LENGTH",
@@ -75,10 +72,6 @@ class CredentialRepository:
     def _accepted(self, digest: str) -> tuple[str, ...]:
         return (digest,) if self._hasher is None else self._hasher.accepted(digest)
 
-    async def revision(self) -> int:
-        """A counter bumped by every credential or account change; one primary-key read."""
-        return await read_revision(self._sessions, CREDENTIALS_TOPIC)
-
     async def add_access_key(
         self, account: str, key_id: str, secret_encrypted: str
     ) -> CredentialInfo:
@@ -98,7 +91,6 @@ class CredentialRepository:
             )
             if rowcount(result) != 1:
                 raise Conflict(f"access key {key_id!r} already exists")
-            await bump_revision(session, CREDENTIALS_TOPIC)
             return CredentialInfo(
                 CredentialKind.ACCESS_KEY, key_id, account, None, created_at, None
             )
@@ -131,7 +123,6 @@ class CredentialRepository:
                 raise Conflict(f"access key {key_id!r} belongs to another account")
             # Encryption is randomised, so an unchanged secret cannot be recognised.
             row.secret_encrypted = secret_encrypted
-            await bump_revision(session, CREDENTIALS_TOPIC)
             return CredentialInfo(
                 CredentialKind.ACCESS_KEY, key_id, account, None, row.created_at, row.revoked_at
             )
@@ -166,7 +157,6 @@ class CredentialRepository:
             )
             session.add(row)
             await session.flush()
-            await bump_revision(session, CREDENTIALS_TOPIC)
             return d360_info(row, account)
 
     async def put_d360_key(
@@ -184,7 +174,6 @@ class CredentialRepository:
                 row.phone_number_id = phone_number_id
                 row.label = label
                 await session.flush()
-                await bump_revision(session, CREDENTIALS_TOPIC)
             return d360_info(row, account)
 
     async def d360_key(self, key_hash: str) -> D360KeyLookup | None:
@@ -208,7 +197,6 @@ class CredentialRepository:
             )
             session.add(row)
             await session.flush()
-            await bump_revision(session, CREDENTIALS_TOPIC)
             return graph_info(row, account)
 
     async def put_graph_token(
@@ -225,7 +213,6 @@ class CredentialRepository:
             if changed or row.label != label:
                 row.label = label
                 await session.flush()
-                await bump_revision(session, CREDENTIALS_TOPIC)
             return graph_info(row, account)
 
     async def graph_token(self, token_hash: str) -> GraphTokenLookup | None:
@@ -298,7 +285,6 @@ class CredentialRepository:
                     .where(model.id == row_id, column == found_digest)
                     .values({column.key: stored})
                 )
-                await bump_revision(session, CREDENTIALS_TOPIC)
         return tuple(answer)
 
     async def list_credentials(self, account: str | None = None) -> list[CredentialInfo]:
@@ -356,7 +342,6 @@ class CredentialRepository:
             if row.revoked_at is not None:
                 return False
             row.revoked_at = utcnow()
-            await bump_revision(session, CREDENTIALS_TOPIC)
             return True
 
 

@@ -140,18 +140,6 @@ class GraphTokenRow(Base):
     revoked_at: Mapped[datetime | None]
 
 
-class RevisionRow(Base):
-    """A counter per topic ("credentials", "catalog"), bumped by every change to it.
-
-    Servers poll it (one primary-key read) to notice changes made elsewhere.
-    """
-
-    __tablename__ = "revisions"
-
-    topic: Mapped[str] = mapped_column(primary_key=True)
-    value: Mapped[int]
-
-
 class NodeHealthRow(Base):
     """The last known health of a monitored node and when to look again.
 

@@ -14,7 +14,6 @@ from sqlalchemy import select
 
 from wahealth.storage._session import (
     Factory,
-    bump_revision,
     insert_for,
     reading,
     rowcount,
@@ -26,8 +25,6 @@ from wahealth.storage.models import AccountRow, SpaceRow, WabaRow
 
 # Accounts carry the rate limit and the disabled flag credential lookups report;
 # spaces and WABAs decide what a caller may see.
-CREDENTIALS_TOPIC = "credentials"
-CATALOG_TOPIC = "catalog"
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +77,7 @@ class TenancyRepository:
             raise ValueError(f"qps must be at least 1, got {qps}")
         async with writing(self._sessions) as session:
             insert = insert_for(session)
-            created = await session.execute(
+            await session.execute(
                 insert(AccountRow)
                 .values(name=name, qps=qps, created_at=utcnow())
                 .on_conflict_do_nothing(index_elements=[AccountRow.name])
@@ -90,12 +87,8 @@ class TenancyRepository:
                     select(AccountRow).where(AccountRow.name == name).with_for_update()
                 )
             ).scalar_one()
-            changed = rowcount(created) == 1
             if row.qps != qps:
                 row.qps = qps
-                changed = True
-            if changed:
-                await bump_revision(session, CREDENTIALS_TOPIC)
             return _account(row)
 
     async def get_account(self, name: str) -> Account | None:
@@ -132,7 +125,6 @@ class TenancyRepository:
                 row.disabled_at = None
             else:
                 return _account(row)
-            await bump_revision(session, CREDENTIALS_TOPIC)
             return _account(row)
 
     async def upsert_space(self, space_id: str, account_name: str) -> Space:
@@ -144,7 +136,7 @@ class TenancyRepository:
             if account is None:
                 raise UnknownAccount(account_name)
             insert = insert_for(session)
-            created = await session.execute(
+            await session.execute(
                 insert(SpaceRow)
                 .values(id=space_id, account_id=account.id, created_at=utcnow())
                 .on_conflict_do_nothing(index_elements=[SpaceRow.id])
@@ -158,8 +150,6 @@ class TenancyRepository:
             ).one()
             if owner != account_name:
                 raise OwnershipConflict("space", space_id, owner, account_name)
-            if rowcount(created) == 1:
-                await bump_revision(session, CATALOG_TOPIC)
             return Space(space.id, owner, space.created_at)
 
     async def list_spaces(self, account: str | None = None) -> list[Space]:
@@ -203,7 +193,6 @@ class TenancyRepository:
                 )
             ).scalar_one()
             if rowcount(created) == 1:
-                await bump_revision(session, CATALOG_TOPIC)
                 return _waba(row)
             if row.space_id != space_id:
                 raise OwnershipConflict("WABA", waba_id, row.space_id, space_id)

@@ -34,7 +34,12 @@ from wahealth.upstream.errors import (
     GraphTransientError,
     graph_error_from,
 )
-from wahealth.upstream.records import PhoneNumberRecord, TemplateRecord
+from wahealth.upstream.records import (
+    PhoneNumberRecord,
+    TemplateRecord,
+    phone_number_from_graph,
+    template_from_graph,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -146,7 +151,7 @@ class GraphClient:
         with self._observing("phone_numbers"):
             path = f"/{self.api_version}/{_check_node_id(waba_id)}/phone_numbers"
             items = await self._paged(path, {"fields": PHONE_NUMBER_FIELDS})
-            return [PhoneNumberRecord.from_graph(item) for item in items]
+            return [phone_number_from_graph(item) for item in items]
 
     async def message_templates(
         self, waba_id: str, *, name: str | None = None, language: str | None = None
@@ -167,7 +172,7 @@ class GraphClient:
             params["name"] = name
         if language is not None:
             params["language"] = language
-        records = [TemplateRecord.from_graph(item) for item in await self._paged(path, params)]
+        records = [template_from_graph(item) for item in await self._paged(path, params)]
         return [
             r
             for r in records
