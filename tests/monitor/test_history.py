@@ -28,8 +28,12 @@ def _auth(token: str) -> dict[str, str]:
 
 @pytest.fixture
 async def app(tmp_path: Path) -> AsyncIterator[RunningApp]:
-    """The demo with five transitions of PHONE: first seen AVAILABLE, then HEALTHS in order."""
-    async with running_app(demo_settings(tmp_path)) as running:
+    """The demo with five transitions of PHONE: first seen AVAILABLE, then HEALTHS in order.
+
+    The emulator's webhooks are off: each change is seen by the refresh made here.
+    """
+    settings = demo_settings(tmp_path, upstream={"emulator_webhooks": False})
+    async with running_app(settings) as running:
         health = running.components.health
         await health.refresh(PHONE, cause="query")
         for spec in HEALTHS:
