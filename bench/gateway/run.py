@@ -58,8 +58,14 @@ PHONE_NUMBER_ID = "106540352242922"
 PHONE_NUMBER = "8613800000001"
 SPACE = "demo-space"
 WABAS = ("102290129340398", "299399000000001")
-TARGETS = ("bare", "d360", "graph", "cams")
-LABELS = {"bare": "bare route", "d360": "360dialog", "graph": "Graph", "cams": "CAMS"}
+TARGETS = ("bare", "bare-sdk", "d360", "graph", "cams")
+LABELS = {
+    "bare": "bare route",
+    "bare-sdk": "bare, SDK req",
+    "d360": "360dialog",
+    "graph": "Graph",
+    "cams": "CAMS",
+}
 CAMS_PARAMS = {"CustSpaceId": SPACE, "NodeType": "phone", "PhoneNumber": PHONE_NUMBER}
 MIN_SIGNED = 2_000  # pre-signed CAMS requests per wrk run, at least
 
@@ -224,6 +230,12 @@ class Requests:
             host, keys.access_key_id, keys.access_key_secret, CAMS_PARAMS
         )
         self._signer.check()
+        # The bare route sent the CAMS SDK's request (its 11 headers, its query): how much
+        # of CAMS's cost is the server reading a larger request rather than the app.
+        _, _, sdk_rest = next(self._signer.requests(1)).decode("latin-1").partition("\r\n")
+        self._fixed["bare-sdk"] = (
+            f"POST {BARE_PATH} HTTP/1.1\r\n{BARE_KEY_HEADER.decode()}: {keys.bare}\r\n{sdk_rest}"
+        ).encode("latin-1")
 
     def one(self, target: str) -> bytes:
         """One request for `target` (CAMS: freshly signed)."""
@@ -362,7 +374,7 @@ def _print_table(rows: list[Row], rounds: int) -> None:
     best, spread = _best(rows)
     bare = best["bare"].rps
     header = (
-        f"{'target':<10} {'req/s':>8} {'spread':>6} {'p50 ms':>6} {'p99 ms':>7} {'fail':>5} "
+        f"{'target':<13} {'req/s':>8} {'spread':>6} {'p50 ms':>6} {'p99 ms':>7} {'fail':>5} "
         f"{'ratio':>5} {'server':>6} {'client':>6} {'us/req':>6} {'body':>5}"
     )
     print(header)
@@ -370,7 +382,7 @@ def _print_table(rows: list[Row], rounds: int) -> None:
     for target, row in best.items():
         cost = row.server_cpu / row.rps * 1e6 if row.rps else float("nan")
         print(
-            f"{LABELS[target]:<10} {row.rps:>8,.0f} {spread.get(target, 0):>6.0%} "
+            f"{LABELS[target]:<13} {row.rps:>8,.0f} {spread.get(target, 0):>6.0%} "
             f"{row.p50_ms:>6.2f} {row.p99_ms:>7.2f} {row.failed:>5} "
             f"{row.rps / bare if bare else float('nan'):>5.2f} {row.server_cpu:>6.0%} "
             f"{row.client_cpu:>6.0%} {cost:>6.1f} {row.body_bytes:>5}"
@@ -382,8 +394,11 @@ def _print_table(rows: list[Row], rounds: int) -> None:
         f"best of {rounds} round(s); spread: (max - min) / max req/s over the rounds.\n"
         "ratio: req/s / bare req/s; server, client: share of one core used while measuring\n"
         "(server: all its processes; near 100% means it set the pace); us/req: server CPU per\n"
-        "request. CAMS: one pre-signed request, own nonce, per request sent."
+        "request. CAMS: one pre-signed request, own nonce, per request sent. bare, SDK req:\n"
+        "the bare route sent the CAMS SDK's request (its headers and query string)."
     )
+    if "bare-sdk" in best and "cams" in best and best["bare-sdk"].rps:
+        print(f"CAMS / bare with the SDK's request: {best['cams'].rps / best['bare-sdk'].rps:.2f}")
 
 
 def _warn_if_busy() -> None:
