@@ -72,7 +72,11 @@ def _plan(transition: Transition, subscriptions: Sequence[Subscription]) -> list
         PlannedAlert(
             s.id,
             transition.after,
-            {"node": transition.node_id, "transition_id": transition.id, "seen": len(subscriptions)},
+            {
+                "node": transition.node_id,
+                "transition_id": transition.id,
+                "seen": len(subscriptions),
+            },
         )
         for s in subscriptions
         if s.wants(transition.after) or transition.before is not None
@@ -110,7 +114,9 @@ async def _reset(sessions: Factory, health: HealthRepository) -> None:
 async def _stored(sessions: Factory, *, checked: bool = True) -> dict[str, list[tuple[Any, ...]]]:
     async with sessions() as session:
         nodes = (await session.scalars(select(NodeHealthRow).order_by(NodeHealthRow.node_id))).all()
-        transitions = (await session.scalars(select(TransitionRow).order_by(TransitionRow.id))).all()
+        transitions = (
+            await session.scalars(select(TransitionRow).order_by(TransitionRow.id))
+        ).all()
         alerts = (await session.scalars(select(OutboxRow))).all()
     rank = {row.id: index for index, row in enumerate(transitions)}
 
@@ -166,7 +172,9 @@ async def _stored(sessions: Factory, *, checked: bool = True) -> dict[str, list[
 
 @pytest.fixture
 async def fleet(acme: str, catalog: CatalogRepository, outbox: OutboxRepository) -> str:
-    numbers = [PhoneNumberRecord(node_id, f"+1 555 {i:04d}") for i, node_id in enumerate(CATALOGUED)]
+    numbers = [
+        PhoneNumberRecord(node_id, f"+1 555 {i:04d}") for i, node_id in enumerate(CATALOGUED)
+    ]
     await catalog.replace_phone_numbers("waba-1", numbers)
     await outbox.add_subscription(acme, "https://hooks.example/bad", on_events=["BLOCKED"])
     await outbox.add_subscription(acme, "https://hooks.example/any", on_events=["ANY"])
