@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -29,6 +29,7 @@ from wahealth.core.errors import NodeNotFound, UpstreamUnavailable
 from wahealth.core.lru import BoundedLru
 from wahealth.core.ports import (
     BackendUnavailable,
+    BatchReportObserver,
     CachedReport,
     HealthUpstream,
     ReportCache,
@@ -136,6 +137,28 @@ class HealthService:
         await self._store(report)
         await self._notify(report, cause)
 
+    async def accept_many(self, reports: Sequence[HealthReport], *, cause: str) -> None:
+        """`accept` for a chunk of reports: cache writes, then each observer told once.
+
+        An observer that takes batches (`BatchReportObserver`) gets the whole chunk in
+        one call, and, should that fail, each report alone, so one bad report costs
+        only itself; any other observer is called report by report.
+        """
+        for report in reports:
+            self.backoff.succeeded(report.node_id)
+            await self._store(report)
+        for observer in self.observers:
+            if not isinstance(observer, BatchReportObserver):
+                for report in reports:
+                    await self._tell(observer, report, cause)
+                continue
+            try:
+                await observer.observe_many(reports, cause)
+            except Exception:
+                log.exception("report observer failed on a batch; retrying one by one")
+                for report in reports:
+                    await self._tell(observer, report, cause)
+
     def failed(self, node_id: str, error: Exception) -> None:
         """A fetch made elsewhere (a batch refresh) failed: queries back off from the node."""
         if isinstance(error, UpstreamFailure) and not isinstance(error, UpstreamNotFound):
@@ -217,10 +240,14 @@ class HealthService:
 
     async def _notify(self, report: HealthReport, cause: str) -> None:
         for observer in self.observers:
-            try:
-                await observer(report, cause)
-            except Exception:
-                log.exception("report observer failed", node_id=report.node_id)
+            await self._tell(observer, report, cause)
+
+    @staticmethod
+    async def _tell(observer: ReportObserver, report: HealthReport, cause: str) -> None:
+        try:
+            await observer(report, cause)
+        except Exception:
+            log.exception("report observer failed", node_id=report.node_id)
 
     def _spawn(self, work: Coroutine[Any, Any, object]) -> None:
         task = asyncio.create_task(work)

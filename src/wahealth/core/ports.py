@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from wahealth.domain import HealthReport
 
@@ -137,6 +137,19 @@ class ReportObserver(Protocol):
     """Told about every report fetched from upstream (the monitor records transitions)."""
 
     async def __call__(self, report: HealthReport, cause: str) -> None: ...
+
+
+@runtime_checkable
+class BatchReportObserver(Protocol):
+    """An observer that also takes many reports at once (the recorder: one write per chunk).
+
+    `observe_many` must leave the same effect as calling the observer with each report in
+    order; the core falls back to that, report by report, when the batch call fails.
+    """
+
+    async def __call__(self, report: HealthReport, cause: str) -> None: ...
+
+    async def observe_many(self, reports: Sequence[HealthReport], cause: str) -> None: ...
 
 
 # --- Credentials and catalog ---------------------------------------------------------------

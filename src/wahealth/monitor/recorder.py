@@ -15,25 +15,23 @@ on it.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 import structlog
 
+from wahealth.core.ports import BatchReportObserver
 from wahealth.domain import HealthReport, render_health_status
 from wahealth.domain.records import PlannedAlert, Subscription, Transition, TransitionCause
 from wahealth.monitor.events import alert_document, flap_policy, subscriptions_wanting
 from wahealth.storage.catalog import NodeRef
 from wahealth.storage.errors import StorageError
 from wahealth.storage.flaps import FlapRepository
-from wahealth.storage.health import HealthRepository
+from wahealth.storage.health import HealthRepository, ReportRecord
 
 log = structlog.get_logger(__name__)
-
-NODE_INDEX_SECONDS = 300.0
-NODE_INDEX_RELOAD_SECONDS = 5.0
 
 
 class NodeCatalog(Protocol):
@@ -55,6 +53,26 @@ def transition_cause(cause: str) -> TransitionCause:
         return TransitionCause.QUERY
 
 
+@dataclass(slots=True)
+class _Planned:
+    """What the planner of one report saw and chose, read after the write."""
+
+    report: HealthReport
+    transition: Transition | None = None
+    alerts: list[PlannedAlert] = field(default_factory=list)
+
+    def __call__(
+        self, transition: Transition, subscriptions: Sequence[Subscription]
+    ) -> list[PlannedAlert]:
+        self.transition = transition
+        wanting = subscriptions_wanting(subscriptions, transition.before, transition.after)
+        self.alerts = [
+            PlannedAlert(sub.id, event.value, alert_document(event, transition, self.report))
+            for sub, event in wanting
+        ]
+        return self.alerts
+
+
 class TransitionRecorder:
     """Records reports as transitions with their alerts; `observe` is the health observer."""
 
@@ -62,79 +80,92 @@ class TransitionRecorder:
         self,
         *,
         history: HealthRepository,
-        catalog: NodeCatalog,
+        catalog: NodeCatalog | None = None,
         flaps: FlapRepository,
         interval_seconds: float,
         flap_window_seconds: float,
         on_alerts: Callable[[], None] | None = None,
         clock: Callable[[], datetime] = _utcnow,
-        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
+        # `catalog` is accepted for callers that pass it; nodes are looked up per batch
+        # through `history`, so no index of the whole catalog is held in memory.
+        del catalog
         self._history = history
-        self._catalog = catalog
         self._flaps = flaps
         self._interval = timedelta(seconds=interval_seconds)
         self._window = flap_window_seconds
         self._on_alerts = on_alerts
         self._clock = clock
-        self._monotonic = monotonic
-        self._index: dict[str, NodeRef] = {}
-        self._loaded_at = float("-inf")
 
-    async def observe(self, report: HealthReport, cause: str) -> None:
-        """The `ReportObserver` the health core calls with every upstream report."""
+    @property
+    def observe(self) -> BatchReportObserver:
+        """The health core's observer: the recorder itself, which takes one report or many."""
+        return self
+
+    async def __call__(self, report: HealthReport, cause: str) -> None:
         await self.record(report, cause)
 
     async def record(self, report: HealthReport, cause: str) -> int | None:
         """Store the report; the new transition's id if something changed, else None."""
-        ref = await self._node(report.node_id)
-        kind = ref.kind.value if ref is not None else report.node_kind.value
-        space_id = ref.space_id if ref is not None else None
-        planned: list[PlannedAlert] = []
-        stored: list[Transition] = []
-
-        def plan(
-            transition: Transition, subscriptions: Sequence[Subscription]
-        ) -> list[PlannedAlert]:
-            stored.append(transition)
-            wanting = subscriptions_wanting(subscriptions, transition.before, transition.after)
-            planned[:] = [
-                PlannedAlert(sub.id, event.value, alert_document(event, transition, report))
-                for sub, event in wanting
-            ]
-            return planned
-
-        transition_id = await self._history.record(
-            report.node_id,
-            kind,
-            space_id,
-            report.can_send_message.value,
-            render_health_status(report),
-            report.error_codes(),
-            report.fetched_at,
-            transition_cause(cause),
-            alerts=plan,
-            next_due_at=report.fetched_at + self._interval,
-        )
-        if transition_id is None:
-            return None
-        # A first sighting is routine (a new install sees its whole fleet); a change is news.
-        first_seen = bool(stored) and stored[0].before is None
-        (log.debug if first_seen else log.info)(
-            "health transition",
-            node_id=report.node_id,
-            node_kind=kind,
-            space_id=space_id,
-            after=report.can_send_message.value,
-            cause=cause,
-            transition_id=transition_id,
-            alerts=len(planned),
-        )
-        if planned:
-            await self._group(transition_id)
-            if self._on_alerts is not None:
-                self._on_alerts()
+        [transition_id] = await self.record_many([report], cause)
         return transition_id
+
+    async def observe_many(self, reports: Sequence[HealthReport], cause: str) -> None:
+        """Store a chunk of reports (a fleet refresh), a few statements per chunk."""
+        await self.record_many(reports, cause)
+
+    async def record_many(self, reports: Sequence[HealthReport], cause: str) -> list[int | None]:
+        """`record` for each report, in order; the same rows, alerts and grouping."""
+        ids: list[int | None] = []
+        for batch in _distinct_runs(reports):
+            ids.extend(await self._record_batch(batch, cause))
+        return ids
+
+    async def _record_batch(self, reports: Sequence[HealthReport], cause: str) -> list[int | None]:
+        refs = await self._history.node_refs(report.node_id for report in reports)
+        stored_cause = transition_cause(cause)
+        plans = [_Planned(report) for report in reports]
+        records = []
+        for plan in plans:
+            report = plan.report
+            ref = refs.get(report.node_id)
+            records.append(
+                ReportRecord(
+                    report.node_id,
+                    ref.kind.value if ref is not None else report.node_kind.value,
+                    ref.space_id if ref is not None else None,
+                    report.can_send_message.value,
+                    render_health_status(report),
+                    report.error_codes(),
+                    report.fetched_at,
+                    stored_cause,
+                    alerts=plan,
+                    next_due_at=report.fetched_at + self._interval,
+                )
+            )
+        ids = await self._history.record_many(records)
+        alerted = False
+        for plan, record, transition_id in zip(plans, records, ids, strict=True):
+            if transition_id is None:
+                continue
+            # A first sighting is routine (a new install sees its whole fleet); a change is news.
+            first_seen = plan.transition is not None and plan.transition.before is None
+            (log.debug if first_seen else log.info)(
+                "health transition",
+                node_id=record.node_id,
+                node_kind=record.kind,
+                space_id=record.space_id,
+                after=record.overall,
+                cause=cause,
+                transition_id=transition_id,
+                alerts=len(plan.alerts),
+            )
+            if plan.alerts:
+                await self._group(transition_id)
+                alerted = True
+        if alerted and self._on_alerts is not None:
+            self._on_alerts()
+        return ids
 
     async def _group(self, transition_id: int) -> None:
         if self._window <= 0:
@@ -145,19 +176,17 @@ class TransitionRecorder:
             # The alerts are committed already; only the grouping is lost.
             log.warning("cannot group alerts", transition_id=transition_id, error=str(exc))
 
-    async def _node(self, node_id: str) -> NodeRef | None:
-        """The node's catalog entry, from an index of the whole catalog.
 
-        One query loads every node (a fleet refresh would otherwise ask once per
-        node); the index is reloaded when it is old, or on a miss, at most once
-        every `NODE_INDEX_RELOAD_SECONDS`, since a node may have just been synced.
-        """
-        now = self._monotonic()
-        ref = self._index.get(node_id)
-        if ref is not None and now < self._loaded_at + NODE_INDEX_SECONDS:
-            return ref
-        if now >= self._loaded_at + NODE_INDEX_RELOAD_SECONDS:
-            refs = await self._catalog.all_nodes(include_disabled=True)
-            self._index = {ref.node_id: ref for ref in refs}
-            self._loaded_at = now
-        return self._index.get(node_id)
+def _distinct_runs(reports: Sequence[HealthReport]) -> list[Sequence[HealthReport]]:
+    """Consecutive runs with no node twice: a node's alerts are grouped after each of its
+    writes, in order, as they would be report by report."""
+    runs: list[Sequence[HealthReport]] = []
+    start, seen = 0, set[str]()
+    for index, report in enumerate(reports):
+        if report.node_id in seen:
+            runs.append(reports[start:index])
+            start, seen = index, set()
+        seen.add(report.node_id)
+    if start < len(reports):
+        runs.append(reports[start:])
+    return runs

@@ -2,9 +2,10 @@
 
 Each round asks storage for the oldest due nodes the budget allows (see
 `planner`), fetches them with Graph batch requests (50 nodes per HTTP request,
-each node one call as Meta counts them) and hands every report to the health
-core's `accept`, which writes the same cache the gateway reads and tells the
-observers (the recorder stores transitions and reschedules the node).
+each node one call as Meta counts them) and hands each chunk's reports to the
+health core's `accept_many`, which writes the same cache the gateway reads and
+tells the observers (the recorder stores transitions and reschedules the nodes,
+one storage transaction per chunk).
 
 Failures never overwrite a report: the node keeps its last one, and is
 retried later, after a doubling delay. A WABA-level throttle (80007/80008)
@@ -26,7 +27,6 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Protocol
 
 import structlog
 
@@ -44,7 +44,10 @@ from wahealth.monitor.planner import (
     retry_delay,
     round_quota,
 )
+from wahealth.monitor.refresh_ports import BatchUpstream, ReportSink, Schedule
 from wahealth.upstream.errors import WABA_RATE_LIMIT_CODES, GraphAuthError, GraphRateLimited
+
+__all__ = ["BatchUpstream", "FleetRefresher", "RefreshSummary", "ReportSink", "Schedule"]
 
 log = structlog.get_logger(__name__)
 
@@ -54,41 +57,6 @@ MAX_THROTTLES_PER_NODE = 3
 FETCH_CHUNK_NODES = 250  # nodes per `batch_health` call: 5 Graph batch requests
 FETCH_CONCURRENCY = 4  # chunks in flight at once
 STEP_PAGE_NODES = 2_000  # due nodes read from storage at a time within a round
-
-
-class BatchUpstream(Protocol):
-    """Where reports come from in bulk (the Graph client)."""
-
-    async def batch_health(
-        self, node_ids: Sequence[str]
-    ) -> Mapping[str, HealthReport | Exception]: ...
-
-
-class ReportSink(Protocol):
-    """Where fetched reports go (the health core: cache, then observers), and failures:
-    the health core's back-off, shared with queries."""
-
-    async def accept(self, report: HealthReport, *, cause: str) -> None: ...
-
-    def failed(self, node_id: str, error: Exception) -> None: ...
-
-
-class Schedule(Protocol):
-    """Which nodes are due, and how to postpone one (the health repository)."""
-
-    async def due_nodes(self, now: datetime, limit: int = 100) -> list[DueNode]: ...
-
-    async def count_nodes(self) -> int: ...
-
-    async def set_next_due(
-        self,
-        node_id: str,
-        next_due_at: datetime,
-        *,
-        checked_at: datetime | None = None,
-        node_kind: str = ...,
-        space_id: str | None = None,
-    ) -> None: ...
 
 
 @dataclass
@@ -346,17 +314,14 @@ class FleetRefresher:
         outcome: RoundOutcome,
         cause: str,
     ) -> None:
+        reports = [r for r in (results.get(n) for n in node_ids) if isinstance(r, HealthReport)]
+        await self._accept(reports, outcome, cause)
         for node_id in node_ids:
             result = results.get(node_id)
             if isinstance(result, HealthReport):
-                try:
-                    await self._sink.accept(result, cause=cause)
-                except Exception as exc:  # noqa: BLE001 — one node's storage error is not the round's
-                    log.warning("cannot store a refreshed report", node_id=node_id, error=repr(exc))
-                    outcome.failed[node_id] = exc
-                    continue
-                outcome.refreshed.append(node_id)
-                self._failures.pop(node_id, None)
+                if node_id not in outcome.failed:
+                    outcome.refreshed.append(node_id)
+                    self._failures.pop(node_id, None)
             elif isinstance(result, GraphRateLimited) and result.code not in WABA_RATE_LIMIT_CODES:
                 self._sink.failed(node_id, result)
                 outcome.throttled.append(node_id)
@@ -367,6 +332,21 @@ class FleetRefresher:
                 # Queries for this node back off too, rather than call a failing Meta.
                 self._sink.failed(node_id, error)
                 outcome.failed[node_id] = error
+
+    async def _accept(
+        self, reports: Sequence[HealthReport], outcome: RoundOutcome, cause: str
+    ) -> None:
+        """Store a chunk's reports in one go, or one by one if that fails (failures kept)."""
+        try:
+            await self._sink.accept_many(reports, cause=cause)
+        except Exception as exc:  # noqa: BLE001 — retried one by one below
+            log.warning("cannot store a chunk of refreshed reports", error=repr(exc))
+            for report in reports:
+                try:
+                    await self._sink.accept(report, cause=cause)
+                except Exception as exc:  # noqa: BLE001 — one node's error is not the round's
+                    log.warning("cannot store a report", node_id=report.node_id, error=repr(exc))
+                    outcome.failed[report.node_id] = exc
 
     async def _reschedule(
         self, outcome: RoundOutcome, due: Mapping[str, DueNode], now: float

@@ -3,46 +3,38 @@
 `record` is the monitor's one write: it stores the new state and, only when
 something that matters changed (see `wahealth.domain.changes`), a transition
 plus the alerts for it — all in one transaction, so history and alerts can
-never disagree.
+never disagree. `record_many` does the same for many reports, a chunk per
+transaction (see `recording`).
 """
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, func, or_, select
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from wahealth.domain.changes import entity_changes, signature
 from wahealth.domain.model import NodeKind
 from wahealth.domain.records import (
     AlertState,
     DueNode,
     NodeHealth,
     PlannedAlert,
-    Subscription,
     Transition,
     TransitionCause,
 )
 from wahealth.storage._session import Factory, insert_for, reading, writing
-from wahealth.storage.catalog import catalog_nodes
-from wahealth.storage.columns import utcnow
-from wahealth.storage.models import (
-    AccountRow,
-    AlertSubscriptionRow,
-    NodeHealthRow,
-    OutboxRow,
-    SpaceRow,
-    TransitionRow,
-)
-from wahealth.storage.outbox import subscription_of
+from wahealth.storage.catalog import NodeRef, catalog_nodes
+from wahealth.storage.models import AccountRow, NodeHealthRow, OutboxRow, SpaceRow, TransitionRow
 from wahealth.storage.prune import DEFAULT_BATCH, prune_older_than, table_of
+from wahealth.storage.recording import AlertPlanner, ReportRecord, write_reports
 
-# Given the new transition and the space's active subscriptions, the alerts to send.
-AlertPlanner = Callable[[Transition, Sequence[Subscription]], Iterable[PlannedAlert]]
+__all__ = ["AlertPlanner", "HealthRepository", "ReportRecord"]
+
+# Reports written per transaction by `record_many`: big enough that a fleet refresh pays a
+# few statements per chunk, not per report; small enough to keep each transaction short.
+RECORD_CHUNK = 500
 
 
 def _health(row: NodeHealthRow) -> NodeHealth:
@@ -138,65 +130,52 @@ class HealthRepository:
         fails, nothing at all is stored. A report older than the stored one is
         ignored. `next_due_at=None` keeps the current schedule.
         """
-        cause = TransitionCause(cause)
-        codes = sorted({str(code) for code in error_codes})
-        async with writing(self._sessions) as session:
-            row = await session.get(NodeHealthRow, node_id, with_for_update=True)
-            if row is not None and row.fetched_at is not None and row.fetched_at > fetched_at:
-                return None
-            known = row is not None and row.payload is not None
-            old_overall = row.can_send_message if row is not None else None
-            old_payload = row.payload if row is not None else None
-            old = signature(old_overall, old_payload, row.error_codes if row is not None else ())
-            if row is None:
-                row = NodeHealthRow(node_id=node_id)
-                session.add(row)
-            row.node_kind = kind
-            row.space_id = space_id
-            row.can_send_message = overall
-            row.payload = dict(payload)
-            row.error_codes = codes
-            row.fetched_at = fetched_at
-            row.checked_at = checked_at or utcnow()
-            if next_due_at is not None:
-                row.next_due_at = next_due_at
-            if known and old == signature(overall, payload, codes):
-                return None
-            transition = TransitionRow(
-                node_id=node_id,
-                node_kind=kind,
-                space_id=space_id,
-                before=old_overall if known else None,
-                after=overall,
-                changes=dict(changes)
-                if changes is not None
-                else entity_changes(old_payload, payload),
-                error_codes=codes,
-                cause=cause.value,
-                occurred_at=fetched_at,
-            )
-            session.add(transition)
-            await session.flush()
-            planned = alerts
-            if callable(planned):
-                subscriptions = await _active_subscriptions(session, space_id)
-                planned = list(planned(_transition(transition), subscriptions))
-            for alert in planned:
-                session.add(
-                    OutboxRow(
-                        id=alert.alert_id or uuid.uuid4().hex,
-                        subscription_id=alert.subscription_id,
-                        transition_id=transition.id,
-                        event=alert.event,
-                        payload=dict(alert.payload),
-                        state=AlertState.PENDING.value,
-                        attempts=0,
-                        next_attempt_at=fetched_at,
-                        created_at=utcnow(),
-                    )
+        record = ReportRecord(
+            node_id,
+            kind,
+            space_id,
+            overall,
+            payload,
+            error_codes,
+            fetched_at,
+            TransitionCause(cause),
+            changes,
+            alerts,
+            next_due_at,
+            checked_at,
+        )
+        [transition_id] = await self.record_many([record])
+        return transition_id
+
+    async def record_many(
+        self, records: Sequence[ReportRecord], *, chunk: int = RECORD_CHUNK
+    ) -> list[int | None]:
+        """`record` for many reports, one transaction per `chunk` of them; per report, in
+        order, its new transition's id or None.
+
+        Every report is stored exactly as `record` would store it, one after the
+        other (a node may appear more than once). A failing chunk stores nothing
+        of itself; the chunks before it stay committed.
+        """
+        ids: list[int | None] = []
+        for start in range(0, len(records), chunk):
+            async with writing(self._sessions) as session:
+                ids.extend(await write_reports(session, records[start : start + chunk]))
+        return ids
+
+    async def node_refs(self, node_ids: Iterable[str]) -> dict[str, NodeRef]:
+        """The catalog's kind and space of each of these nodes that it knows."""
+        wanted = sorted(set(node_ids))
+        nodes = catalog_nodes().subquery()
+        refs: dict[str, NodeRef] = {}
+        async with reading(self._sessions) as session:
+            for start in range(0, len(wanted), RECORD_CHUNK):
+                query = select(nodes).where(
+                    nodes.c.node_id.in_(wanted[start : start + RECORD_CHUNK])
                 )
-            await session.flush()
-            return transition.id
+                for node_id, kind, space_id in await session.execute(query):
+                    refs[node_id] = NodeRef(node_id, NodeKind(kind), space_id)
+        return refs
 
     async def history(
         self, node_id: str, limit: int = 50, before_id: int | None = None
@@ -299,16 +278,3 @@ class HealthRepository:
                 )
                 .on_conflict_do_update(index_elements=[NodeHealthRow.node_id], set_=changes)
             )
-
-
-async def _active_subscriptions(session: AsyncSession, space_id: str | None) -> list[Subscription]:
-    if space_id is None:
-        return []
-    rows = await session.scalars(
-        select(AlertSubscriptionRow)
-        .where(
-            AlertSubscriptionRow.space_id == space_id, AlertSubscriptionRow.disabled_at.is_(None)
-        )
-        .order_by(AlertSubscriptionRow.id)
-    )
-    return [subscription_of(row) for row in rows]
