@@ -77,6 +77,10 @@ class HealthService:
     _parsed: BoundedLru[tuple[str, float, ReportSource], HealthReport] = field(
         default_factory=lambda: BoundedLru(PARSED_MAX_ENTRIES, PARSED_MAX_BYTES)
     )
+    # The newest (cache entry, parsed report) per node; the report is shared with `_parsed`.
+    _latest: BoundedLru[str, tuple[CachedReport, HealthReport]] = field(
+        default_factory=lambda: BoundedLru(PARSED_MAX_ENTRIES, PARSED_MAX_BYTES)
+    )
     _background: set[asyncio.Task[object]] = field(default_factory=set)
 
     async def get(
@@ -266,6 +270,12 @@ class HealthService:
             log.warning("background revalidation failed", node_id=node_id, error=type(exc).__name__)
 
     def _from_cache(self, entry: CachedReport, source: ReportSource) -> HealthReport:
+        # An in-process cache hands back the very entry it holds: recognise it by identity
+        # before building a key (the hot path of a cache hit).
+        if source is ReportSource.CACHE:
+            latest = self._latest.get(entry.node_id)
+            if latest is not None and latest[0] is entry:
+                return latest[1]
         key = (entry.node_id, entry.fetched_at, source)
         report = self._parsed.get(key)
         if report is None:
@@ -276,4 +286,6 @@ class HealthService:
                 node_id=entry.node_id,
             )
             self._parsed.put(key, report, 2 * len(entry.payload) + len(entry.node_id))
+        if source is ReportSource.CACHE:
+            self._latest.put(entry.node_id, (entry, report), len(entry.node_id) + 100)
         return report
