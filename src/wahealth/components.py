@@ -140,7 +140,7 @@ def _graph(
     settings: Settings, overrides: Overrides, metrics: Metrics | None
 ) -> tuple[GraphClient, Starlette | None, Forward | None]:
     up = settings.upstream
-    wrap = overrides.graph_transport or (lambda transport: transport)  # type: ignore[return-value]
+    wrap = overrides.graph_transport
     on_call = metrics.observe_upstream_call if metrics is not None else None
     options: dict[str, Any] = {
         "api_version": up.api_version,
@@ -151,7 +151,7 @@ def _graph(
     if up.kind == "meta":
         if not up.access_token:
             raise ValueError("upstream.kind = 'meta' needs upstream.access_token")
-        transport = wrap(None) if overrides.graph_transport else None
+        transport = wrap(None) if wrap is not None else None
         client = GraphClient(
             base_url=up.base_url, access_token=up.access_token, transport=transport, **options
         )
@@ -160,10 +160,11 @@ def _graph(
     forward = Forward()
     emulator = create_emulator(scenario, webhook_transport=httpx.ASGITransport(app=forward))
     token = up.access_token or (scenario.tokens[0] if scenario.tokens else DEMO_META_TOKEN)
+    emulated = httpx.ASGITransport(app=emulator)
     client = GraphClient(
         base_url=EMULATOR_BASE_URL,
         access_token=token,
-        transport=wrap(httpx.ASGITransport(app=emulator)),
+        transport=emulated if wrap is None else wrap(emulated),
         **options,
     )
     return client, emulator, forward
