@@ -146,13 +146,7 @@ async def write_reports(session: AsyncSession, items: Sequence[ReportRecord]) ->
     ids: list[int | None] = [None] * len(items)
     if not changed:
         return ids
-    result = await session.execute(
-        insert_for(session)(TransitionRow).returning(
-            TransitionRow.id, sort_by_parameter_order=True
-        ),
-        [transition for _, _, transition in changed],
-    )
-    transition_ids = list(result.scalars())
+    transition_ids = await _insert_transitions(session, [values for _, _, values in changed])
     subscriptions = await _active_subscriptions(
         session,
         {item.space_id for _, item, _ in changed if callable(item.alerts) and item.space_id},
@@ -168,6 +162,31 @@ async def write_reports(session: AsyncSession, items: Sequence[ReportRecord]) ->
     if alerts:
         await session.execute(insert_for(session)(OutboxRow), alerts)
     return ids
+
+
+async def _insert_transitions(
+    session: AsyncSession, transitions: list[dict[str, Any]]
+) -> list[int]:
+    """Insert transitions; their new ids, in order.
+
+    PostgreSQL returns them from one multi-row INSERT. SQLite would answer RETURNING in
+    parameter order only row by row (a round trip per transition), so there the rows go in
+    one executemany and the ids are read back: the write transaction holds SQLite's only
+    write lock (BEGIN IMMEDIATE) and the ids autoincrement, so they are the newest ones.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        result = await session.execute(
+            insert_for(session)(TransitionRow).returning(
+                TransitionRow.id, sort_by_parameter_order=True
+            ),
+            transitions,
+        )
+        return list(result.scalars())
+    await session.execute(insert_for(session)(TransitionRow), transitions)
+    newest = await session.scalars(
+        select(TransitionRow.id).order_by(TransitionRow.id.desc()).limit(len(transitions))
+    )
+    return sorted(newest)
 
 
 def _outbox_row(alert: PlannedAlert, transition_id: int, due_at: datetime) -> dict[str, Any]:
