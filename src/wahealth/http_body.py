@@ -80,9 +80,21 @@ def loads_bounded(raw: bytes | str, max_depth: int = DEFAULT_MAX_DEPTH) -> Any:
         value = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise NotJson(f"the body is not JSON: {exc}") from None
+    if _containers_at_most(raw, max_depth):
+        return value  # fewer containers than levels allowed: it cannot nest deeper
     if nesting_exceeds(value, max_depth):
         raise NotJson(f"the body nests JSON deeper than {max_depth} levels")
     return value
+
+
+def _containers_at_most(raw: bytes | str, limit: int) -> bool:
+    """Whether `raw` has at most `limit` opening brackets (counted in C: no walk needed).
+
+    Brackets inside strings count too, so this only ever says "shallow enough" safely.
+    """
+    if isinstance(raw, str):
+        return raw.count("[") + raw.count("{") <= limit
+    return raw.count(b"[") + raw.count(b"{") <= limit
 
 
 def nesting_exceeds(value: Any, max_depth: int) -> bool:

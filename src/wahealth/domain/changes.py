@@ -18,14 +18,19 @@ from typing import Any
 EntityKey = str  # "<ENTITY_TYPE>:<id>"
 
 
+def _is_mapping(value: object) -> bool:
+    # Parsed JSON is made of dicts: check that first (a Mapping check is an ABC lookup).
+    return type(value) is dict or isinstance(value, Mapping)
+
+
 def _entities(payload: Mapping[str, Any] | None) -> list[Mapping[str, Any]]:
     if payload is None:
         return []
     status = payload.get("health_status", payload)
-    entities = status.get("entities") if isinstance(status, Mapping) else None
+    entities = status.get("entities") if _is_mapping(status) else None
     if not isinstance(entities, list):
         return []
-    return [entity for entity in entities if isinstance(entity, Mapping)]
+    return [entity for entity in entities if _is_mapping(entity)]
 
 
 def _codes(entity: Mapping[str, Any]) -> list[str]:
@@ -36,7 +41,7 @@ def _codes(entity: Mapping[str, Any]) -> list[str]:
         {
             str(error["error_code"])
             for error in errors
-            if isinstance(error, Mapping) and "error_code" in error
+            if _is_mapping(error) and "error_code" in error
         }
     )
 

@@ -29,13 +29,13 @@ class Status(enum.StrEnum):
     @classmethod
     def from_wire(cls, value: str) -> Status:
         """The status for a wire value; an unknown value counts as LIMITED (see module doc)."""
-        try:
-            return cls(value)
-        except ValueError:
-            return cls.LIMITED
+        # A dict lookup: the enum's own call is several times slower, and a fleet refresh
+        # asks this a few times per entity.
+        return _BY_WIRE.get(value, Status.LIMITED)
 
 
 _SEVERITY = {Status.AVAILABLE: 0, Status.LIMITED: 1, Status.BLOCKED: 2}
+_BY_WIRE: dict[object, Status] = {status.value: status for status in Status}
 
 
 class EntityType(enum.StrEnum):
@@ -111,8 +111,9 @@ def overall_status(entities: Iterable[Entity]) -> Status:
     """Any entity BLOCKED -> BLOCKED; else any LIMITED -> LIMITED; else AVAILABLE."""
     worst = Status.AVAILABLE
     for entity in entities:
-        if entity.status.severity > worst.severity:
-            worst = entity.status
+        status = entity.status
+        if _SEVERITY[status] > _SEVERITY[worst]:
+            worst = status
     return worst
 
 
