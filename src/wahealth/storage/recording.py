@@ -122,6 +122,13 @@ def _transition(transition_id: int, values: Mapping[str, Any]) -> Transition:
     )
 
 
+# The tables, not the ORM classes: a chunk's rows go in as one Core executemany each,
+# without the ORM's per-row bulk bookkeeping (a fleet refresh writes 100,000 of them).
+_NODE_HEALTH = NodeHealthRow.__table__
+_TRANSITIONS = TransitionRow.__table__
+_OUTBOX = OutboxRow.__table__
+
+
 async def write_reports(session: AsyncSession, items: Sequence[ReportRecord]) -> list[int | None]:
     """Store `items` in the caller's transaction; per item its new transition's id, or None."""
     now = utcnow()
@@ -160,7 +167,7 @@ async def write_reports(session: AsyncSession, items: Sequence[ReportRecord]) ->
             planned = list(planned(_transition(transition_id, values), spaces))
         alerts.extend(_outbox_row(alert, transition_id, item.fetched_at) for alert in planned)
     if alerts:
-        await session.execute(insert_for(session)(OutboxRow), alerts)
+        await session.execute(insert_for(session)(_OUTBOX), alerts)
     return ids
 
 
@@ -182,7 +189,7 @@ async def _insert_transitions(
             transitions,
         )
         return list(result.scalars())
-    await session.execute(insert_for(session)(TransitionRow), transitions)
+    await session.execute(insert_for(session)(_TRANSITIONS), transitions)
     newest = await session.scalars(
         select(TransitionRow.id).order_by(TransitionRow.id.desc()).limit(len(transitions))
     )
@@ -230,7 +237,7 @@ async def _upsert_rows(session: AsyncSession, rows: list[dict[str, Any]]) -> Non
         return
     for row in rows:
         row.setdefault("next_due_at", None)
-    insert = insert_for(session)(NodeHealthRow)
+    insert = insert_for(session)(_NODE_HEALTH)
     excluded = insert.excluded
     columns = ("node_kind", "space_id", "can_send_message", "payload", "error_codes")
     await session.execute(
