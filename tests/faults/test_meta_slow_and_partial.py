@@ -34,6 +34,7 @@ from tests.faults._matrix import (
     assert_unavailable,
     gateway,
 )
+from tests.monitor._fleet import FakeClock, refresher_for
 
 from wahealth.monitor.refresh import FleetRefresher
 from wahealth.storage.health import HealthRepository
@@ -140,28 +141,8 @@ async def test_slow_meta_is_answered_within_the_query_deadline(
 # --- batches that fail in part (the fleet refresh) -------------------------------------------
 
 
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = time.time()
-
-    def __call__(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.now += seconds
-
-
 def _refresher(gw: Gateway, clock: FakeClock) -> FleetRefresher:
-    services = gw.components
-    return FleetRefresher(
-        upstream=services.graph,
-        sink=services.health,
-        schedule=HealthRepository(services.sessions),
-        calls_per_minute=600,
-        interval_seconds=60,
-        clock=clock,
-        sleep=clock.sleep,
-    )
+    return refresher_for(gw.components, clock)
 
 
 async def _fetched(gw: Gateway) -> dict[str, Any]:

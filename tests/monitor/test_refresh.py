@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import math
-import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,6 +15,7 @@ from typing import Any
 
 import pytest
 import yaml
+from tests.monitor._fleet import FakeClock, refresher_for
 
 from wahealth.domain.records import TransitionCause
 from wahealth.monitor.planner import WINDOW_SECONDS
@@ -46,32 +46,11 @@ BLOCKED_141006 = {
 }
 
 
-class FakeClock:
-    """Epoch seconds that move only when told (starting at the real time)."""
-
-    def __init__(self) -> None:
-        self.now = time.time()
-
-    def __call__(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.now += seconds
-
-
 def _refresher(
     running: RunningApp, clock: FakeClock, *, budget: int, interval: float, round_seconds: float
 ) -> FleetRefresher:
-    services = running.components
-    return FleetRefresher(
-        upstream=services.graph,
-        sink=services.health,
-        schedule=HealthRepository(services.sessions),
-        calls_per_minute=budget,
-        interval_seconds=interval,
-        round_seconds=round_seconds,
-        clock=clock,
-        sleep=clock.sleep,
+    return refresher_for(
+        running.components, clock, budget=budget, interval=interval, round_seconds=round_seconds
     )
 
 

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 import structlog
 import yaml
+from tests.monitor._fleet import FakeClock, refresher_for
 
 from wahealth.monitor import refresh
 from wahealth.monitor.planner import BudgetShortfall, budget_shortfall, required_calls_per_minute
@@ -19,23 +20,13 @@ from wahealth.upstream.emulator import synthetic_scenario
 from wahealth.upstream.emulator.scenario import RateLimitSpec
 from wahealth.upstream.emulator.synthetic import synthetic_waba_id
 
-from .test_refresh import DEMO_NODES, FakeClock, _calls
+from .test_refresh import DEMO_NODES, _calls
 
 
 def _refresher(
     running: RunningApp, clock: FakeClock, *, budget: int, interval: float
 ) -> FleetRefresher:
-    services = running.components
-    return FleetRefresher(
-        upstream=services.graph,
-        sink=services.health,
-        schedule=HealthRepository(services.sessions),
-        calls_per_minute=budget,
-        interval_seconds=interval,
-        round_seconds=5,
-        clock=clock,
-        sleep=clock.sleep,
-    )
+    return refresher_for(running.components, clock, budget=budget, interval=interval)
 
 
 def test_required_calls_per_minute_rounds_up() -> None:
