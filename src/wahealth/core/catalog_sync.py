@@ -19,15 +19,9 @@ SYNC_CONCURRENCY = 8
 class CatalogSync:
     """Copies `/{waba}/phone_numbers` and `/{waba}/message_templates` into storage."""
 
-    def __init__(
-        self,
-        upstream: CatalogUpstream,
-        writer: CatalogWriter,
-        on_change: Callable[[], None] | None = None,
-    ):
+    def __init__(self, upstream: CatalogUpstream, writer: CatalogWriter):
         self._upstream = upstream
         self._writer = writer
-        self._on_change = on_change
         self._writes = asyncio.Lock()
 
     async def sync_waba(self, waba_id: str) -> tuple[int, int]:
@@ -37,8 +31,6 @@ class CatalogSync:
         async with self._writes:
             await self._writer.replace_phone_numbers(waba_id, numbers)
             await self._writer.replace_templates(waba_id, templates)
-        if self._on_change is not None:
-            self._on_change()
         log.info(
             "catalog synced", waba_id=waba_id, phone_numbers=len(numbers), templates=len(templates)
         )

@@ -115,13 +115,12 @@ class HealthService:
             )
         except UpstreamNotFound as exc:
             raise NodeNotFound(f"node {node_id} does not exist at Meta") from exc
-        except UpstreamThrottled:
-            return self._stale_or_unavailable(
-                node_id, cached, self.backoff.wait(node_id, waba_id), "Meta throttled the calls"
+        except UpstreamFailure as exc:
+            why = (
+                "Meta throttled the calls" if isinstance(exc, UpstreamThrottled) else "Meta failed"
             )
-        except UpstreamFailure:
             return self._stale_or_unavailable(
-                node_id, cached, self.backoff.wait(node_id), "Meta failed"
+                node_id, cached, self.backoff.wait(node_id, waba_id), why
             )
 
     async def refresh(self, node_id: str, *, cause: str = "poll") -> HealthReport:
@@ -221,7 +220,7 @@ class HealthService:
             raise
         except MalformedHealthStatus as exc:
             failure = UpstreamFailure(f"unexpected health_status for {node_id}: {exc}")
-            self.backoff.failed(node_id, failure)
+            self.backoff.failed(node_id, failure, waba_id)
             raise failure from exc
         self.backoff.succeeded(node_id)
         await self._store(report)

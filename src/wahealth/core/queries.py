@@ -205,7 +205,7 @@ class HealthQueries:
 
     async def health_of(
         self,
-        credential: Credential | Callable[[], Credential],
+        credential: Credential | Callable[[], ApiKey | BearerToken],
         query: Query | QueryParser,
         *,
         same_as: tuple[str, ...] | None = None,
@@ -215,24 +215,17 @@ class HealthQueries:
         `same_as` names the request in raw form (credential and query as sent): a repeat
         within `REMEMBER_SECONDS` reuses the earlier lookups, and the credential and query
         (either may be given as a zero-argument parser) are not even parsed. A signed call
-        is verified every time; then only its query's resolution is reused.
+        (never given lazily) is verified every time; then only its query's resolution is
+        reused.
         """
         signed = isinstance(credential, SignedCall)
-        if same_as is not None and not signed:
-            hit = self._remembered.get(same_as)
-            if hit is not None and hit.expires_at > self.clock():
-                await self.admit(hit.principal)
-                report = await self.health.get(hit.node_id, waba_id=hit.waba_id)
-                return Answer(report, hit.query, hit.node_id)
-        if callable(credential):
-            credential = credential()
-        principal = await self.caller(credential)
-        if same_as is not None and signed:
-            # A signed call is verified every time; only what it asks for is remembered.
-            hit = self._remembered.get(same_as)
-            if hit is not None and hit.expires_at > self.clock() and hit.principal == principal:
-                report = await self.health.get(hit.node_id, waba_id=hit.waba_id)
-                return Answer(report, hit.query, hit.node_id)
+        hit = self._recalled(same_as)
+        if hit is not None and not signed:
+            await self.admit(hit.principal)
+            return await self._answer(hit.query, hit.node_id, hit.waba_id)
+        principal = await self.caller(credential() if callable(credential) else credential)
+        if hit is not None and hit.principal == principal:
+            return await self._answer(hit.query, hit.node_id, hit.waba_id)
         parsed = query() if callable(query) else query
         node_id, waba_id = await self.resolve(principal, parsed)
         if same_as is not None:
@@ -240,7 +233,16 @@ class HealthQueries:
                 self.clock() + REMEMBER_SECONDS, principal, parsed, node_id, waba_id
             )
             self._remembered.put(same_as, resolved, sum(len(part) for part in same_as) + 200)
-        return Answer(await self.health.get(node_id, waba_id=waba_id), parsed, node_id)
+        return await self._answer(parsed, node_id, waba_id)
+
+    def _recalled(self, same_as: tuple[str, ...] | None) -> _Resolved | None:
+        if same_as is None:
+            return None
+        hit = self._remembered.get(same_as)
+        return hit if hit is not None and hit.expires_at > self.clock() else None
+
+    async def _answer(self, query: Query, node_id: str, waba_id: str) -> Answer:
+        return Answer(await self.health.get(node_id, waba_id=waba_id), query, node_id)
 
     async def history_of(
         self, credential: Credential, page: HistoryPage | Callable[[], HistoryPage]

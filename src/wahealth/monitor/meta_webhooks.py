@@ -42,10 +42,6 @@ Refresh = Callable[[str, str], Awaitable[object]]
 MarkOutdated = Callable[[str], Awaitable[None]]
 
 
-async def _nothing(node_id: str) -> None:
-    return None
-
-
 class WebhookCatalog(Protocol):
     """What the ingest needs of the catalog (`CatalogRepository` has it)."""
 
@@ -62,7 +58,7 @@ class MetaWebhookIngest:
         *,
         catalog: WebhookCatalog,
         refresh: Refresh,
-        mark_outdated: MarkOutdated = _nothing,
+        mark_outdated: MarkOutdated,
         budget: CallBudget | None = None,
         min_refresh_interval_seconds: float = 5.0,
         clock: Callable[[], float] = time.monotonic,

@@ -18,7 +18,6 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
 
 import structlog
 
@@ -26,18 +25,11 @@ from wahealth.core.ports import BatchReportObserver
 from wahealth.domain import HealthReport, render_health_status
 from wahealth.domain.records import PlannedAlert, Subscription, Transition, TransitionCause
 from wahealth.monitor.events import alert_document, flap_policy, subscriptions_wanting
-from wahealth.storage.catalog import NodeRef
 from wahealth.storage.errors import StorageError
 from wahealth.storage.flaps import FlapRepository
 from wahealth.storage.health import HealthRepository, ReportRecord
 
 log = structlog.get_logger(__name__)
-
-
-class NodeCatalog(Protocol):
-    """Every node's kind and space (the catalog repository)."""
-
-    async def all_nodes(self, include_disabled: bool = False) -> list[NodeRef]: ...
 
 
 def _utcnow() -> datetime:
@@ -80,16 +72,13 @@ class TransitionRecorder:
         self,
         *,
         history: HealthRepository,
-        catalog: NodeCatalog | None = None,
         flaps: FlapRepository,
         interval_seconds: float,
         flap_window_seconds: float,
         on_alerts: Callable[[], None] | None = None,
         clock: Callable[[], datetime] = _utcnow,
     ) -> None:
-        # `catalog` is accepted for callers that pass it; nodes are looked up per batch
-        # through `history`, so no index of the whole catalog is held in memory.
-        del catalog
+        # Nodes are looked up per batch through `history`: no index of the whole catalog.
         self._history = history
         self._flaps = flaps
         self._interval = timedelta(seconds=interval_seconds)

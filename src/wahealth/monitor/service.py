@@ -59,7 +59,6 @@ def build_recorder(settings: Settings, sessions: Any, sender: OutboxSender) -> T
     """The transition recorder the health core reports every fetched report to."""
     return TransitionRecorder(
         history=HealthRepository(sessions),
-        catalog=CatalogRepository(sessions),
         flaps=FlapRepository(sessions),
         interval_seconds=settings.monitor.interval_seconds,
         flap_window_seconds=settings.alerts.flap_window_seconds,
