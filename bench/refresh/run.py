@@ -36,7 +36,7 @@ import httpx
 import yaml
 from asgi_lifespan import LifespanManager
 
-from wahealth.app import Services, create_app
+from wahealth.app import Components, create_app
 from wahealth.domain import HealthReport
 from wahealth.logs import configure_logging
 from wahealth.settings import Settings
@@ -104,10 +104,10 @@ def settings_for(workdir: Path, emulator_url: str, wabas: list[str]) -> Settings
 
 
 @contextlib.asynccontextmanager
-async def app_services(settings: Settings) -> AsyncIterator[Services]:
+async def app_services(settings: Settings) -> AsyncIterator[Components]:
     app = create_app(settings)
     async with LifespanManager(app, startup_timeout=300, shutdown_timeout=60):
-        services: Services = app.state.services
+        services: Components = app.state.components
         yield services
 
 
@@ -135,7 +135,7 @@ async def measure(mode: str, settings: Settings, emulator_url: str, concurrency:
 
             async def one(node_id: str) -> None:
                 async with limit:
-                    await services.gateway.health.refresh(node_id, cause="manual")
+                    await services.health.refresh(node_id, cause="manual")
 
             await asyncio.gather(*(one(node_id) for node_id in node_ids))
         seconds = time.perf_counter() - started
