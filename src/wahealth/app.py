@@ -34,6 +34,8 @@ from wahealth.components import (
     build_components,
     open_secretbox,
 )
+from wahealth.core.bulk import BulkHealth
+from wahealth.core.gate import PreSendGate
 from wahealth.dialects.cams.routes import routes as cams_routes
 from wahealth.dialects.d360.routes import routes as d360_routes
 from wahealth.dialects.graph.routes import routes as graph_routes
@@ -45,7 +47,9 @@ from wahealth.storage import create_engine, session_factory, upgrade
 from wahealth.storage.credentials import CredentialRepository
 from wahealth.storage.tenancy import TenancyRepository
 from wahealth.upstream.emulator.app import emulator_state
+from wahealth.web.bulk import bulk_routes
 from wahealth.web.dashboard import Dashboard, dashboard_routes
+from wahealth.web.gate import gate_routes
 from wahealth.web.history import history_routes
 from wahealth.web.meta_webhooks import MetaWebhookEndpoint
 
@@ -131,6 +135,8 @@ def _routes(components: Components, readiness: Readiness) -> list[BaseRoute]:
             admin = LoopbackOnly(admin)
         routes.append(Route("/_emulator/{rest:path}", admin))
     routes += history_routes(components.queries)
+    routes += gate_routes(PreSendGate(components.queries, components.catalog))
+    routes += bulk_routes(BulkHealth(components.queries))
     routes += webhooks.routes()
     routes += dashboard_routes(
         Dashboard(components.directory, components.tenancy, components.catalog, components.history)

@@ -123,8 +123,12 @@ class Decision:
 class RateLimiter(Protocol):
     """Admits at most `limit` requests per key in any sliding one-second window."""
 
-    async def acquire(self, key: str, limit: int) -> Decision:
-        """Admit and count one request for `key`, or deny it; `BackendUnavailable` if unknown."""
+    async def acquire(self, key: str, limit: int, cost: int = 1) -> Decision:
+        """Admit and count `cost` requests for `key` at once, or deny them all.
+
+        `cost` is 1 for an ordinary request and more for a bulk one; it must be from 1 to
+        `limit` (ValueError otherwise). `BackendUnavailable` when the answer is unknown.
+        """
         ...
 
     async def aclose(self) -> None: ...

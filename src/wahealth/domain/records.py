@@ -25,6 +25,7 @@ class PhoneNumberRecord:
     display_phone_number: str
     verified_name: str | None = None
     quality_rating: str | None = None
+    status: str | None = None
 
     @property
     def phone_number(self) -> str:

@@ -1,0 +1,154 @@
+"""The pre-send gate: may this phone number send (this template) right now, and if not, why.
+
+One request of the caller's limit, whatever it checks. The steps, after authentication and
+admission: parse → the space is the caller's → resolve the phone number (and template) in
+it → their health (cache first, at most one upstream call per node, as every query) and
+their catalog status → `gate_verdict`, the domain's pure rule.
+
+The catalog statuses are read per WABA and remembered for `ttl_seconds` (1 s, like the
+directory's lookups), so a busy gate costs one catalog read per WABA a second.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from wahealth.core.directory import TtlCache
+from wahealth.core.errors import NodeNotFound
+from wahealth.core.ports import Principal
+from wahealth.core.queries import ByNodeId, ByPhoneNumber, ByTemplate, Credential, HealthQueries
+from wahealth.domain import HealthReport, NodeKind
+from wahealth.domain.gate import GateNode, Verdict, gate_verdict
+
+STATUS_TTL_SECONDS = 1.0
+
+
+class CatalogStatuses(Protocol):
+    """A WABA's phone numbers and templates as the catalog holds them (storage implements it).
+
+    Each item has an `id`; its `status` (when it has one) is what the gate weighs.
+    """
+
+    async def phone_numbers_of_waba(self, waba_id: str) -> Sequence[Any]: ...
+
+    async def templates_of_waba(self, waba_id: str) -> Sequence[Any]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class GateQuery:
+    """What to check: a phone number (by number or id) and, optionally, a template."""
+
+    space_id: str
+    phone: ByPhoneNumber | ByNodeId
+    template: ByTemplate | ByNodeId | None = None
+    strict: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class GateAnswer:
+    """The verdict, and how old its oldest report was when it was given (seconds)."""
+
+    verdict: Verdict
+    age_seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class _WabaStatuses:
+    phone_numbers: Mapping[str, str | None]
+    templates: Mapping[str, str | None]
+
+
+class PreSendGate:
+    """The gate's use case, for an authenticated caller (`check`) or a known one (`check_as`)."""
+
+    def __init__(
+        self,
+        queries: HealthQueries,
+        catalog: CatalogStatuses,
+        *,
+        ttl_seconds: float = STATUS_TTL_SECONDS,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._queries = queries
+        self._catalog = catalog
+        self._clock = clock
+        self._statuses: TtlCache[str, _WabaStatuses] = TtlCache(ttl_seconds, max_entries=10_000)
+
+    async def check(
+        self, credential: Credential, query: GateQuery | Callable[[], GateQuery]
+    ) -> GateAnswer:
+        """Authenticate, count one request, then check; a `CoreError` when it cannot.
+
+        The query may be a parser: it runs after admission, so bad parameters count too.
+        """
+        principal = await self._queries.caller(credential)
+        return await self.check_as(principal, query() if callable(query) else query)
+
+    async def check_as(self, principal: Principal, query: GateQuery) -> GateAnswer:
+        """The verdict for an account already known (the command line, in-process)."""
+        phone_id, phone_waba = await self._resolve(principal, query, query.phone, "phone")
+        phone_status = (await self._of_waba(phone_waba)).phone_numbers
+        if phone_id not in phone_status:
+            raise NodeNotFound(
+                f"node {phone_id} is not a phone number of space {query.space_id!r}", what="phone"
+            )
+        health = self._queries.health
+        nodes: list[GateNode]
+        if query.template is None:
+            report = await health.get(phone_id, waba_id=phone_waba)
+            nodes = [GateNode(report, NodeKind.PHONE_NUMBER, phone_status[phone_id])]
+        else:
+            template_id, template_waba = await self._resolve(
+                principal, query, query.template, "template"
+            )
+            template_status = (await self._of_waba(template_waba)).templates
+            if template_id not in template_status:
+                raise NodeNotFound(
+                    f"node {template_id} is not a template of space {query.space_id!r}",
+                    what="template",
+                )
+            reports: tuple[HealthReport, HealthReport] = await asyncio.gather(
+                health.get(phone_id, waba_id=phone_waba),
+                health.get(template_id, waba_id=template_waba),
+            )
+            nodes = [
+                GateNode(reports[0], NodeKind.PHONE_NUMBER, phone_status[phone_id]),
+                GateNode(reports[1], NodeKind.MESSAGE_TEMPLATE, template_status[template_id]),
+            ]
+        verdict = gate_verdict(nodes, strict=query.strict)
+        now = datetime.fromtimestamp(self._clock(), UTC)
+        return GateAnswer(verdict, verdict.age_seconds(now))
+
+    async def _resolve(
+        self,
+        principal: Principal,
+        query: GateQuery,
+        node: ByPhoneNumber | ByTemplate | ByNodeId,
+        what: str,
+    ) -> tuple[str, str]:
+        try:
+            return await self._queries.resolve_in_space(principal, query.space_id, node)
+        except NodeNotFound as exc:
+            if exc.what == "space" or not isinstance(node, ByNodeId):
+                raise
+            # An id of another space, or no node at all: say what the caller asked for.
+            label = "phone number" if what == "phone" else what
+            raise NodeNotFound(
+                f"{label} id {node.node_id} is not in space {query.space_id!r}", what=what
+            ) from None
+
+    async def _of_waba(self, waba_id: str) -> _WabaStatuses:
+        async def load() -> _WabaStatuses:
+            numbers = await self._catalog.phone_numbers_of_waba(waba_id)
+            templates = await self._catalog.templates_of_waba(waba_id)
+            return _WabaStatuses(
+                {str(n.id): getattr(n, "status", None) for n in numbers},
+                {str(t.id): getattr(t, "status", None) for t in templates},
+            )
+
+        return await self._statuses.get(waba_id, load)
