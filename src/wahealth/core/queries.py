@@ -338,7 +338,11 @@ class HealthQueries:
             return await directory.phone_number_id(space_id, query.phone_number)
         if isinstance(query, ByTemplate):
             return await directory.template_id(space_id, query.code, query.language)
-        space_of_node, waba_id = await directory.check_node(principal, query.node_id)
+        elsewhere = NodeNotFound(f"node {query.node_id} is not in space {space_id[:128]!r}")
+        try:
+            space_of_node, waba_id = await directory.check_node(principal, query.node_id)
+        except NodeNotFound:
+            raise elsewhere from None
         if space_of_node != space_id:
-            raise NodeNotFound(f"node {query.node_id} is not in space {space_id[:128]!r}")
+            raise elsewhere
         return query.node_id, waba_id
