@@ -24,12 +24,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import httpx
+import structlog
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -47,7 +49,6 @@ from wahealth.cli.common import ConfigOption, print_json, settings_from
 from wahealth.core.errors import CoreError
 from wahealth.core.gate import PreSendGate
 from wahealth.core.ports import Principal
-from wahealth.logs import configure_logging
 from wahealth.settings import Settings
 from wahealth.upstream.emulator import Scenario, ScenarioError, create_emulator, load_scenario
 from wahealth.web.gate import GATE_PATH, gate_json, parse_gate
@@ -186,6 +187,17 @@ async def answer_in_process(
         return gate_json(answer), note
 
 
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """Only warnings and errors while the app runs in-process: its start-up lines are noise."""
+    previous = structlog.get_config()["wrapper_class"]
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+    try:
+        yield
+    finally:
+        structlog.configure(wrapper_class=previous)
+
+
 # --- output --------------------------------------------------------------------------------
 
 
@@ -288,8 +300,8 @@ def gate(
             answer = asyncio.run(ask_server(url, token, params))
         else:
             settings = settings_from(config, exit_code=EXIT_ERROR)
-            configure_logging(level="warning")  # the app's start-up lines are noise here
-            answer, note = asyncio.run(answer_in_process(settings, params))
+            with _quiet():
+                answer, note = asyncio.run(answer_in_process(settings, params))
     except typer.Exit:
         raise
     except (GateFailed, CoreError, ScenarioError) as exc:
