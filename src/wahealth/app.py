@@ -135,7 +135,6 @@ def _routes(components: Components, readiness: Readiness) -> list[BaseRoute]:
             admin = LoopbackOnly(admin)
         routes.append(Route("/_emulator/{rest:path}", admin))
     routes += history_routes(components.queries)
-    routes += gate_routes(PreSendGate(components.queries, components.catalog))
     routes += bulk_routes(BulkHealth(components.queries))
     routes += webhooks.routes()
     routes += dashboard_routes(
@@ -166,7 +165,13 @@ def create_app(settings: Settings, *, overrides: Overrides | None = None) -> Sta
                 readiness.ready = False
 
     queries = components.queries
-    dialects = [*cams_routes(queries), *d360_routes(queries), *graph_routes(queries)]
+    gate = PreSendGate(queries, components.catalog)
+    dialects = [
+        *cams_routes(queries),
+        *d360_routes(queries),
+        *graph_routes(queries),
+        *gate_routes(gate),  # a send loop's hot path too
+    ]
     metrics = components.metrics
     observe = metrics.observe_request if metrics is not None else None
     app = WahealthApp(

@@ -335,3 +335,41 @@ async def test_meta_down_serves_the_last_report_marked_stale(tmp_path: Path) -> 
         await app.client.post("/_emulator/faults", json={"status": 500, "count": 50})
         stale = verdict_of(await gate(app, phone_number="8613800000002"))
         assert stale == {**first, "stale": True}
+
+
+async def test_a_change_at_meta_changes_the_verdict_once_the_report_is_refetched(
+    tmp_path: Path,
+) -> None:
+    settings = gate_settings(
+        tmp_path, cache={"ttl_seconds": 0, "stale_while_revalidate_seconds": 0}
+    )
+    async with running_app(settings) as app:
+        asked = {"phone_number": "8613800000001"}
+        assert verdict_of(await gate(app, **asked))["allow"] is True
+        changed = await app.client.put(
+            "/_emulator/nodes/106540352242922/health",
+            json={"can_send_message": "BLOCKED", "errors": [{"error_code": 141006}]},
+        )
+        assert changed.status_code == 200
+        after = verdict_of(await gate(app, **asked))
+        assert (after["allow"], after["status"]) == (False, "BLOCKED")
+        assert after["reasons"] == [
+            {**PAYMENT, "entity_type": "PHONE_NUMBER", "entity_id": "106540352242922"}
+        ]
+
+
+async def test_the_same_question_from_another_account_is_still_refused(running: RunningApp) -> None:
+    params = {"space": SPACE, "phone_number": "8613800000001"}
+    assert (await running.client.get(GATE, params=params, headers=AUTH)).status_code == 200
+    other = {"Authorization": f"Bearer {DEMO.other_graph_token}"}
+    refused = await running.client.get(GATE, params=params, headers=other)
+    assert refused.status_code == 404
+
+
+async def test_only_get_is_served_and_answers_carry_a_request_id(running: RunningApp) -> None:
+    answer = await gate(running, phone_number="8613800000001")
+    assert answer.headers["x-request-id"]
+    posted = await running.client.post(GATE, params={"space": SPACE}, headers=AUTH)
+    assert posted.status_code == 405
+    assert posted.headers["allow"] == "GET, HEAD"
+    assert posted.json() == {"error": "POST is not allowed here; use GET"}

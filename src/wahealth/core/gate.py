@@ -6,12 +6,13 @@ it → their health (cache first, at most one upstream call per node, as every q
 their catalog status → `gate_verdict`, the domain's pure rule.
 
 The catalog statuses are read per WABA and remembered for `ttl_seconds` (1 s, like the
-directory's lookups), so a busy gate costs one catalog read per WABA a second.
+directory's lookups), so a busy gate costs one catalog read per WABA a second. Verdicts
+are remembered per (reports, statuses, strictness): a repeated question about unchanged
+reports costs lookups, not the rule again.
 """
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -20,12 +21,19 @@ from typing import Any, Protocol
 
 from wahealth.core.directory import TtlCache
 from wahealth.core.errors import NodeNotFound
+from wahealth.core.lru import BoundedLru
 from wahealth.core.ports import Principal
 from wahealth.core.queries import ByNodeId, ByPhoneNumber, ByTemplate, Credential, HealthQueries
-from wahealth.domain import HealthReport, NodeKind
+from wahealth.domain import HealthReport, NodeKind, ReportSource
 from wahealth.domain.gate import GateNode, Verdict, gate_verdict
 
 STATUS_TTL_SECONDS = 1.0
+VERDICTS_MAX_ENTRIES = 10_000
+VERDICTS_MAX_BYTES = 16 * 1024 * 1024
+
+# A report as the health core serves it: the same moment and source is the same report.
+_ReportKey = tuple[str, datetime, ReportSource]
+_VerdictKey = tuple[_ReportKey, str | None, _ReportKey | None, str | None, bool]
 
 
 class CatalogStatuses(Protocol):
@@ -78,6 +86,9 @@ class PreSendGate:
         self._catalog = catalog
         self._clock = clock
         self._statuses: TtlCache[str, _WabaStatuses] = TtlCache(ttl_seconds, max_entries=10_000)
+        self._verdicts: BoundedLru[_VerdictKey, Verdict] = BoundedLru(
+            VERDICTS_MAX_ENTRIES, VERDICTS_MAX_BYTES
+        )
 
     async def check(
         self, credential: Credential, query: GateQuery | Callable[[], GateQuery]
@@ -98,29 +109,48 @@ class PreSendGate:
                 f"node {phone_id} is not a phone number of space {query.space_id!r}", what="phone"
             )
         health = self._queries.health
-        nodes: list[GateNode]
+        status = phone_status[phone_id]
         if query.template is None:
-            report = await health.get(phone_id, waba_id=phone_waba)
-            nodes = [GateNode(report, NodeKind.PHONE_NUMBER, phone_status[phone_id])]
-        else:
-            template_id, template_waba = await self._resolve(
-                principal, query, query.template, "template"
+            phone = await health.get(phone_id, waba_id=phone_waba)
+            return self._answer(query, GateNode(phone, NodeKind.PHONE_NUMBER, status))
+        template_id, template_waba = await self._resolve(
+            principal, query, query.template, "template"
+        )
+        template_status = (await self._of_waba(template_waba)).templates
+        if template_id not in template_status:
+            raise NodeNotFound(
+                f"node {template_id} is not a template of space {query.space_id!r}",
+                what="template",
             )
-            template_status = (await self._of_waba(template_waba)).templates
-            if template_id not in template_status:
-                raise NodeNotFound(
-                    f"node {template_id} is not a template of space {query.space_id!r}",
-                    what="template",
-                )
-            reports: tuple[HealthReport, HealthReport] = await asyncio.gather(
-                health.get(phone_id, waba_id=phone_waba),
-                health.get(template_id, waba_id=template_waba),
+        # One after the other: a hit costs no task and no turn of the event loop. Only when
+        # both miss does the template's fetch wait for the number's (each is bounded by the
+        # query deadline, and the monitor keeps a fleet's reports cached).
+        phone = await health.get(phone_id, waba_id=phone_waba)
+        template = await health.get(template_id, waba_id=template_waba)
+        return self._answer(
+            query,
+            GateNode(phone, NodeKind.PHONE_NUMBER, status),
+            GateNode(template, NodeKind.MESSAGE_TEMPLATE, template_status[template_id]),
+        )
+
+    def _answer(
+        self, query: GateQuery, phone: GateNode, template: GateNode | None = None
+    ) -> GateAnswer:
+        key: _VerdictKey = (
+            _key_of(phone.report),
+            phone.catalog_status,
+            None if template is None else _key_of(template.report),
+            None if template is None else template.catalog_status,
+            query.strict,
+        )
+        verdict = self._verdicts.get(key)
+        if verdict is None:
+            nodes = [phone] if template is None else [phone, template]
+            verdict = gate_verdict(nodes, strict=query.strict)
+            size = sum(
+                len(r.description or "") + len(r.solution or "") + 100 for r in verdict.reasons
             )
-            nodes = [
-                GateNode(reports[0], NodeKind.PHONE_NUMBER, phone_status[phone_id]),
-                GateNode(reports[1], NodeKind.MESSAGE_TEMPLATE, template_status[template_id]),
-            ]
-        verdict = gate_verdict(nodes, strict=query.strict)
+            self._verdicts.put(key, verdict, size + 300)
         now = datetime.fromtimestamp(self._clock(), UTC)
         return GateAnswer(verdict, verdict.age_seconds(now))
 
@@ -152,3 +182,7 @@ class PreSendGate:
             )
 
         return await self._statuses.get(waba_id, load)
+
+
+def _key_of(report: HealthReport) -> _ReportKey:
+    return (report.node_id, report.fetched_at, report.source)

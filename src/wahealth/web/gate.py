@@ -21,12 +21,14 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
+from starlette.datastructures import QueryParams
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from wahealth.core.errors import CoreError, InvalidRequest
 from wahealth.core.gate import GateAnswer, GateQuery, PreSendGate
+from wahealth.core.lru import BoundedLru
 from wahealth.core.queries import BearerToken, ByNodeId, ByPhoneNumber, ByTemplate
 from wahealth.core.validate import (
     MAX_E164_DIGITS,
@@ -38,9 +40,12 @@ from wahealth.core.validate import (
 from wahealth.domain import normalize_phone_number
 from wahealth.domain.gate import Reason
 from wahealth.domain.records import iso_utc
+from wahealth.httputil import header
 from wahealth.web.history import ERRORS
 
 GATE_PATH = "/api/v1/gate"
+PARSED_MAX_ENTRIES = 10_000
+PARSED_MAX_BYTES = 8 * 1024 * 1024
 _TRUE = {"true": True, "1": True, "false": False, "0": False, "": False}
 
 
@@ -68,13 +73,15 @@ def gate_json(answer: GateAnswer) -> dict[str, Any]:
     }
 
 
-def json_response(value: Any, status_code: int = 200) -> Response:
-    return Response(orjson.dumps(value), status_code, media_type="application/json")
+def json_response(
+    value: Any, status_code: int = 200, headers: dict[str, str] | None = None
+) -> Response:
+    return Response(orjson.dumps(value), status_code, headers, media_type="application/json")
 
 
 def bearer(request: Request) -> BearerToken:
     """The `Authorization: Bearer` token, as the history API reads it."""
-    scheme, _, value = request.headers.get("authorization", "").partition(" ")
+    scheme, _, value = (header(request.scope, b"authorization") or "").partition(" ")
     return BearerToken(value.strip() if scheme.lower() == "bearer" and value.strip() else None)
 
 
@@ -159,13 +166,34 @@ def parse_gate(params: Any) -> GateQuery:
 
 
 class GateEndpoint:
+    """Served before Starlette's router (the hot path), so it refuses other methods itself."""
+
     def __init__(self, gate: PreSendGate) -> None:
         self._gate = gate
+        # Query strings seen lately, parsed: a send loop asks the same question again and
+        # again. Only valid ones are kept, bounded, so no client string grows memory.
+        self._parsed: BoundedLru[bytes, GateQuery] = BoundedLru(
+            PARSED_MAX_ENTRIES, PARSED_MAX_BYTES
+        )
 
     async def handle(self, request: Request) -> Response:
-        params = request.query_params
+        if request.method not in ("GET", "HEAD"):
+            return json_response(
+                {"error": f"{request.method} is not allowed here; use GET"},
+                405,
+                {"Allow": "GET, HEAD"},
+            )
+        raw: bytes = request.scope["query_string"]
+
+        def parse() -> GateQuery:
+            query = self._parsed.get(raw)
+            if query is None:
+                query = parse_gate(QueryParams(raw))
+                self._parsed.put(raw, query, 2 * len(raw) + 300)
+            return query
+
         try:
-            answer = await self._gate.check(bearer(request), lambda: parse_gate(params))
+            answer = await self._gate.check(bearer(request), parse)
         except CoreError as exc:
             return ERRORS.render(exc)
         return json_response(gate_json(answer))
