@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -373,3 +374,21 @@ async def test_only_get_is_served_and_answers_carry_a_request_id(running: Runnin
     assert posted.status_code == 405
     assert posted.headers["allow"] == "GET, HEAD"
     assert posted.json() == {"error": "POST is not allowed here; use GET"}
+
+
+async def test_a_revoked_token_stops_opening_the_gate_within_two_seconds(
+    running: RunningApp,
+) -> None:
+    asked = {"phone_number": "8613800000001", "template_id": TEMPLATE_ID}
+    assert (await gate(running, **asked)).status_code == 200  # remembered now
+    credentials = running.components.credentials
+    (token,) = [
+        c for c in await credentials.list_credentials(DEMO.account) if c.kind == "graph_token"
+    ]
+    assert await credentials.revoke_graph_token(int(token.id))
+    revoked_at = time.monotonic()
+    while (answer := await gate(running, **asked)).status_code == 200:
+        assert time.monotonic() - revoked_at < 2.0, "the revoked token still opens the gate"
+        await asyncio.sleep(0.05)
+    assert answer.status_code == 401
+    assert (await gate(running, **asked)).status_code == 401

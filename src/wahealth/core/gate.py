@@ -23,11 +23,23 @@ from wahealth.core.directory import TtlCache
 from wahealth.core.errors import NodeNotFound
 from wahealth.core.lru import BoundedLru
 from wahealth.core.ports import Principal
-from wahealth.core.queries import ByNodeId, ByPhoneNumber, ByTemplate, Credential, HealthQueries
+from wahealth.core.queries import (
+    REMEMBER_SECONDS,
+    ByNodeId,
+    ByPhoneNumber,
+    ByTemplate,
+    Credential,
+    HealthQueries,
+)
 from wahealth.domain import HealthReport, NodeKind, ReportSource
 from wahealth.domain.gate import GateNode, Verdict, gate_verdict
 
 STATUS_TTL_SECONDS = 1.0
+# A repeat of the same question (same credential, same query string) within
+# REMEMBER_SECONDS skips the lookups: as for the dialects, a revoked token stops working
+# within about a second.
+REMEMBERED_MAX_ENTRIES = 20_000
+REMEMBERED_MAX_BYTES = 16 * 1024 * 1024
 VERDICTS_MAX_ENTRIES = 10_000
 VERDICTS_MAX_BYTES = 16 * 1024 * 1024
 
@@ -66,6 +78,24 @@ class GateAnswer:
 
 
 @dataclass(frozen=True, slots=True)
+class _Node:
+    node_id: str
+    waba_id: str
+    status: str | None  # the catalog's
+
+
+@dataclass(frozen=True, slots=True)
+class _Resolved:
+    """What a gate question resolved to, remembered briefly for repeats."""
+
+    expires_at: float
+    principal: Principal
+    strict: bool
+    phone: _Node
+    template: _Node | None
+
+
+@dataclass(frozen=True, slots=True)
 class _WabaStatuses:
     phone_numbers: Mapping[str, str | None]
     templates: Mapping[str, str | None]
@@ -81,38 +111,61 @@ class PreSendGate:
         *,
         ttl_seconds: float = STATUS_TTL_SECONDS,
         clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._queries = queries
         self._catalog = catalog
         self._clock = clock
+        self._monotonic = monotonic
+        self._remembered: BoundedLru[tuple[str, ...], _Resolved] = BoundedLru(
+            REMEMBERED_MAX_ENTRIES, REMEMBERED_MAX_BYTES
+        )
         self._statuses: TtlCache[str, _WabaStatuses] = TtlCache(ttl_seconds, max_entries=10_000)
         self._verdicts: BoundedLru[_VerdictKey, Verdict] = BoundedLru(
             VERDICTS_MAX_ENTRIES, VERDICTS_MAX_BYTES
         )
 
     async def check(
-        self, credential: Credential, query: GateQuery | Callable[[], GateQuery]
+        self,
+        credential: Credential,
+        query: GateQuery | Callable[[], GateQuery],
+        *,
+        same_as: tuple[str, ...] | None = None,
     ) -> GateAnswer:
         """Authenticate, count one request, then check; a `CoreError` when it cannot.
 
         The query may be a parser: it runs after admission, so bad parameters count too.
+        `same_as` names the request as sent (credential and query): a repeat within
+        `REMEMBER_SECONDS` counts against the same limit but skips the credential, catalog
+        and status lookups, as a repeated dialect query does.
         """
+        if same_as is not None:
+            hit = self._remembered.get(same_as)
+            if hit is not None and hit.expires_at > self._monotonic():
+                await self._queries.admit(hit.principal)
+                return await self._verdict_of(hit)
         principal = await self._queries.caller(credential)
-        return await self.check_as(principal, query() if callable(query) else query)
+        resolved = await self._resolve_all(principal, query() if callable(query) else query)
+        if same_as is not None:
+            size = sum(len(part) for part in same_as) + 400
+            self._remembered.put(same_as, resolved, size)
+        return await self._verdict_of(resolved)
 
     async def check_as(self, principal: Principal, query: GateQuery) -> GateAnswer:
         """The verdict for an account already known (the command line, in-process)."""
+        return await self._verdict_of(await self._resolve_all(principal, query))
+
+    async def _resolve_all(self, principal: Principal, query: GateQuery) -> _Resolved:
         phone_id, phone_waba = await self._resolve(principal, query, query.phone, "phone")
         phone_status = (await self._of_waba(phone_waba)).phone_numbers
         if phone_id not in phone_status:
             raise NodeNotFound(
                 f"node {phone_id} is not a phone number of space {query.space_id!r}", what="phone"
             )
-        health = self._queries.health
-        status = phone_status[phone_id]
+        phone = _Node(phone_id, phone_waba, phone_status[phone_id])
+        expires_at = self._monotonic() + REMEMBER_SECONDS
         if query.template is None:
-            phone = await health.get(phone_id, waba_id=phone_waba)
-            return self._answer(query, GateNode(phone, NodeKind.PHONE_NUMBER, status))
+            return _Resolved(expires_at, principal, query.strict, phone, None)
         template_id, template_waba = await self._resolve(
             principal, query, query.template, "template"
         )
@@ -122,35 +175,36 @@ class PreSendGate:
                 f"node {template_id} is not a template of space {query.space_id!r}",
                 what="template",
             )
+        template = _Node(template_id, template_waba, template_status[template_id])
+        return _Resolved(expires_at, principal, query.strict, phone, template)
+
+    async def _verdict_of(self, resolved: _Resolved) -> GateAnswer:
+        health = self._queries.health
+        phone, template = resolved.phone, resolved.template
         # One after the other: a hit costs no task and no turn of the event loop. Only when
         # both miss does the template's fetch wait for the number's (each is bounded by the
         # query deadline, and the monitor keeps a fleet's reports cached).
-        phone = await health.get(phone_id, waba_id=phone_waba)
-        template = await health.get(template_id, waba_id=template_waba)
-        return self._answer(
-            query,
-            GateNode(phone, NodeKind.PHONE_NUMBER, status),
-            GateNode(template, NodeKind.MESSAGE_TEMPLATE, template_status[template_id]),
+        phone_report = await health.get(phone.node_id, waba_id=phone.waba_id)
+        template_report = (
+            None
+            if template is None
+            else await health.get(template.node_id, waba_id=template.waba_id)
         )
-
-    def _answer(
-        self, query: GateQuery, phone: GateNode, template: GateNode | None = None
-    ) -> GateAnswer:
         key: _VerdictKey = (
-            _key_of(phone.report),
-            phone.catalog_status,
-            None if template is None else _key_of(template.report),
-            None if template is None else template.catalog_status,
-            query.strict,
+            _key_of(phone_report),
+            phone.status,
+            None if template_report is None else _key_of(template_report),
+            None if template is None else template.status,
+            resolved.strict,
         )
         verdict = self._verdicts.get(key)
         if verdict is None:
-            nodes = [phone] if template is None else [phone, template]
-            verdict = gate_verdict(nodes, strict=query.strict)
-            size = sum(
-                len(r.description or "") + len(r.solution or "") + 100 for r in verdict.reasons
-            )
-            self._verdicts.put(key, verdict, size + 300)
+            nodes = [GateNode(phone_report, NodeKind.PHONE_NUMBER, phone.status)]
+            if template is not None and template_report is not None:
+                nodes.append(GateNode(template_report, NodeKind.MESSAGE_TEMPLATE, template.status))
+            verdict = gate_verdict(nodes, strict=resolved.strict)
+            size = sum(len(r.description or "") + len(r.solution or "") for r in verdict.reasons)
+            self._verdicts.put(key, verdict, size + 100 * len(verdict.reasons) + 300)
         now = datetime.fromtimestamp(self._clock(), UTC)
         return GateAnswer(verdict, verdict.age_seconds(now))
 

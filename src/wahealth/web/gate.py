@@ -28,7 +28,6 @@ from starlette.routing import Route
 
 from wahealth.core.errors import CoreError, InvalidRequest
 from wahealth.core.gate import GateAnswer, GateQuery, PreSendGate
-from wahealth.core.lru import BoundedLru
 from wahealth.core.queries import BearerToken, ByNodeId, ByPhoneNumber, ByTemplate
 from wahealth.core.validate import (
     MAX_E164_DIGITS,
@@ -44,8 +43,6 @@ from wahealth.httputil import header
 from wahealth.web.history import ERRORS
 
 GATE_PATH = "/api/v1/gate"
-PARSED_MAX_ENTRIES = 10_000
-PARSED_MAX_BYTES = 8 * 1024 * 1024
 _TRUE = {"true": True, "1": True, "false": False, "0": False, "": False}
 
 
@@ -170,11 +167,6 @@ class GateEndpoint:
 
     def __init__(self, gate: PreSendGate) -> None:
         self._gate = gate
-        # Query strings seen lately, parsed: a send loop asks the same question again and
-        # again. Only valid ones are kept, bounded, so no client string grows memory.
-        self._parsed: BoundedLru[bytes, GateQuery] = BoundedLru(
-            PARSED_MAX_ENTRIES, PARSED_MAX_BYTES
-        )
 
     async def handle(self, request: Request) -> Response:
         if request.method not in ("GET", "HEAD"):
@@ -186,14 +178,12 @@ class GateEndpoint:
         raw: bytes = request.scope["query_string"]
 
         def parse() -> GateQuery:
-            query = self._parsed.get(raw)
-            if query is None:
-                query = parse_gate(QueryParams(raw))
-                self._parsed.put(raw, query, 2 * len(raw) + 300)
-            return query
+            return parse_gate(QueryParams(raw))
 
+        token = bearer(request)
         try:
-            answer = await self._gate.check(bearer(request), parse)
+            same_as = (token.value or "", raw.decode("latin-1"))
+            answer = await self._gate.check(token, parse, same_as=same_as)
         except CoreError as exc:
             return ERRORS.render(exc)
         return json_response(gate_json(answer))
