@@ -3,17 +3,24 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import time
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 
+from wahealth.core.gate import GateAnswer
+from wahealth.domain import Status
+from wahealth.domain.gate import Reason, Verdict
 from wahealth.settings import Settings
 from wahealth.testing import DEMO, RunningApp, demo_settings, running_app
+from wahealth.web.gate import GateRenderer, gate_json
 
 GATE = "/api/v1/gate"
 AUTH = {"Authorization": f"Bearer {DEMO.graph_token}"}
@@ -392,3 +399,15 @@ async def test_a_revoked_token_stops_opening_the_gate_within_two_seconds(
         await asyncio.sleep(0.05)
     assert answer.status_code == 401
     assert (await gate(running, **asked)).status_code == 401
+
+
+@pytest.mark.parametrize("age", [0.0, 0.0004, 1.23456, 59.9999, 12345.678])
+def test_the_rendered_answer_is_the_json_of_the_answer(age: float) -> None:
+    fetched = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+    tricky = Reason("WABA", "1", "X", 'says "age_seconds": 5 and \\ more', None)
+    verdict = Verdict(False, Status.BLOCKED, (tricky,), ("1", "2"), fetched, stale=True)
+    render = GateRenderer()
+    for _ in range(2):  # rendered, then from its remembered parts
+        answer = GateAnswer(verdict, age)
+        assert render(answer) == orjson.dumps(gate_json(answer))
+    assert json.loads(render(GateAnswer(verdict, age)))["age_seconds"] == round(age, 3)

@@ -28,6 +28,7 @@ from starlette.routing import Route
 
 from wahealth.core.errors import CoreError, InvalidRequest
 from wahealth.core.gate import GateAnswer, GateQuery, PreSendGate
+from wahealth.core.lru import BoundedLru
 from wahealth.core.queries import BearerToken, ByNodeId, ByPhoneNumber, ByTemplate
 from wahealth.core.validate import (
     MAX_E164_DIGITS,
@@ -37,12 +38,15 @@ from wahealth.core.validate import (
     is_node_id,
 )
 from wahealth.domain import normalize_phone_number
-from wahealth.domain.gate import Reason
+from wahealth.domain.gate import Reason, Verdict
 from wahealth.domain.records import iso_utc
 from wahealth.httputil import header
 from wahealth.web.history import ERRORS
 
 GATE_PATH = "/api/v1/gate"
+RENDERED_MAX_ENTRIES = 10_000
+RENDERED_MAX_BYTES = 16 * 1024 * 1024
+_AGE_MARKER = b'"age_seconds":'
 _TRUE = {"true": True, "1": True, "false": False, "0": False, "": False}
 
 
@@ -68,6 +72,25 @@ def gate_json(answer: GateAnswer) -> dict[str, Any]:
         "age_seconds": round(answer.age_seconds, 3),
         "stale": verdict.stale,
     }
+
+
+class GateRenderer:
+    """`gate_json` as bytes, with everything but the age rendered once per verdict."""
+
+    def __init__(self) -> None:
+        self._parts: BoundedLru[Verdict, tuple[bytes, bytes]] = BoundedLru(
+            RENDERED_MAX_ENTRIES, RENDERED_MAX_BYTES
+        )
+
+    def __call__(self, answer: GateAnswer) -> bytes:
+        verdict = answer.verdict
+        parts = self._parts.get(verdict)
+        if parts is None:
+            whole = orjson.dumps(gate_json(GateAnswer(verdict, 0.0)))
+            head, marker, tail = whole.partition(_AGE_MARKER)
+            parts = (head + marker, tail.removeprefix(b"0.0"))
+            self._parts.put(verdict, parts, 2 * len(whole))
+        return parts[0] + orjson.dumps(round(answer.age_seconds, 3)) + parts[1]
 
 
 def json_response(
@@ -167,6 +190,7 @@ class GateEndpoint:
 
     def __init__(self, gate: PreSendGate) -> None:
         self._gate = gate
+        self._render = GateRenderer()
 
     async def handle(self, request: Request) -> Response:
         if request.method not in ("GET", "HEAD"):
@@ -186,7 +210,7 @@ class GateEndpoint:
             answer = await self._gate.check(token, parse, same_as=same_as)
         except CoreError as exc:
             return ERRORS.render(exc)
-        return json_response(gate_json(answer))
+        return Response(self._render(answer), media_type="application/json")
 
 
 def gate_routes(gate: PreSendGate) -> list[Route]:
