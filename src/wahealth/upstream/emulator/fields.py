@@ -212,6 +212,7 @@ FIELDS: dict[NodeType, dict[str, FieldGetter]] = {
         "search_visibility": _const("VISIBLE"),
         "eligibility_for_api_business_global_search": _const("NON_ELIGIBLE_UNDEFINED_COUNTRY"),
         "certificate": _certificate,
+        "new_certificate": _spec_or("new_certificate", None),
         "last_onboarded_time": _const(_ONBOARDED),
         "country_code": _country,
         "country_dial_code": _dial_code,
@@ -233,6 +234,7 @@ FIELDS: dict[NodeType, dict[str, FieldGetter]] = {
         "message_send_ttl_seconds": _spec_or("message_send_ttl_seconds", None),
         "library_template_name": _spec_or("library_template_name", None),
         "cta_url_link_tracking_opted_out": _const(False),
+        "degrees_of_freedom_spec": _spec_or("degrees_of_freedom_spec", None),
         "health_status": _health_status,
     },
 }
