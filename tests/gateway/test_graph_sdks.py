@@ -102,7 +102,8 @@ def test_facebook_business_lists_phone_numbers_with_quality_fields(
     assert first["account_mode"] == "LIVE"
     for field in ("messaging_limit_tier", "whatsapp_business_manager_messaging_limit"):
         assert str(first[field]).startswith("TIER_")
-    assert first["status"] and first["name_status"]
+    assert first["status"] == "CONNECTED"
+    assert first["name_status"] == "APPROVED"
 
 
 def test_facebook_business_lists_templates_filtered_by_status(api: FacebookAdsApi) -> None:
