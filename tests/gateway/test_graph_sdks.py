@@ -75,9 +75,7 @@ class ToGateway(httpx.BaseTransport):
 def pywa_client(gateway: ServedGateway) -> Iterator[tuple[WhatsApp, ToGateway]]:
     transport = ToGateway(gateway)
     with httpx.Client(transport=transport, trust_env=False, timeout=10.0) as session:
-        wa = WhatsApp(
-            phone_id=PHONE_OK, token=DEMO.graph_token, session=session, waba_id=WABA_OK
-        )
+        wa = WhatsApp(phone_id=PHONE_OK, token=DEMO.graph_token, session=session, waba_id=WABA_OK)
         yield wa, transport
 
 

@@ -136,17 +136,18 @@ def kept_value(name: str, fields: Mapping[str, Any]) -> Any:
     return value
 
 
-def without_links(value: Any) -> Any:
-    """A Meta answer without the `next`/`previous` links of nested pages.
+def without_links(value: Any, *, top: bool = True) -> Any:
+    """A Meta answer without the `next`/`previous` links of its nested pages.
 
     Meta's links carry the access token they were fetched with (ours, not the caller's).
+    The answer's own paging (`top`) is kept: an edge's page is relinked by the core.
     """
     if isinstance(value, list):
-        return [without_links(item) for item in value]
+        return [without_links(item, top=False) for item in value]
     if not isinstance(value, dict):
         return value
-    cleaned = {key: without_links(item) for key, item in value.items()}
+    cleaned = {key: without_links(item, top=False) for key, item in value.items()}
     paging = cleaned.get("paging")
-    if isinstance(paging, dict):
+    if not top and isinstance(paging, dict):
         cleaned["paging"] = {k: v for k, v in paging.items() if k not in ("next", "previous")}
     return cleaned

@@ -202,7 +202,8 @@ class GraphReads:
         fields = parse_fields(raw_fields, GRAPH_NODE_TYPES[node.kind])
         if fields is None:
             # Meta's default fields for the node type: Meta says which.
-            return self._object(await self._read_through(node.node_id, {}), node.node_id)
+            fetched = self._object(await self._read_through(node.node_id, {}), node.node_id)
+            return {k: v for k, v in fetched.items() if k != "paging"}
         remote = [f for f in fields if not self._local(f, node)]
         fetched: dict[str, Any] = {}
         if remote:
@@ -213,7 +214,7 @@ class GraphReads:
         answer: dict[str, Any] = {}
         for f in fields:
             if f in remote:
-                value = fetched.get(f.name)
+                value = None if f.name == "paging" else fetched.get(f.name)
             elif f.name == HEALTH_STATUS:
                 report = await self._health.get(node.node_id, waba_id=node.waba_id)
                 value = render_health_status(report)[HEALTH_STATUS]
