@@ -13,6 +13,7 @@ Every read is admitted first: one request of the account's limit for a node or a
 
 from __future__ import annotations
 
+import asyncio
 import math
 import time
 from collections.abc import Callable, Hashable, Mapping, Sequence
@@ -187,7 +188,14 @@ class GraphReads:
                 missing.append(node_id)
         if missing:
             raise AliasesNotFound(",".join(missing))
-        return {node.node_id: await self._read_node(node, fields) for node in owned}
+        # Side by side: a cold node's health or a read from Meta does not hold up the others.
+        answers = await asyncio.gather(
+            *(self._read_node(node, fields) for node in owned), return_exceptions=True
+        )
+        for found in answers:
+            if isinstance(found, BaseException):
+                raise found
+        return {node.node_id: found for node, found in zip(owned, answers, strict=True)}
 
     async def _owned(self, principal: Principal, node_id: str) -> CatalogNode:
         if not is_node_id(node_id):
@@ -202,8 +210,8 @@ class GraphReads:
         fields = parse_fields(raw_fields, GRAPH_NODE_TYPES[node.kind])
         if fields is None:
             # Meta's default fields for the node type: Meta says which.
-            fetched = self._object(await self._read_through(node.node_id, {}), node.node_id)
-            return {k: v for k, v in fetched.items() if k != "paging"}
+            defaults = self._object(await self._read_through(node.node_id, {}), node.node_id)
+            return {k: v for k, v in defaults.items() if k != "paging"}
         remote = [f for f in fields if not self._local(f, node)]
         fetched: dict[str, Any] = {}
         if remote:

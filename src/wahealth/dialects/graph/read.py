@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
 import orjson
@@ -21,6 +21,9 @@ from wahealth.core.errors import CoreError, InvalidRequest
 from wahealth.core.graph_read import EdgeRead, GraphReads, parse_ids
 from wahealth.core.ports import Principal
 from wahealth.dialects.graph.errors import JSON, GraphFailure, render, unknown_path, unsupported
+
+if TYPE_CHECKING:
+    from wahealth.dialects.graph.batch import BatchEndpoint
 
 VERSION = re.compile(r"v[0-9]+\.[0-9]+", re.ASCII)
 _READS = ("GET", "HEAD")
@@ -114,9 +117,9 @@ def ok(body: Any) -> Response:
 class GraphReadEndpoint:
     """`/v{N}.{M}/…` reads other than the plain health_status of one node, and batches."""
 
-    def __init__(self, reads: GraphReads, batches: Any = None) -> None:
+    def __init__(self, reads: GraphReads, batches: BatchEndpoint | None = None) -> None:
         self._reads = reads
-        self._batches = batches  # a `BatchEndpoint` (POST to the root)
+        self._batches = batches  # POST to the root
 
     async def handle(self, request: Request) -> Response:
         version, _, path = request.path_params["after_v"].partition("/")
@@ -130,7 +133,7 @@ class GraphReadEndpoint:
         params = query_params(raw_query)
         authorization = request.headers.get("authorization", "")
         if request.method == "POST" and not segments and self._batches is not None:
-            return await self._batches.handle(request, version, params)  # type: ignore[no-any-return]
+            return await self._batches.handle(request, version, params)
         if request.method not in _READS:
             return unsupported(segments[0] if segments else "", request.method).response()
         parsed = GraphRequest(version, segments, params)
