@@ -8,7 +8,6 @@ import pytest
 from tests.core.test_error_tables import instance_of
 
 import wahealth.auth.errors  # noqa: F401 — defines the CAMS subclasses of SignatureRejected
-import wahealth.core.graph_fields  # noqa: F401 — defines the read API's own errors
 from wahealth.core.errors import CoreError
 from wahealth.core.graph_fields import MetaRefused
 from wahealth.dialects.graph.errors import ERRORS, render
