@@ -19,6 +19,7 @@ from facebook_business.api import FacebookAdsApi, FacebookRequest, FacebookSessi
 from facebook_business.exceptions import FacebookRequestError
 from pywa import WhatsApp
 from pywa.errors import WhatsAppError
+from pywa.types import Pagination
 from pywa.types.templates import TemplateStatus
 from tests.gateway._served import ServedGateway
 from tests.gateway._wire import LIMITED_INFO, PHONE_LIMITED, PHONE_OK, TEMPLATE_ID, WABA_OK
@@ -218,6 +219,22 @@ def test_pywa_get_business_phone_number(pywa_client: tuple[WhatsApp, ToGateway])
     assert number.whatsapp_business_manager_messaging_limit is not None
     assert number.health_status is not None
     assert number.health_status["can_send_message"] == "AVAILABLE"
+
+
+def test_pywa_follows_the_gateways_page_links(
+    gateway: ServedGateway, pywa_client: tuple[WhatsApp, ToGateway]
+) -> None:
+    wa, transport = pywa_client
+
+    first = wa.get_business_phone_numbers(pagination=Pagination(limit=1))
+    everything = first.all()
+
+    assert len(first) == 1
+    assert first.has_next
+    assert sorted(number.id for number in everything) == sorted([PHONE_OK, PHONE_LIMITED])
+    followed = transport.seen[-1]  # the `next` link the gateway gave, as pywa sent it
+    assert (followed.host, followed.port) == (gateway.server.host, gateway.server.port)
+    assert "demo-meta-token" not in str(followed)
 
 
 def test_pywa_get_business_account(pywa_client: tuple[WhatsApp, ToGateway]) -> None:
