@@ -169,7 +169,7 @@ def create_app(settings: Settings, *, overrides: Overrides | None = None) -> Sta
     dialects = [
         *cams_routes(queries),
         *d360_routes(queries),
-        *graph_routes(queries),
+        *graph_routes(queries, components.graph_reads),
         *gate_routes(gate),  # a send loop's hot path too
     ]
     metrics = components.metrics

@@ -1,101 +1,89 @@
-"""A request may cost more than one: both limiters count `cost` at once, or nothing."""
+"""A request that costs more than one: counted as that many, refused whole, never past the limit."""
 
 from __future__ import annotations
 
 import pytest
 import redis.asyncio as redis
-from hypothesis import given, settings
-from hypothesis import strategies as st
-from tests.ratelimit.test_memory import FakeClock, run_now
 
-from wahealth.core.ports import Decision
+from wahealth.core.ports import RateLimiter
 from wahealth.ratelimit.memory import MemoryRateLimiter
 from wahealth.ratelimit.redis import RedisRateLimiter
 
 
-def acquire(limiter: MemoryRateLimiter, limit: int, cost: int = 1) -> Decision:
-    return run_now(limiter.acquire("acct", limit, cost))
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
 
 
-def test_a_cost_takes_that_many_slots_of_the_window() -> None:
-    clock = FakeClock()
-    limiter = MemoryRateLimiter(clock)
-    assert acquire(limiter, 5, 3).allowed
-    assert acquire(limiter, 5, 2).allowed
-    assert not acquire(limiter, 5, 1).allowed
+async def test_a_cost_counts_that_many_requests() -> None:
+    clock = Clock()
+    limiter = MemoryRateLimiter(clock=clock)
+
+    bulk = await limiter.acquire("acct", 5, cost=3)
+    one = await limiter.acquire("acct", 5)
+    refused = await limiter.acquire("acct", 5, cost=2)
+    last = await limiter.acquire("acct", 5)
+    full = await limiter.acquire("acct", 5)
+
+    assert [bulk.allowed, one.allowed, refused.allowed, last.allowed] == [True, True, False, True]
+    assert refused.retry_after == pytest.approx(1.0)
+    assert not full.allowed
 
 
-def test_a_refused_cost_counts_nothing_and_says_when_it_fits() -> None:
-    clock = FakeClock()
-    limiter = MemoryRateLimiter(clock)
-    assert acquire(limiter, 5, 2).allowed  # t = 0.0: two slots
-    clock.now += 0.2
-    assert acquire(limiter, 5, 2).allowed  # t = 0.2: four
-    clock.now += 0.2
-    refused = acquire(limiter, 5, 3)  # t = 0.4: needs the first two to leave (at 1.0)
+async def test_a_refused_cost_waits_for_enough_slots() -> None:
+    clock = Clock()
+    limiter = MemoryRateLimiter(clock=clock)
+    for _ in range(4):
+        assert (await limiter.acquire("acct", 4)).allowed
+        clock.now += 0.1
+
+    # Three slots must free: the third oldest admission (at 100.2) leaves at 101.2.
+    refused = await limiter.acquire("acct", 4, cost=3)
+    clock.now = 101.2
+    admitted = await limiter.acquire("acct", 4, cost=3)
+
     assert not refused.allowed
-    assert refused.retry_after == pytest.approx(0.6)
-    assert acquire(limiter, 5, 1).allowed  # the refusal took nothing: one slot is still free
-    clock.now += 0.6
-    assert acquire(limiter, 5, 2).allowed  # t = 1.0: the first two left
+    assert refused.retry_after == pytest.approx(101.2 - 100.4)
+    assert admitted.allowed
 
 
-def test_the_first_request_of_a_key_may_cost_the_whole_limit() -> None:
-    limiter = MemoryRateLimiter(FakeClock())
-    assert acquire(limiter, 5, 5).allowed
-    assert not acquire(limiter, 5).allowed
+async def test_a_cost_above_the_limit_counts_as_the_limit() -> None:
+    clock = Clock()
+    limiter = MemoryRateLimiter(clock=clock)
+
+    first = await limiter.acquire("acct", 5, cost=50)
+    second = await limiter.acquire("acct", 5)
+    clock.now += 1.0
+    later = await limiter.acquire("acct", 5, cost=50)
+
+    assert first.allowed
+    assert not second.allowed
+    assert later.allowed
 
 
-@pytest.mark.parametrize(("limit", "cost"), [(5, 0), (5, 6), (5, -1), (0, 1)])
-def test_a_cost_outside_one_to_the_limit_is_refused(limit: int, cost: int) -> None:
-    with pytest.raises(ValueError, match="must be"):
-        acquire(MemoryRateLimiter(FakeClock()), limit, cost)
+@pytest.mark.parametrize("cost", [0, -1])
+async def test_a_cost_below_one_is_a_bug(cost: int) -> None:
+    with pytest.raises(ValueError, match="costs at least 1"):
+        await MemoryRateLimiter().acquire("acct", 5, cost=cost)
 
 
-@settings(max_examples=150, deadline=None)
-@given(
-    limit=st.integers(min_value=1, max_value=8),
-    arrivals=st.lists(
-        st.tuples(st.floats(min_value=0.0, max_value=0.6, allow_nan=False), st.integers(1, 8)),
-        min_size=1,
-        max_size=120,
-    ),
-)
-def test_costs_never_exceed_the_limit_in_any_window(
-    limit: int, arrivals: list[tuple[float, int]]
-) -> None:
-    clock = FakeClock()
-    limiter = MemoryRateLimiter(clock)
-    admitted: list[tuple[float, int]] = []
-    for gap, wanted in arrivals:
-        clock.now += gap
-        cost = min(wanted, limit)
-        in_window = sum(c for t, c in admitted if clock.now - t < 1.0)
-        decision = acquire(limiter, limit, cost)
-        assert decision.allowed is (in_window + cost <= limit)
-        if decision.allowed:
-            admitted.append((clock.now, cost))
-        else:
-            assert 0 < decision.retry_after <= 1.0
-
-
-async def test_redis_counts_a_cost_at_once_or_nothing(
+async def test_redis_counts_a_cost_as_that_many(
     redis_client: redis.Redis, redis_prefix: str
 ) -> None:
-    limiter = RedisRateLimiter(redis_client, prefix=redis_prefix)
-    assert (await limiter.acquire("acct", 5, 3)).allowed
-    refused = await limiter.acquire("acct", 5, 3)
-    assert not refused.allowed
+    limiter: RateLimiter = RedisRateLimiter(redis_client, prefix=redis_prefix)
+
+    bulk = await limiter.acquire("acct", 5, cost=4)
+    refused = await limiter.acquire("acct", 5, cost=2)
+    one = await limiter.acquire("acct", 5)
+    full = await limiter.acquire("acct", 5)
+    capped = await limiter.acquire("other", 5, cost=50)
+    after_cap = await limiter.acquire("other", 5)
+
+    assert [bulk.allowed, refused.allowed, one.allowed, full.allowed] == [True, False, True, False]
     assert 0 < refused.retry_after <= 1.0
-    assert (await limiter.acquire("acct", 5, 2)).allowed  # the refusal took nothing
-    assert not (await limiter.acquire("acct", 5)).allowed
-    assert await redis_client.zcard(f"{redis_prefix}acct") == 5
-
-
-async def test_redis_refuses_a_cost_outside_one_to_the_limit(
-    redis_client: redis.Redis, redis_prefix: str
-) -> None:
-    limiter = RedisRateLimiter(redis_client, prefix=redis_prefix)
-    for cost in (0, 6):
-        with pytest.raises(ValueError, match="must be"):
-            await limiter.acquire("acct", 5, cost)
+    assert capped.allowed
+    assert not after_cap.allowed
+    assert await redis_client.zcard(redis_prefix + "acct") == 5

@@ -1,8 +1,9 @@
 """Many nodes of one space in one call: each node's health, or why it has none.
 
-A bulk call costs `bulk_cost(qps, nodes)` requests of the account's limit: one per
-`NODES_PER_REQUEST` nodes (rounded up), but never more than the account's whole limit,
-so even the largest call is admissible to an account that has been idle for a second.
+A bulk call costs `bulk_cost(qps, nodes)` requests of the account's limit, as the Graph
+dialect's multi-id reads and batches do: one per 100 nodes (rounded up), but never more
+than the account's whole limit, so even the largest call is admissible to an account
+that has been idle for a second.
 A call the limiter refuses costs nothing, like any refused request; a malformed one
 costs one request, like any bad query.
 
@@ -20,19 +21,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from wahealth.core.errors import AccessDenied, CoreError, NodeNotFound, UpstreamUnavailable
+from wahealth.core.graph_read import bulk_cost
 from wahealth.core.ports import Principal
 from wahealth.core.queries import ByNodeId, ByPhoneNumber, ByTemplate, Credential, HealthQueries
 from wahealth.domain import HealthReport
 
 MAX_BULK_NODES = 500
-NODES_PER_REQUEST = 100
 
 BulkNode = ByNodeId | ByPhoneNumber | ByTemplate
-
-
-def bulk_cost(qps: int, nodes: int) -> int:
-    """Requests of the limit a bulk call of `nodes` nodes costs: min(qps, ceil(nodes / 100))."""
-    return max(1, min(qps, -(-nodes // NODES_PER_REQUEST)))
 
 
 @dataclass(frozen=True, slots=True)

@@ -36,11 +36,15 @@ class MemoryRateLimiter:
         return len(self._logs)
 
     async def acquire(self, key: str, limit: int, cost: int = 1) -> Decision:
-        """Admit and count `cost` requests for `key`, or deny them without counting any."""
+        """Admit and count `cost` requests for `key`, or deny them all without counting any.
+
+        A cost above the limit counts as the limit: a bulk call is never inadmissible.
+        """
         if limit < 1:
             raise ValueError(f"rate limit must be at least 1 request per second, got {limit}")
-        if not 1 <= cost <= limit:
-            raise ValueError(f"a cost must be from 1 to the limit {limit}, got {cost}")
+        if cost < 1:
+            raise ValueError(f"a request costs at least 1, got {cost}")
+        cost = min(cost, limit)
         now = self._clock()
         self._drop_idle_keys(now)
         log = self._logs.get(key)
@@ -52,15 +56,12 @@ class MemoryRateLimiter:
         while log and now - log[0] >= WINDOW_SECONDS:
             log.popleft()
         if len(log) + cost <= limit:
-            if cost == 1:
-                log.append(now)
-            else:
-                log.extend((now,) * cost)
+            log.extend((now,) * cost)
             self._logs.move_to_end(key)
             return _ADMITTED
-        # The request that must leave the window before `cost` more fit. It is the oldest
-        # one for a single request, unless the limit was lowered while the log was fuller.
-        blocking = log[len(log) + cost - 1 - limit]
+        # The request that must leave the window before `cost` more fit. It is the oldest one
+        # for a cost of 1, unless the limit was lowered while the log was fuller than it.
+        blocking = log[len(log) + cost - limit - 1]
         return Decision(allowed=False, retry_after=WINDOW_SECONDS - (now - blocking))
 
     def _drop_idle_keys(self, now: float) -> None:
