@@ -1,4 +1,7 @@
-"""`GET /health_status` — 360dialog: the D360-API-KEY's phone number, in Meta's shape."""
+"""`GET /health_status` — 360dialog: the D360-API-KEY's phone number, in Meta's shape.
+
+Error texts are in the language `Accept-Language` asks for (English by default).
+"""
 
 from __future__ import annotations
 
@@ -20,6 +23,7 @@ from wahealth.core.errors import (
 )
 from wahealth.core.queries import ApiKey, HealthQueries, KeyNumber
 from wahealth.dialects.meta_shape import MetaAnswerCache
+from wahealth.domain.languages import negotiate
 from wahealth.httputil import EVERY_METHOD, ErrorTable, header, retry_after_header
 
 _JSON = "application/json"
@@ -79,7 +83,8 @@ class D360Endpoint:
             )
         except CoreError as exc:
             return ERRORS.render(exc)
-        return self._answers.response(answer.report)
+        lang = negotiate(header(request.scope, b"accept-language"))
+        return self._answers.response(answer.report, lang)
 
 
 def routes(queries: HealthQueries) -> list[Route]:

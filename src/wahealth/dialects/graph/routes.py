@@ -1,4 +1,8 @@
-"""`GET /v{N}.{M}/{node_id}?fields=health_status` — Meta's Graph API shape and error envelope."""
+"""`GET /v{N}.{M}/{node_id}?fields=health_status` — Meta's Graph API shape and error envelope.
+
+Error texts are in the language `locale=` names (`id_ID`, `zh_CN`; one we do not serve
+means English), else the one `Accept-Language` asks for (English by default).
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+from starlette.types import Scope
 
 from wahealth.core.errors import (
     AccessDenied,
@@ -26,10 +31,11 @@ from wahealth.core.errors import (
 from wahealth.core.queries import BearerToken, ByNodeId, HealthQueries
 from wahealth.core.validate import is_node_id
 from wahealth.dialects.meta_shape import MetaAnswerCache
+from wahealth.domain.languages import Language, choose
 from wahealth.httputil import EVERY_METHOD, ErrorTable, header, retry_after_header
 
 _JSON = "application/json; charset=UTF-8"
-_QUERY_KEYS = frozenset({"fields", "access_token"})
+_QUERY_KEYS = frozenset({"fields", "access_token", "locale"})
 _VERSION = re.compile(r"[0-9]+\.[0-9]+", re.ASCII)
 _METHODS = ("GET", "HEAD")
 
@@ -108,10 +114,10 @@ ERRORS: ErrorTable[Callable[[str], Response]] = ErrorTable(
 
 
 def _query(raw_query: bytes) -> dict[str, str]:
-    """`fields` and `access_token` from the query string (first value wins).
+    """`fields`, `access_token` and `locale` from the query string (first value wins).
 
     Starlette's QueryParams parses everything into a multidict; on the hot path
-    we only need two keys, so a plain split is several times cheaper.
+    we only need these keys, so a plain split is several times cheaper.
     """
     found: dict[str, str] = {}
     raw = raw_query.decode("latin-1")
@@ -120,6 +126,12 @@ def _query(raw_query: bytes) -> dict[str, str]:
         if name in _QUERY_KEYS and name not in found:
             found[name] = unquote_plus(value, encoding="utf-8", errors="replace")
     return found
+
+
+def _language(scope: Scope, raw_query: bytes) -> Language:
+    """`locale=` when given, else `Accept-Language`."""
+    locale = _query(raw_query).get("locale") if b"locale=" in raw_query else None
+    return choose(locale, header(scope, b"accept-language"))
 
 
 def _token(authorization: str, query: dict[str, str]) -> str | None:
@@ -172,7 +184,7 @@ class GraphEndpoint:
             )
         except CoreError as exc:
             return ERRORS.render(exc)(node_id)
-        return self._answers.response(answer.report)
+        return self._answers.response(answer.report, _language(request.scope, raw_query))
 
 
 def routes(queries: HealthQueries) -> list[Route]:
