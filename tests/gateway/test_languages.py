@@ -309,3 +309,19 @@ def test_nodes_with_nothing_to_say_keep_message_none(gateway: ServedGateway) -> 
         client = _cams(gateway, header)
         assert _ask(client, node_type="phone", phone_number="8613800000001").body.message == "None"
         assert _ask(client, node_type="waba", waba_id=WABA_BLOCKED).body.message == "None"
+
+
+def test_a_per_call_header_wins_over_the_client_global_one(gateway: ServedGateway) -> None:
+    runtime = RuntimeOptions(
+        extends_parameters=ExtendsParameters(headers={"Accept-Language": "zh"})
+    )
+    response = _cams(gateway, "id").get_whatsapp_health_status_with_options(
+        GetWhatsappHealthStatusRequest(
+            cust_space_id=DEMO.space, node_type="waba", waba_id=WABA_BLOCKED
+        ),
+        runtime,
+    )
+    assert (
+        response.body.data.entities[0].errors[0].error_description
+        == _texts("141006", Language.ZH)[0]
+    )
