@@ -28,7 +28,7 @@ from wahealth.core.validate import check_node_id, check_phone_number, check_spac
 from wahealth.dialects.cams.errors import ERRORS, CamsError, error_response
 from wahealth.dialects.cams.render import QueryContext, RenderedSuccess, render_success
 from wahealth.domain.languages import Language, negotiate
-from wahealth.httputil import EVERY_METHOD, BodyTooLarge, PrebuiltResponse, header, read_body
+from wahealth.httputil import EVERY_METHOD, BodyTooLarge, PrebuiltResponse, read_body
 from wahealth.middleware import new_request_id
 
 ACTION = "GetWhatsappHealthStatus"
@@ -149,7 +149,7 @@ class CamsEndpoint:
             return error_response(request_id, err)
         except CoreError as exc:
             return error_response(request_id, ERRORS.render(exc))
-        lang = negotiate(header(request.scope, b"accept-language"))
+        lang = negotiate(signed.headers.get("accept-language"))
         body = self._render(answer, lang).with_request_id(request_id)
         headers = [
             (b"content-type", _JSON_BYTES),

@@ -22,8 +22,8 @@ from wahealth.core.errors import (
     UpstreamUnavailable,
 )
 from wahealth.core.queries import ApiKey, HealthQueries, KeyNumber
+from wahealth.dialects.language import request_language
 from wahealth.dialects.meta_shape import MetaAnswerCache
-from wahealth.domain.languages import negotiate
 from wahealth.httputil import EVERY_METHOD, ErrorTable, header, retry_after_header
 
 _JSON = "application/json"
@@ -83,8 +83,7 @@ class D360Endpoint:
             )
         except CoreError as exc:
             return ERRORS.render(exc)
-        lang = negotiate(header(request.scope, b"accept-language"))
-        return self._answers.response(answer.report, lang)
+        return self._answers.response(answer.report, request_language(request.scope))
 
 
 def routes(queries: HealthQueries) -> list[Route]:

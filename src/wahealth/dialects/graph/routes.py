@@ -30,6 +30,7 @@ from wahealth.core.errors import (
 )
 from wahealth.core.queries import BearerToken, ByNodeId, HealthQueries
 from wahealth.core.validate import is_node_id
+from wahealth.dialects.language import request_language
 from wahealth.dialects.meta_shape import MetaAnswerCache
 from wahealth.domain.languages import Language, choose
 from wahealth.httputil import EVERY_METHOD, ErrorTable, header, retry_after_header
@@ -130,8 +131,9 @@ def _query(raw_query: bytes) -> dict[str, str]:
 
 def _language(scope: Scope, raw_query: bytes) -> Language:
     """`locale=` when given, else `Accept-Language`."""
-    locale = _query(raw_query).get("locale") if b"locale=" in raw_query else None
-    return choose(locale, header(scope, b"accept-language"))
+    if b"locale=" not in raw_query:
+        return request_language(scope)
+    return choose(_query(raw_query).get("locale"), header(scope, b"accept-language"))
 
 
 def _token(authorization: str, query: dict[str, str]) -> str | None:
