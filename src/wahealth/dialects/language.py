@@ -4,19 +4,17 @@ from __future__ import annotations
 
 from starlette.types import Scope
 
-from wahealth.domain.languages import Language, negotiate
-
-_ACCEPT_LANGUAGE = b"accept-language"
+from wahealth.domain.languages import ENGLISH, Language, negotiate
+from wahealth.httputil import header
 
 
 def request_language(scope: Scope) -> Language:
     """The served language the request's `Accept-Language` prefers; English without one.
 
-    One pass over the raw headers with nothing allocated when the header is absent (as
-    it is from most SDKs), since every request of every dialect asks this.
+    Every request of every dialect asks this, and most SDKs send no such header: the
+    absent case is one pass over the raw headers comparing with a constant, nothing more.
     """
-    found: bytes | None = None
-    for name, value in scope["headers"]:
-        if name == _ACCEPT_LANGUAGE:
-            found = value if found is None else found + b"," + value
-    return Language.EN if found is None else negotiate(found.decode("latin-1"))
+    for name, _ in scope["headers"]:
+        if name == b"accept-language":
+            return negotiate(header(scope, b"accept-language"))  # repeated ones joined
+    return ENGLISH

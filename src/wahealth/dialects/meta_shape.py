@@ -11,7 +11,7 @@ import orjson
 from wahealth.core.lru import BoundedLru
 from wahealth.domain import HealthReport, render_health_status
 from wahealth.domain.catalog import localize
-from wahealth.domain.languages import Language
+from wahealth.domain.languages import ENGLISH, Language
 from wahealth.httputil import PrebuiltResponse
 
 # Rendered answers kept per dialect: bounded by count and bytes.
@@ -40,8 +40,8 @@ class MetaAnswerCache:
             ANSWERS_MAX_ENTRIES, ANSWERS_MAX_BYTES
         )
 
-    def response(self, report: HealthReport, lang: Language = Language.EN) -> PrebuiltResponse:
-        english = lang is Language.EN
+    def response(self, report: HealthReport, lang: Language = ENGLISH) -> PrebuiltResponse:
+        english = lang is ENGLISH
         if english:
             # The health core hands out the same report object while it is cached, so the
             # newest answer per node is checked by identity first: no key to build.

@@ -31,6 +31,10 @@ class Language(enum.StrEnum):
         return _TAGS[self]
 
 
+# The default, as a module constant for the hot paths: reading an enum member as a class
+# attribute costs a few hundred nanoseconds on Python 3.11, a constant a few dozen.
+ENGLISH = Language.EN
+
 _TAGS = {Language.EN: "en", Language.ID: "id", Language.ZH: "zh-Hans"}
 _PRIMARY = {"en": Language.EN, "id": Language.ID, "in": Language.ID, "zh": Language.ZH}
 _TRADITIONAL = frozenset({"hant", "tw", "hk", "mo"})
@@ -61,7 +65,7 @@ def choose(explicit: str | None = None, accept_language: str | None = None) -> L
 def negotiate(accept_language: str | None) -> Language:
     """The served language an `Accept-Language` header prefers most; English by default."""
     if not accept_language:
-        return Language.EN
+        return ENGLISH
     return _negotiate(accept_language[:MAX_HEADER_CHARS])
 
 

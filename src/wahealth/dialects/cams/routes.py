@@ -27,7 +27,7 @@ from wahealth.core.queries import (
 from wahealth.core.validate import check_node_id, check_phone_number, check_space_id, check_template
 from wahealth.dialects.cams.errors import ERRORS, CamsError, error_response
 from wahealth.dialects.cams.render import QueryContext, RenderedSuccess, render_success
-from wahealth.domain.languages import Language, negotiate
+from wahealth.domain.languages import ENGLISH, Language, negotiate
 from wahealth.httputil import EVERY_METHOD, BodyTooLarge, PrebuiltResponse, read_body
 from wahealth.middleware import new_request_id
 
@@ -156,7 +156,7 @@ class CamsEndpoint:
             (b"content-length", str(len(body)).encode()),
             (b"x-acs-request-id", request_id.encode()),
         ]
-        if lang is not Language.EN:
+        if lang is not ENGLISH:
             headers.append((b"content-language", lang.tag.encode()))
         return PrebuiltResponse(body, headers)
 
