@@ -327,3 +327,10 @@ def test_with_meta_it_answers_from_the_configured_storage_and_upstream(tmp_path:
         assert answer_of(result)["nodes"] == ["105154286024403"]
         # What Meta said is recorded, as the server records what its queries fetch.
         assert _stored_transitions(config, "105154286024403") == [(None, "LIMITED", "query")]
+
+
+def test_lang_chooses_the_reasons_language() -> None:
+    result = gate("--phone-number", "8613800000009", "--lang", "id", "--json")
+    assert result.exit_code == 2, result.output
+    (reason,) = answer_of(result)["reasons"]
+    assert reason["description"] == "Terjadi kesalahan pada metode pembayaran."

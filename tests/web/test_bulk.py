@@ -244,3 +244,14 @@ async def test_get_is_not_the_bulk_call(running: RunningApp) -> None:
     answer = await running.client.get(BULK, headers=AUTH)
     assert answer.status_code == 405
     assert set(answer.json()) == {"error"}
+
+
+async def test_reasons_follow_accept_language(running: RunningApp) -> None:
+    nodes = [{"id": "299399000000001"}]
+    answer = await bulk(running, {"space": SPACE, "nodes": nodes}, **{"Accept-Language": "id"})
+    assert answer.headers["content-language"] == "id"
+    (reason,) = answer.json()["results"][0]["reasons"]
+    assert reason["description"] == "Terjadi kesalahan pada metode pembayaran."
+    english = await bulk(running, {"space": SPACE, "nodes": nodes})
+    assert english.headers["content-language"] == "en"
+    assert english.json()["results"][0]["reasons"] == [PAYMENT]

@@ -411,3 +411,56 @@ def test_the_rendered_answer_is_the_json_of_the_answer(age: float) -> None:
         answer = GateAnswer(verdict, age)
         assert render(answer) == orjson.dumps(gate_json(answer))
     assert json.loads(render(GateAnswer(verdict, age)))["age_seconds"] == round(age, 3)
+
+
+PAYMENT_ID = {
+    **PAYMENT,
+    "description": "Terjadi kesalahan pada metode pembayaran.",
+    "solution": "Terjadi kesalahan pada metode pembayaran Anda. Tambahkan metode pembayaran baru ke akun.",
+}
+PAYMENT_ZH = {
+    **PAYMENT,
+    "description": "付款方式有误。",
+    "solution": "您的付款方式出现错误。请为该账号添加新的付款方式。",
+}
+
+
+@pytest.mark.parametrize(
+    ("params", "headers", "reason", "served"),
+    [
+        ({"lang": "id"}, {}, PAYMENT_ID, "id"),
+        ({}, {"Accept-Language": "zh-CN,zh;q=0.9,en;q=0.5"}, PAYMENT_ZH, "zh-Hans"),
+        ({"lang": "id"}, {"Accept-Language": "zh"}, PAYMENT_ID, "id"),  # lang= wins
+        ({"lang": "fr"}, {"Accept-Language": "zh"}, PAYMENT, "en"),  # not served: English
+        ({}, {"Accept-Language": "zh-TW"}, PAYMENT, "en"),
+    ],
+)
+async def test_reasons_come_in_the_language_asked_for(
+    running: RunningApp,
+    params: dict[str, str],
+    headers: dict[str, str],
+    reason: dict[str, Any],
+    served: str,
+) -> None:
+    answer = await running.client.get(
+        GATE,
+        params={"space": SPACE, "phone_number": "8613800000009", **params},
+        headers={**AUTH, **headers},
+    )
+    assert answer.headers["content-language"] == served
+    body = verdict_of(answer)
+    assert (body["allow"], body["reasons"]) == (False, [reason])
+
+
+async def test_a_limited_notice_is_translated_and_the_gates_own_reasons_stay_english(
+    running: RunningApp,
+) -> None:
+    answer = await gate(running, phone_number="8613800000002", template_id=TEMPLATE_ID, lang="zh")
+    reasons = verdict_of(answer)["reasons"]
+    assert [r["description"] for r in reasons] == [
+        "您的显示名称尚未获得批准。显示名称获批后，您的消息限额将会提高。",  # noqa: RUF001
+        "消息模板只有在审核通过后才能发送。",
+        TEMPLATE_PENDING["description"],
+    ]
+    english = verdict_of(await gate(running, phone_number="8613800000002", template_id=TEMPLATE_ID))
+    assert english["reasons"] == [LIMITED, TEMPLATE_BLOCKED, TEMPLATE_PENDING]

@@ -242,6 +242,7 @@ def _params(
     language: str | None,
     template_id: str | None,
     strict: bool,
+    lang: str | None = None,
 ) -> list[tuple[str, str]]:
     given = {
         "space": space,
@@ -250,6 +251,7 @@ def _params(
         "template": template,
         "language": language,
         "template_id": template_id,
+        "lang": lang,
     }
     params = [(name, value) for name, value in given.items() if value is not None]
     return [*params, ("strict", "true")] if strict else params
@@ -272,6 +274,9 @@ def gate(
         str | None, typer.Option(help="The template's Meta id (instead of --template).")
     ] = None,
     strict: Annotated[bool, typer.Option("--strict", help="Refuse LIMITED too.")] = False,
+    lang: Annotated[
+        str | None, typer.Option(help="Language of the reasons: en (default), id or zh.")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the API's JSON answer.")] = False,
     url: Annotated[
         str | None,
@@ -289,7 +294,9 @@ def gate(
 
     Any error exits 3: bad options, unknown space, number or template, no answer.
     """
-    params = _params(space, phone_number, phone_number_id, template, language, template_id, strict)
+    params = _params(
+        space, phone_number, phone_number_id, template, language, template_id, strict, lang
+    )
     note: str | None = None
     try:
         if url is not None:

@@ -33,6 +33,7 @@ from wahealth.core.queries import (
 )
 from wahealth.domain import HealthReport, NodeKind, ReportSource
 from wahealth.domain.gate import GateNode, Verdict, gate_verdict
+from wahealth.domain.languages import ENGLISH, Language
 
 STATUS_TTL_SECONDS = 1.0
 # A repeat of the same question (same credential, same query string) within
@@ -45,7 +46,7 @@ VERDICTS_MAX_BYTES = 16 * 1024 * 1024
 
 # A report as the health core serves it: the same moment and source is the same report.
 _ReportKey = tuple[str, datetime, ReportSource]
-_VerdictKey = tuple[_ReportKey, str | None, _ReportKey | None, str | None, bool]
+_VerdictKey = tuple[_ReportKey, str | None, _ReportKey | None, str | None, bool, Language]
 
 
 class CatalogStatuses(Protocol):
@@ -67,14 +68,16 @@ class GateQuery:
     phone: ByPhoneNumber | ByNodeId
     template: ByTemplate | ByNodeId | None = None
     strict: bool = False
+    lang: Language = ENGLISH  # of the reasons' texts (not the template's language)
 
 
 @dataclass(frozen=True, slots=True)
 class GateAnswer:
-    """The verdict, and how old its oldest report was when it was given (seconds)."""
+    """The verdict, how old its oldest report was when given (seconds), its texts' language."""
 
     verdict: Verdict
     age_seconds: float
+    language: Language = ENGLISH
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +94,7 @@ class _Resolved:
     expires_at: float
     principal: Principal
     strict: bool
+    lang: Language
     phone: _Node
     template: _Node | None
 
@@ -165,7 +169,7 @@ class PreSendGate:
         phone = _Node(phone_id, phone_waba, phone_status[phone_id])
         expires_at = self._monotonic() + REMEMBER_SECONDS
         if query.template is None:
-            return _Resolved(expires_at, principal, query.strict, phone, None)
+            return _Resolved(expires_at, principal, query.strict, query.lang, phone, None)
         template_id, template_waba = await self._resolve(
             principal, query, query.template, "template"
         )
@@ -176,7 +180,7 @@ class PreSendGate:
                 what="template",
             )
         template = _Node(template_id, template_waba, template_status[template_id])
-        return _Resolved(expires_at, principal, query.strict, phone, template)
+        return _Resolved(expires_at, principal, query.strict, query.lang, phone, template)
 
     async def _verdict_of(self, resolved: _Resolved) -> GateAnswer:
         health = self._queries.health
@@ -196,17 +200,18 @@ class PreSendGate:
             None if template_report is None else _key_of(template_report),
             None if template is None else template.status,
             resolved.strict,
+            resolved.lang,
         )
         verdict = self._verdicts.get(key)
         if verdict is None:
             nodes = [GateNode(phone_report, NodeKind.PHONE_NUMBER, phone.status)]
             if template is not None and template_report is not None:
                 nodes.append(GateNode(template_report, NodeKind.MESSAGE_TEMPLATE, template.status))
-            verdict = gate_verdict(nodes, strict=resolved.strict)
+            verdict = gate_verdict(nodes, strict=resolved.strict, lang=resolved.lang)
             size = sum(len(r.description or "") + len(r.solution or "") for r in verdict.reasons)
             self._verdicts.put(key, verdict, size + 100 * len(verdict.reasons) + 300)
         now = datetime.fromtimestamp(self._clock(), UTC)
-        return GateAnswer(verdict, verdict.age_seconds(now))
+        return GateAnswer(verdict, verdict.age_seconds(now), resolved.lang)
 
     async def _resolve(
         self,

@@ -27,7 +27,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from wahealth.domain.catalog import fill_error
+from wahealth.domain.catalog import fill_error, translate_info
+from wahealth.domain.languages import ENGLISH, Language
 from wahealth.domain.model import HealthReport, NodeKind, ReportSource, Status, overall_status
 
 TEMPLATE_NOT_APPROVED = "TEMPLATE_NOT_APPROVED"
@@ -111,15 +112,18 @@ class Verdict:
         return max(0.0, (now - self.fetched_at).total_seconds())
 
 
-def health_reasons(report: HealthReport) -> list[Reason]:
-    """The reasons in a report: errors and notices of every entity that is not AVAILABLE."""
+def health_reasons(report: HealthReport, lang: Language = ENGLISH) -> list[Reason]:
+    """The reasons in a report: errors and notices of every entity that is not AVAILABLE.
+
+    Known codes and notices are in `lang` (English fills only what Meta left out).
+    """
     reasons: list[Reason] = []
     for entity in report.entities:
         status = entity.status
         if status is Status.AVAILABLE:
             continue
         for error in entity.errors:
-            filled = fill_error(error)
+            filled = fill_error(error, lang)
             reasons.append(
                 Reason(
                     entity.entity_type,
@@ -130,7 +134,8 @@ def health_reasons(report: HealthReport) -> list[Reason]:
                 )
             )
         for info in entity.additional_info:
-            reasons.append(Reason(entity.entity_type, entity.id, None, info, None))
+            text = translate_info(info, lang)
+            reasons.append(Reason(entity.entity_type, entity.id, None, text, None))
         if not entity.errors and not entity.additional_info:
             described = f"Meta reports this {entity.entity_type} as {entity.can_send_message}"
             reasons.append(Reason(entity.entity_type, entity.id, None, described + ".", None))
@@ -173,13 +178,19 @@ def _unique(reasons: Iterable[Reason]) -> tuple[Reason, ...]:
     return tuple(dict.fromkeys(reasons))
 
 
-def gate_verdict(nodes: Sequence[GateNode], *, strict: bool = False) -> Verdict:
-    """Whether to send, given the nodes checked (the phone number first, then the template)."""
+def gate_verdict(
+    nodes: Sequence[GateNode], *, strict: bool = False, lang: Language = ENGLISH
+) -> Verdict:
+    """Whether to send, given the nodes checked (the phone number first, then the template).
+
+    Meta's reasons are in `lang` where the catalog has them; the gate's own (the catalog
+    statuses) are in English.
+    """
     if not nodes:
         raise ValueError("the gate checks at least one node")
     status = overall_status(entity for node in nodes for entity in node.report.entities)
     refusals = [reason for node in nodes if (reason := status_reason(node)) is not None]
-    health = [reason for node in nodes for reason in health_reasons(node.report)]
+    health = [reason for node in nodes for reason in health_reasons(node.report, lang)]
     allow = (
         status is not Status.BLOCKED and not refusals and not (strict and status is Status.LIMITED)
     )

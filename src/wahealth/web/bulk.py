@@ -42,9 +42,10 @@ from wahealth.core.errors import CoreError, InvalidRequest, RequestTooLarge, Ups
 from wahealth.core.queries import ByNodeId, ByPhoneNumber, ByTemplate
 from wahealth.domain import ReportSource
 from wahealth.domain.gate import health_reasons
+from wahealth.domain.languages import ENGLISH, Language, negotiate
 from wahealth.domain.records import iso_utc
 from wahealth.http_body import BodyTooLarge, NotJson, loads_bounded, read_bounded
-from wahealth.httputil import retry_after_header
+from wahealth.httputil import header, retry_after_header
 from wahealth.web.gate import (
     bearer,
     check_node_id,
@@ -125,8 +126,8 @@ def _error_json(error: CoreError) -> dict[str, Any]:
     return {"status": 404, "message": str(error)}
 
 
-def result_json(result: BulkResult) -> dict[str, Any]:
-    """One node's result as the bulk API shows it."""
+def result_json(result: BulkResult, lang: Language = ENGLISH) -> dict[str, Any]:
+    """One node's result as the bulk API shows it, its reasons' texts in `lang`."""
     if isinstance(result, NodeFailure):
         return {"node": _echo(result.node), "error": _error_json(result.error)}
     report = result.report
@@ -135,7 +136,7 @@ def result_json(result: BulkResult) -> dict[str, Any]:
         "id": result.node_id,
         "kind": report.node_kind.value,
         "status": report.can_send_message.value,
-        "reasons": [reason_json(reason) for reason in health_reasons(report)],
+        "reasons": [reason_json(reason) for reason in health_reasons(report, lang)],
         "fetched_at": iso_utc(report.fetched_at),
         "age_seconds": round(result.age_seconds, 3),
         "stale": report.source is ReportSource.STALE,
@@ -162,7 +163,11 @@ class BulkEndpoint:
             results = await self._bulk.check(bearer(request), parse)
         except CoreError as exc:
             return ERRORS.render(exc)
-        return json_response({"results": [result_json(result) for result in results]})
+        lang = negotiate(header(request.scope, b"accept-language"))
+        return json_response(
+            {"results": [result_json(result, lang) for result in results]},
+            headers={"Content-Language": lang.tag},
+        )
 
 
 def bulk_routes(bulk: BulkHealth) -> list[Route]:

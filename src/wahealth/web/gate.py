@@ -11,7 +11,7 @@
 
 The phone number is `phone_number` (as users write it) or `phone_number_id`; the template,
 optional, is `template` with `language`, or `template_id`. `strict=true` refuses LIMITED
-too. One request of the account's limit; errors as the rest of the JSON API (`history`):
+too; `lang=` (else `Accept-Language`) chooses the reasons' language. One request of the account's limit; errors as the rest of the JSON API (`history`):
 `{"error": "…"}` with 400 (bad parameters), 401, 404 (unknown space, number or template),
 429 and 503 (both with `Retry-After`).
 """
@@ -39,6 +39,7 @@ from wahealth.core.validate import (
 )
 from wahealth.domain import normalize_phone_number
 from wahealth.domain.gate import Reason, Verdict
+from wahealth.domain.languages import choose
 from wahealth.domain.records import iso_utc
 from wahealth.httputil import header
 from wahealth.web.history import ERRORS
@@ -140,8 +141,12 @@ def check_space(value: str, where: str) -> str:
     return value
 
 
-def parse_gate(params: Any) -> GateQuery:
-    """The gate's query parameters, or InvalidRequest naming the one that is wrong."""
+def parse_gate(params: Any, accept_language: str | None = None) -> GateQuery:
+    """The gate's query parameters, or InvalidRequest naming the one that is wrong.
+
+    The reasons' language is `lang=` when given, else `accept_language`'s choice (English
+    when neither names a language we serve).
+    """
 
     def one(name: str) -> str | None:
         values = params.getlist(name)
@@ -182,7 +187,7 @@ def parse_gate(params: Any) -> GateQuery:
     strict = _TRUE.get((one("strict") or "").lower())
     if strict is None:
         raise InvalidRequest("strict must be true or false", parameter="strict")
-    return GateQuery(space, phone, template, strict)
+    return GateQuery(space, phone, template, strict, choose(one("lang"), accept_language))
 
 
 class GateEndpoint:
@@ -201,16 +206,19 @@ class GateEndpoint:
             )
         raw: bytes = request.scope["query_string"]
 
+        accept_language = header(request.scope, b"accept-language")
+
         def parse() -> GateQuery:
-            return parse_gate(QueryParams(raw))
+            return parse_gate(QueryParams(raw), accept_language)
 
         token = bearer(request)
         try:
-            same_as = (token.value or "", raw.decode("latin-1"))
+            same_as = (token.value or "", raw.decode("latin-1"), accept_language or "")
             answer = await self._gate.check(token, parse, same_as=same_as)
         except CoreError as exc:
             return ERRORS.render(exc)
-        return Response(self._render(answer), media_type="application/json")
+        language = {"Content-Language": answer.language.tag}
+        return Response(self._render(answer), headers=language, media_type="application/json")
 
 
 def gate_routes(gate: PreSendGate) -> list[Route]:
