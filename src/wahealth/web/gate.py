@@ -11,9 +11,10 @@
 
 The phone number is `phone_number` (as users write it) or `phone_number_id`; the template,
 optional, is `template` with `language`, or `template_id`. `strict=true` refuses LIMITED
-too; `lang=` (else `Accept-Language`) chooses the reasons' language. One request of the account's limit; errors as the rest of the JSON API (`history`):
-`{"error": "…"}` with 400 (bad parameters), 401, 404 (unknown space, number or template),
-429 and 503 (both with `Retry-After`).
+too; `lang=` (else `Accept-Language`) chooses the reasons' language. One request of the
+account's limit; errors as the rest of the JSON API (`history`): `{"error": "…"}` with 400
+(bad parameters), 401, 404 (unknown space, number or template), 429 and 503 (both with
+`Retry-After`).
 """
 
 from __future__ import annotations
