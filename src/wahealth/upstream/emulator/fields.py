@@ -52,6 +52,11 @@ def _attr(name: str) -> FieldGetter:
     return lambda _state, node: getattr(node.spec, name)
 
 
+def _member(name: str, member: str) -> FieldGetter:
+    """A field Meta sends as an object: `{"level": "STANDARD"}` for `throughput`."""
+    return lambda _state, node: {member: getattr(node.spec, name)}
+
+
 def _const(value: Any) -> FieldGetter:
     return lambda _state, _node: value
 
@@ -68,9 +73,15 @@ FIELDS: dict[NodeType, dict[str, FieldGetter]] = {
         "display_phone_number": _attr("display_phone_number"),
         "verified_name": _attr("verified_name"),
         "quality_rating": _attr("quality_rating"),
-        "code_verification_status": _const("VERIFIED"),
+        "messaging_limit_tier": _attr("messaging_limit_tier"),
+        "whatsapp_business_manager_messaging_limit": _attr(
+            "whatsapp_business_manager_messaging_limit"
+        ),
+        "status": _attr("status"),
+        "name_status": _attr("name_status"),
+        "code_verification_status": _attr("code_verification_status"),
         "platform_type": _const("CLOUD_API"),
-        "throughput": _const({"level": "STANDARD"}),
+        "throughput": _member("throughput", "level"),
         "health_status": _health_status,
     },
     "template": {
@@ -79,6 +90,8 @@ FIELDS: dict[NodeType, dict[str, FieldGetter]] = {
         "language": _attr("language"),
         "status": _attr("status"),
         "category": _attr("category"),
+        "quality_score": _member("quality_score", "score"),
+        "rejected_reason": _attr("rejected_reason"),
         "health_status": _health_status,
     },
 }

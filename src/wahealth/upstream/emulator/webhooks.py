@@ -12,6 +12,9 @@ background, what Meta would send about it:
   `ACCOUNT_VIOLATION` (BLOCKED), `ACCOUNT_RESTRICTION` (LIMITED) or
   `DISABLED_UPDATE` with `waba_ban_state: REINSTATE` (AVAILABLE).
 
+Every `PATCH /_emulator/nodes/{id}` that changes a number's or template's fields
+(quality, limits, statuses) sends the notifications listed in `field_webhooks`.
+
 The body is `{"object": "whatsapp_business_account", "entry": [{"id": <WABA>,
 "time": <unix>, "changes": [{"field", "value"}]}]}` with
 `X-Hub-Signature-256: sha256=<HMAC-SHA256(body, app_secret)>`. Delivery never
@@ -40,10 +43,11 @@ from starlette.routing import Route
 
 from wahealth.domain import EntityType
 from wahealth.upstream.emulator.bodies import BadBody, json_body, validation_details
+from wahealth.upstream.emulator.field_webhooks import field_notices
 from wahealth.upstream.emulator.scenario import PhoneNumberSpec, TemplateSpec
 
 if TYPE_CHECKING:
-    from wahealth.upstream.emulator.state import EmulatorState, HealthChange
+    from wahealth.upstream.emulator.state import EmulatorState, FieldChange, HealthChange
 
 log = structlog.get_logger(__name__)
 
@@ -181,7 +185,18 @@ class WebhookEmitter:
         """The `on_health_change` hook: schedule the webhook for every target."""
         if not self._targets:
             return
-        notification = notification_for(self._state, change, self._clock())
+        self._send(notification_for(self._state, change, self._clock()))
+
+    async def on_field_change(self, change: FieldChange) -> None:
+        """The `on_field_change` hook: one webhook per Meta field concerned, for every target."""
+        if not self._targets:
+            return
+        now = self._clock()
+        for waba_id, field, value in field_notices(change):
+            entry = _entry(waba_id, now, field, value)
+            self._send({"object": "whatsapp_business_account", "entry": [entry]})
+
+    def _send(self, notification: dict[str, Any]) -> None:
         if not notification["entry"]:
             return
         body = json.dumps(notification, separators=(",", ":")).encode("utf-8")
