@@ -180,6 +180,17 @@ class CallStats:
         self.by_node.clear()
 
 
+def _status_after(template: TemplateSpec, health: HealthSpec) -> TemplateSpec:
+    """A template's status moves with its health as Meta's does: one that can send is
+    APPROVED; an APPROVED one that is BLOCKED is PAUSED; otherwise it stays."""
+    status = template.status
+    if health.can_send_message == "AVAILABLE":
+        status = "APPROVED"
+    elif health.can_send_message == "BLOCKED" and status == "APPROVED":
+        status = "PAUSED"
+    return template if status == template.status else template.model_copy(update={"status": status})
+
+
 class UnknownNode(LookupError):
     """No node with that id in the scenario."""
 
@@ -275,6 +286,8 @@ class EmulatorState:
             raise UnknownNode(node_id)
         before = self._health[node_id]
         self._health[node_id] = health
+        if isinstance(node.spec, TemplateSpec):
+            self._nodes[node_id] = node = Node(node.type, _status_after(node.spec, health))
         waba_ids, affected = self._reach(node)
         change = HealthChange(node.entity_type, node_id, before, health, waba_ids, affected)
         for hook in list(self.on_health_change):

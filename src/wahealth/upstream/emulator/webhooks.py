@@ -6,8 +6,9 @@ background, what Meta would send about it:
 
 - a phone number: `phone_number_quality_update`, event `FLAGGED` when worse
   (or still not AVAILABLE), else `UNFLAGGED`;
-- a template: `message_template_status_update`, event `PAUSED` (BLOCKED),
-  `FLAGGED` (LIMITED) or `APPROVED` (AVAILABLE);
+- a template: `message_template_status_update`, event `FLAGGED` when LIMITED, else
+  the template's status, which moves with its health (AVAILABLE makes it `APPROVED`,
+  BLOCKED makes an approved one `PAUSED`);
 - a WABA, business or app: `account_update`, one entry per WABA concerned, event
   `ACCOUNT_VIOLATION` (BLOCKED), `ACCOUNT_RESTRICTION` (LIMITED) or
   `DISABLED_UPDATE` with `waba_ban_state: REINSTATE` (AVAILABLE).
@@ -53,7 +54,6 @@ log = structlog.get_logger(__name__)
 
 SIGNATURE_HEADER = "X-Hub-Signature-256"
 _SEVERITY = {"AVAILABLE": 0, "LIMITED": 1, "BLOCKED": 2}
-_TEMPLATE_EVENTS = {"BLOCKED": "PAUSED", "LIMITED": "FLAGGED", "AVAILABLE": "APPROVED"}
 _KEPT_DELIVERIES = 100
 
 
@@ -100,7 +100,7 @@ def notification_for(state: EmulatorState, change: HealthChange, now: float) -> 
         }
         entries.append(_entry(spec.waba, now, "phone_number_quality_update", value))
     elif change.entity_type is EntityType.MESSAGE_TEMPLATE and isinstance(spec, TemplateSpec):
-        event = _TEMPLATE_EVENTS[after_status]
+        event = "FLAGGED" if after_status == "LIMITED" else spec.status
         value = {
             "event": event,
             "message_template_id": int(spec.id) if spec.id.isdigit() else spec.id,
