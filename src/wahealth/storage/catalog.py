@@ -4,10 +4,9 @@ It answers the questions the dialects ask before they can query Meta: which
 phone_number_id is `8613800000001` in this space, which template id is
 (`order_update`, `en`), and does this node id belong to the caller at all.
 
-It also keeps each node's kept fields (quality, limits, statuses; see
-`wahealth.domain.properties`). A replace writes them for new rows and for rows
-whose values it brings, but never clears one with a value Meta did not send;
-their changes are recorded, as transitions, by `PropertyRepository`.
+It keeps each node's kept fields too (quality, limits, statuses): a replace writes the
+values it brings but never clears one Meta did not send; `PropertyRepository` records
+their changes as transitions.
 """
 
 from __future__ import annotations
@@ -387,8 +386,7 @@ _FIELDS: dict[str, tuple[str, ...]] = {
 
 
 def _kept(record: Any, names: tuple[str, ...]) -> dict[str, str | None]:
-    """The kept fields of a record; records come from the Graph client or anything shaped
-    like it, so a field it lacks counts as not sent."""
+    """A record's kept fields; one that lacks a field (any record shape goes) did not send it."""
     return {name: getattr(record, name, None) for name in names}
 
 
