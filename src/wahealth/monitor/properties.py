@@ -10,7 +10,9 @@ Meta calls wahealth makes anyway, never from calls of their own:
 - the fleet refresh: the batch sub-requests ask each node's kept fields beside
   `health_status` (`FieldsUpstream`), and `PropertySink` takes them out of the
   answers before the health core caches them (a health answer never shows them) and
-  records them with the refresh's cause;
+  records them with the refresh's cause. The stored values are read once per chunk,
+  with the node kinds the sub-requests need, and an answer that matches them costs no
+  further storage work: an unchanged fleet is one read per chunk;
 - Meta webhooks: the values the notification carries, then the one refresh call
   the webhook triggers, which asks the fields too (`WebhookRefresh`).
 """
@@ -24,8 +26,10 @@ from typing import Any, Protocol
 
 import structlog
 
+from wahealth.core.lru import BoundedLru
 from wahealth.core.ports import UpstreamFailure
 from wahealth.domain import HealthReport, NodeKind
+from wahealth.domain.changes import field_changes
 from wahealth.domain.properties import fields_of, split_properties
 from wahealth.domain.records import PlannedAlert, PropertyObservation, Subscription, Transition
 from wahealth.monitor.events import field_alert_document, flap_policy, subscriptions_wanting
@@ -161,48 +165,71 @@ class TrackedCatalog:
         return await self._catalog.replace_templates(waba_id, records)
 
 
+# Stored values read for chunks in flight, per node, until the chunk's answers come back.
+Snapshots = BoundedLru[str, dict[str, str | None]]
+SNAPSHOT_MAX_NODES = 20_000  # a few rounds in flight; a node whose fetch failed ages out
+_SNAPSHOT_ENTRY_BYTES = 600
+
+
+def snapshots() -> Snapshots:
+    return BoundedLru(SNAPSHOT_MAX_NODES, SNAPSHOT_MAX_NODES * _SNAPSHOT_ENTRY_BYTES)
+
+
 class FieldsUpstream:
     """The fleet refresh's upstream: each catalog node is asked its kept fields too."""
 
-    def __init__(self, graph: FieldsGraph, properties: PropertyRepository) -> None:
+    def __init__(
+        self, graph: FieldsGraph, properties: PropertyRepository, stored: Snapshots
+    ) -> None:
         self._graph = graph
         self._properties = properties
+        self._stored = stored
 
     async def batch_health(self, node_ids: Sequence[str]) -> Mapping[str, HealthReport | Exception]:
         try:
-            kinds = await self._properties.kinds(node_ids)
+            snapshot = await self._properties.snapshot(node_ids)
         except StorageError as exc:  # health first: the fields wait for the next round
-            log.warning("cannot look up node kinds; refreshing health only", error=str(exc))
-            kinds = {}
+            log.warning("cannot read the kept fields; refreshing health only", error=str(exc))
+            snapshot = {}
+        for node_id, (_, values) in snapshot.items():
+            self._stored.put(node_id, values, _SNAPSHOT_ENTRY_BYTES)
+        kinds = {node_id: kind for node_id, (kind, _) in snapshot.items()}
         return await self._graph.batch_health(node_ids, kinds=kinds)
-
-
-def _split(reports: Sequence[HealthReport]) -> tuple[list[HealthReport], list[PropertyObservation]]:
-    bare, observations = [], []
-    for report in reports:
-        health, values = split_properties(report)
-        bare.append(health)
-        if values:
-            observations.append(PropertyObservation(report.node_id, values, report.fetched_at))
-    return bare, observations
 
 
 class PropertySink:
     """The fleet refresh's sink: kept fields out of the reports, health to the health core."""
 
-    def __init__(self, health: ReportSink, tracker: PropertyTracker) -> None:
+    def __init__(
+        self, health: ReportSink, tracker: PropertyTracker, stored: Snapshots | None = None
+    ) -> None:
         self._health = health
         self._tracker = tracker
+        self._stored = stored
 
     async def accept(self, report: HealthReport, *, cause: str) -> None:
-        [bare], observations = _split([report])
+        [bare], observations = self._split([report])
         await self._health.accept(bare, cause=cause)
         await self._tracker.observe_quietly(observations, cause)
 
     async def accept_many(self, reports: Sequence[HealthReport], *, cause: str) -> None:
-        bare, observations = _split(reports)
+        bare, observations = self._split(reports)
         await self._health.accept_many(bare, cause=cause)
         await self._tracker.observe_quietly(observations, cause)
+
+    def _split(
+        self, reports: Sequence[HealthReport]
+    ) -> tuple[list[HealthReport], list[PropertyObservation]]:
+        """The bare reports, and the observations that may change something: those equal
+        to the values read before the fetch are dropped here."""
+        bare, observations = [], []
+        for report in reports:
+            health, values = split_properties(report)
+            bare.append(health)
+            stored = self._stored.pop(report.node_id) if self._stored is not None else None
+            if values and (stored is None or field_changes(stored, values)[0]):
+                observations.append(PropertyObservation(report.node_id, values, report.fetched_at))
+        return bare, observations
 
     def failed(self, node_id: str, error: Exception) -> None:
         self._health.failed(node_id, error)

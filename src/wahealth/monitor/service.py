@@ -37,6 +37,7 @@ from wahealth.monitor.properties import (
     PropertySink,
     PropertyTracker,
     WebhookRefresh,
+    snapshots,
 )
 from wahealth.monitor.recorder import TransitionRecorder
 from wahealth.monitor.refresh import FleetRefresher
@@ -118,9 +119,10 @@ class Monitor:
         monitor = settings.monitor
         history = HealthRepository(sessions)
         # The refresh's calls ask each node's kept fields too; the sink records them.
-        sink = PropertySink(health, tracker)
+        stored = snapshots()
+        sink = PropertySink(health, tracker, stored)
         refresher = FleetRefresher(
-            upstream=FieldsUpstream(graph, tracker.properties),
+            upstream=FieldsUpstream(graph, tracker.properties, stored),
             sink=sink,
             schedule=history,
             calls_per_minute=monitor.meta_calls_per_minute,

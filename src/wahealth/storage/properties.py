@@ -57,14 +57,25 @@ class PropertyRepository:
 
     async def kinds(self, node_ids: Iterable[str]) -> dict[str, NodeKind]:
         """Which of these ids are catalog phone numbers or templates."""
+        return {node_id: kind for node_id, (kind, _) in (await self.snapshot(node_ids)).items()}
+
+    async def snapshot(
+        self, node_ids: Iterable[str]
+    ) -> dict[str, tuple[NodeKind, dict[str, str | None]]]:
+        """The kind and stored kept fields of each of these ids that is a catalog phone
+        number or template (a plain read: compare with it, record through `record`)."""
         wanted = sorted(set(node_ids))
-        found: dict[str, NodeKind] = {}
+        found: dict[str, tuple[NodeKind, dict[str, str | None]]] = {}
         async with reading(self._sessions) as session:
-            for kind, model, _ in _TABLES:
+            for kind, model, names in _TABLES:
+                columns = [model.__table__.c[name] for name in names]
                 for start in range(0, len(wanted), _IN_CHUNK):
                     chunk = wanted[start : start + _IN_CHUNK]
-                    rows = await session.scalars(select(model.id).where(model.id.in_(chunk)))
-                    found.update(dict.fromkeys(rows, kind))
+                    rows = await session.execute(
+                        select(model.id, *columns).where(model.id.in_(chunk))
+                    )
+                    for node_id, *values in rows:
+                        found[node_id] = (kind, dict(zip(names, values, strict=True)))
         return found
 
     async def record(
