@@ -160,7 +160,11 @@ def create_app(settings: Settings, *, overrides: Overrides | None = None) -> Sta
                 readiness.ready = False
 
     queries = components.queries
-    dialects = [*cams_routes(queries), *d360_routes(queries), *graph_routes(queries)]
+    dialects = [
+        *cams_routes(queries),
+        *d360_routes(queries),
+        *graph_routes(queries, components.graph_reads),
+    ]
     metrics = components.metrics
     observe = metrics.observe_request if metrics is not None else None
     app = WahealthApp(

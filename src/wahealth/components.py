@@ -32,6 +32,7 @@ from wahealth.core.budget import CallBudget
 from wahealth.core.catalog_sync import CatalogSync
 from wahealth.core.coalesce import SingleFlight
 from wahealth.core.directory import Directory
+from wahealth.core.graph_read import GraphReads
 from wahealth.core.health import Freshness, HealthService
 from wahealth.core.ports import NonceStore, RateLimiter, ReportCache, SecretOpener
 from wahealth.core.queries import FailClosedNonces, HealthQueries
@@ -43,6 +44,7 @@ from wahealth.settings import Settings, master_key_of
 from wahealth.storage import create_engine, session_factory
 from wahealth.storage.catalog import CatalogRepository
 from wahealth.storage.credentials import CredentialRepository
+from wahealth.storage.graph_catalog import GraphCatalogRepository
 from wahealth.storage.health import HealthRepository
 from wahealth.storage.outbox import OutboxRepository
 from wahealth.storage.tenancy import TenancyRepository
@@ -111,6 +113,7 @@ class Components:
     queries: HealthQueries
     budget: CallBudget
     monitor: Monitor
+    graph_reads: GraphReads
     new_credentials: list[NewCredentials] = field(default_factory=list)
 
     async def aclose(self) -> None:
@@ -244,6 +247,15 @@ def build_components(settings: Settings, overrides: Overrides | None = None) -> 
     )
     budget = CallBudget(settings.monitor.meta_calls_per_minute)
     monitor = Monitor.build(settings, sessions, secretbox, sender, health, graph, budget, tracker)
+    graph_reads = GraphReads(
+        directory=directory,
+        health=health,
+        catalog=GraphCatalogRepository(sessions),
+        upstream=graph,
+        limiter=limiter,
+        budget=budget,
+        ttl_seconds=cache_settings.ttl_seconds,
+    )
     return Components(
         settings=settings,
         metrics=metrics,
@@ -268,4 +280,5 @@ def build_components(settings: Settings, overrides: Overrides | None = None) -> 
         queries=queries,
         budget=budget,
         monitor=monitor,
+        graph_reads=graph_reads,
     )

@@ -91,10 +91,16 @@ def d360_answer(response: httpx.Response, max_status: int = 499) -> dict[str, An
 
 
 def graph_answer(response: httpx.Response, max_status: int = 499) -> dict[str, Any]:
+    """A Graph body: a node (its fields and `id`), an edge page (`data`), or Meta's error."""
     no_python_on_the_wire(response, max_status)
     body = _json_object(response)
     if response.status_code == 200:
-        meta_health(body)
+        if "data" in body:
+            assert isinstance(body["data"], list), body
+        else:
+            assert isinstance(body.get("id"), str), body
+        if "health_status" in body:
+            meta_health({"health_status": body["health_status"], "id": body["id"]})
     else:
         assert set(body) == {"error"}, body
         error = body["error"]

@@ -144,8 +144,12 @@ BAD_REQUESTS: dict[str, Bad] = {
             "unicode-digits": "v%D9%A1.0",
         }.items()
     },
-    "graph-edge": Bad(
-        "GET", f"/v21.0/{PHONE_OK}/phone_numbers", 400, "graph", 2500, headers=BEARER
+    # A phone number has no phone_numbers edge: Meta's "nonexisting field".
+    "graph-edge-of-a-number": Bad(
+        "GET", f"/v21.0/{PHONE_OK}/phone_numbers", 400, "graph", 100, headers=BEARER
+    ),
+    "graph-too-deep": Bad(
+        "GET", f"/v21.0/{PHONE_OK}/phone_numbers/x", 400, "graph", 2500, headers=BEARER
     ),
     "graph-no-node": Bad("GET", "/v21.0/", 400, "graph", 2500, headers=BEARER),
     "graph-version-only": Bad("GET", "/v21.0", 400, "graph", 2500, headers=BEARER),

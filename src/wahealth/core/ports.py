@@ -49,6 +49,28 @@ class UpstreamAuthFailure(UpstreamFailure):
     """The upstream credential is invalid, expired or lacks a permission."""
 
 
+class UpstreamRejected(UpstreamFailure):
+    """The upstream refused what was asked with an error of its own (a field it does not have,
+    a parameter it does not take): the caller's mistake, to be passed on as the upstream said it.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        http_status: int,
+        code: int,
+        subcode: int | None = None,
+        error_type: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.http_status = http_status
+        self.code = code
+        self.subcode = subcode
+        self.error_type = error_type
+
+
 class HealthUpstream(Protocol):
     """Where fresh reports come from (the Graph client, against Meta or the emulator)."""
 
@@ -59,6 +81,18 @@ class HealthUpstream(Protocol):
     async def batch_health(
         self, node_ids: Sequence[str]
     ) -> Mapping[str, HealthReport | Exception]: ...
+
+
+class GraphReadUpstream(Protocol):
+    """Graph reads made on a caller's behalf (fields and edges wahealth does not keep)."""
+
+    async def read(self, path: str, params: Mapping[str, str]) -> Any:
+        """`GET /<version>/<path>` with `params`: the decoded JSON answer.
+
+        Raises `UpstreamRejected` when the upstream refuses the request itself,
+        `UpstreamNotFound` for a node it does not know, other `UpstreamFailure`s otherwise.
+        """
+        ...
 
 
 class CatalogUpstream(Protocol):
@@ -123,8 +157,11 @@ class Decision:
 class RateLimiter(Protocol):
     """Admits at most `limit` requests per key in any sliding one-second window."""
 
-    async def acquire(self, key: str, limit: int) -> Decision:
-        """Admit and count one request for `key`, or deny it; `BackendUnavailable` if unknown."""
+    async def acquire(self, key: str, limit: int, cost: int = 1) -> Decision:
+        """Admit and count `cost` requests for `key` (at most `limit`), or deny them all.
+
+        `BackendUnavailable` when the limiter cannot be asked.
+        """
         ...
 
     async def aclose(self) -> None: ...
@@ -209,6 +246,30 @@ class CatalogStore(Protocol):
         ...
 
     async def wabas_of_space(self, space_id: str) -> list[str]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class CatalogNode:
+    """A phone number, template or WABA as the catalog keeps it, fields named as Meta names them.
+
+    `fields` holds what the catalog stores (a None value: not known), `waba_id` the WABA
+    it belongs to (its own id for a WABA).
+    """
+
+    node_id: str
+    kind: str  # a `NodeKind` value: PHONE_NUMBER, MESSAGE_TEMPLATE or WABA
+    waba_id: str
+    fields: Mapping[str, Any]
+
+
+class GraphCatalog(Protocol):
+    """The catalog's nodes and edges for the Graph read API."""
+
+    async def node(self, node_id: str) -> CatalogNode | None: ...
+
+    async def edge(self, waba_id: str, edge: str) -> Sequence[CatalogNode]:
+        """A WABA's `phone_numbers` or `message_templates`, in the catalog's order."""
+        ...
 
 
 class CatalogWriter(Protocol):

@@ -35,27 +35,33 @@ class MemoryRateLimiter:
         """How many keys currently hold state (for metrics and memory accounting)."""
         return len(self._logs)
 
-    async def acquire(self, key: str, limit: int) -> Decision:
-        """Admit and count one request for `key`, or deny it without counting it."""
+    async def acquire(self, key: str, limit: int, cost: int = 1) -> Decision:
+        """Admit and count `cost` requests for `key`, or deny them all without counting any.
+
+        A cost above the limit counts as the limit: a bulk call is never inadmissible.
+        """
         if limit < 1:
             raise ValueError(f"rate limit must be at least 1 request per second, got {limit}")
+        if cost < 1:
+            raise ValueError(f"a request costs at least 1, got {cost}")
+        cost = min(cost, limit)
         now = self._clock()
         self._drop_idle_keys(now)
         log = self._logs.get(key)
         if log is None:
-            self._logs[key] = deque((now,))
+            self._logs[key] = deque((now,) * cost)
             return _ADMITTED
         # `now - t >= window` is the one comparison used everywhere, so float rounding
         # cannot make the admission check and the eviction disagree.
         while log and now - log[0] >= WINDOW_SECONDS:
             log.popleft()
-        if len(log) < limit:
-            log.append(now)
+        if len(log) + cost <= limit:
+            log.extend((now,) * cost)
             self._logs.move_to_end(key)
             return _ADMITTED
-        # The request that must leave the window before one more fits. It is the oldest one
-        # unless the limit was lowered while the log was fuller than the new limit.
-        blocking = log[len(log) - limit]
+        # The request that must leave the window before `cost` more fit. It is the oldest one
+        # for a cost of 1, unless the limit was lowered while the log was fuller than it.
+        blocking = log[len(log) + cost - limit - 1]
         return Decision(allowed=False, retry_after=WINDOW_SECONDS - (now - blocking))
 
     def _drop_idle_keys(self, now: float) -> None:

@@ -23,22 +23,28 @@ _REDIS_FAILURES = (RedisError, OSError)
 # admission, when every member in it would have left the window anyway.
 #
 # KEYS[1]  sorted set of admitted requests, score = admission time in microseconds
-# ARGV[1]  limit; ARGV[2] window in microseconds; ARGV[3] a member tag unique to this call
-# returns  {1, 0} when admitted, {0, microseconds until a slot frees} when denied
+# ARGV[1]  limit; ARGV[2] window in microseconds; ARGV[3] a member tag unique to this call;
+#          ARGV[4] cost: how many requests this call counts as (1..limit)
+# returns  {1, 0} when admitted, {0, microseconds until enough slots free} when denied
 _ACQUIRE_LUA = """
 local key = KEYS[1]
 local limit = tonumber(ARGV[1])
 local window = tonumber(ARGV[2])
+local cost = tonumber(ARGV[4])
 local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000000 + tonumber(time[2])
 redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
 local count = redis.call('ZCARD', key)
-if count < limit then
-  redis.call('ZADD', key, now, time[1] .. '.' .. time[2] .. ':' .. ARGV[3])
+if count + cost <= limit then
+  local member = time[1] .. '.' .. time[2] .. ':' .. ARGV[3]
+  for i = 1, cost do
+    redis.call('ZADD', key, now, member .. ':' .. i)
+  end
   redis.call('PEXPIRE', key, math.ceil(window / 1000))
   return {1, 0}
 end
-local blocking = redis.call('ZRANGE', key, count - limit, count - limit, 'WITHSCORES')
+local first = count + cost - limit - 1
+local blocking = redis.call('ZRANGE', key, first, first, 'WITHSCORES')
 return {0, tonumber(blocking[2]) + window - now}
 """
 
@@ -80,18 +86,21 @@ class RedisRateLimiter:
         """
         return cls(connect(url, timeout_seconds), prefix, owns_client=True)
 
-    async def acquire(self, key: str, limit: int) -> Decision:
-        """Admit and count one request for `key`, or deny it without counting it.
+    async def acquire(self, key: str, limit: int, cost: int = 1) -> Decision:
+        """Admit and count `cost` requests for `key`, or deny them all without counting any.
 
-        Raises `BackendUnavailable` when Redis cannot be asked.
+        A cost above the limit counts as the limit. Raises `BackendUnavailable` when Redis
+        cannot be asked.
         """
         if limit < 1:
             raise ValueError(f"rate limit must be at least 1 request per second, got {limit}")
+        if cost < 1:
+            raise ValueError(f"a request costs at least 1, got {cost}")
         member_tag = f"{self._instance_tag}:{next(self._sequence)}"
         try:
             allowed, wait_us = await self._acquire_script(
                 keys=[self._prefix + key],
-                args=[limit, WINDOW_MICROSECONDS, member_tag],
+                args=[limit, WINDOW_MICROSECONDS, member_tag, min(cost, limit)],
             )
         except _REDIS_FAILURES as exc:
             # The error's type only: redis-py messages name hosts, a URL may carry a password.

@@ -22,6 +22,7 @@ import httpx
 import structlog
 
 from wahealth import __version__
+from wahealth.core.ports import UpstreamRejected
 from wahealth.domain import HealthReport, MalformedHealthStatus, NodeKind, parse_health_status
 from wahealth.http_body import NotJson, loads_bounded
 from wahealth.upstream.errors import (
@@ -186,6 +187,31 @@ class GraphClient:
             for r in records
             if (name is None or r.name == name) and (language is None or r.language == language)
         ]
+
+    async def read(self, path: str, params: Mapping[str, str]) -> Any:
+        """`GET /<version>/<path>` on a caller's behalf: a node (`<id>`) or an edge (`<id>/<edge>`).
+
+        Only GET, and only paths of Graph ids and edge names. Meta's refusal of the request
+        itself (a field the node does not have, a bad parameter) is `UpstreamRejected` with
+        Meta's own message and codes; a node Meta does not know is `GraphNotFound`.
+        """
+        with self._observing("read"):
+            segments = path.split("/")
+            if not 1 <= len(segments) <= 2 or not all(segments):
+                raise GraphNotFound(f"{path!r} is not a Graph node or edge", code=100)
+            checked = "/".join(_check_node_id(segment) for segment in segments)
+            try:
+                return await self._call("GET", f"/{self.api_version}/{checked}", params=params)
+            except GraphNotFound as exc:
+                if exc.subcode == 33 or exc.code is None:
+                    raise
+                raise _rejected(exc) from exc
+            except (GraphRateLimited, GraphAuthError, GraphTransientError, GraphBadResponse):
+                raise
+            except GraphError as exc:
+                if exc.code is None or exc.http_status is None or exc.http_status >= 500:
+                    raise
+                raise _rejected(exc) from exc
 
     async def batch_health(
         self, node_ids: Sequence[str], *, kinds: Mapping[str, NodeKind] | None = None
@@ -375,6 +401,17 @@ def decode_json(raw: bytes | str) -> Any:
         return loads_bounded(raw, MAX_JSON_DEPTH)
     except NotJson as exc:
         raise GraphBadResponse(f"Graph's answer is unusable: {exc}") from None
+
+
+def _rejected(exc: GraphError) -> UpstreamRejected:
+    assert exc.code is not None
+    return UpstreamRejected(
+        exc.message,
+        http_status=exc.http_status or 400,
+        code=exc.code,
+        subcode=exc.subcode,
+        error_type=exc.error_type,
+    )
 
 
 def _report(node_id: str, payload: Any) -> HealthReport:

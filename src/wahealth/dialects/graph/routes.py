@@ -1,4 +1,8 @@
-"""`GET /v{N}.{M}/{node_id}?fields=health_status` — Meta's Graph API shape and error envelope."""
+"""`GET /v{N}.{M}/{node_id}?fields=health_status` — Meta's Graph API shape and error envelope.
+
+That one read is the hot path, answered here from prebuilt bytes; every other Graph
+request (other fields, edges, `?ids=`, batches) goes to the read API (`read.py`).
+"""
 
 from __future__ import annotations
 
@@ -23,8 +27,11 @@ from wahealth.core.errors import (
     Unauthenticated,
     UpstreamUnavailable,
 )
+from wahealth.core.graph_read import GraphReads
 from wahealth.core.queries import BearerToken, ByNodeId, HealthQueries
 from wahealth.core.validate import is_node_id
+from wahealth.dialects.graph.batch import BatchEndpoint
+from wahealth.dialects.graph.read import GraphReadEndpoint
 from wahealth.dialects.meta_shape import MetaAnswerCache
 from wahealth.httputil import EVERY_METHOD, ErrorTable, header, retry_after_header
 
@@ -32,6 +39,8 @@ _JSON = "application/json; charset=UTF-8"
 _QUERY_KEYS = frozenset({"fields", "access_token"})
 _VERSION = re.compile(r"[0-9]+\.[0-9]+", re.ASCII)
 _METHODS = ("GET", "HEAD")
+# The query of the hot path: health_status alone, with or without a token in the query.
+_HEALTH_ONLY = re.compile(r"(?:access_token=[^&]*&)?fields=health_status(?:&access_token=[^&]*)?")
 
 
 def _error(
@@ -140,11 +149,19 @@ def parse_query(node_id: str, query: dict[str, str]) -> ByNodeId:
 
 
 class GraphEndpoint:
-    def __init__(self, queries: HealthQueries):
+    def __init__(self, queries: HealthQueries, reads: GraphReadEndpoint | None = None):
         self._queries = queries
+        self._reads = reads
         self._answers = MetaAnswerCache(_JSON)
 
     async def handle(self, request: Request) -> Response:
+        """The hot path for `?fields=health_status` of one node; the read API for the rest."""
+        if self._reads is not None and not _health_only(request):
+            return await self._reads.handle(request)
+        return await self.health_status(request)
+
+    async def health_status(self, request: Request) -> Response:
+        """`GET /v{N}.{M}/{node}?fields=health_status`, from prebuilt answers when cached."""
         version, _, path = request.path_params["after_v"].partition("/")
         node_id, _, rest = path.partition("/")
         if not _VERSION.fullmatch(version):
@@ -175,8 +192,18 @@ class GraphEndpoint:
         return self._answers.response(answer.report)
 
 
-def routes(queries: HealthQueries) -> list[Route]:
+def _health_only(request: Request) -> bool:
+    """One node's health_status alone: what `health_status` serves."""
+    if request.method not in _METHODS or "/" in request.path_params["after_v"].partition("/")[2]:
+        return False
+    raw_query: bytes = request.scope.get("query_string", b"")
+    return _HEALTH_ONLY.fullmatch(raw_query.decode("latin-1")) is not None
+
+
+def routes(queries: HealthQueries, reads: GraphReads | None = None) -> list[Route]:
+    """The Graph dialect; without `reads`, only `fields=health_status` of a node is served."""
+    read_api = GraphReadEndpoint(reads, BatchEndpoint(reads)) if reads is not None else None
     return [
         # Every path starting with /v is Graph's: bad versions, edges and methods get Meta's errors.
-        Route("/v{after_v:path}", GraphEndpoint(queries).handle, methods=EVERY_METHOD),
+        Route("/v{after_v:path}", GraphEndpoint(queries, read_api).handle, methods=EVERY_METHOD),
     ]

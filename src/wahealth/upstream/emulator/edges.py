@@ -1,9 +1,14 @@
-"""A WABA's `phone_numbers` and `message_templates` edges, with Graph's cursor paging."""
+"""A WABA's `phone_numbers` and `message_templates` edges, with Graph's cursor paging.
+
+Template filters take one value or several, as the SDKs send them (`A,B` from pywa, a
+JSON array from facebook-business); `summary` adds the edge's counts.
+"""
 
 from __future__ import annotations
 
 import base64
 import binascii
+import json
 from collections.abc import Mapping
 from urllib.parse import urlencode
 
@@ -16,7 +21,18 @@ from wahealth.upstream.emulator.state import EmulatorState, Node, NodeType
 EDGES: dict[str, NodeType] = {"phone_numbers": "phone_number", "message_templates": "template"}
 DEFAULT_LIMIT = 25
 MAX_LIMIT = 1000
-_TEMPLATE_FILTERS = ("name", "language", "status", "category")
+_TEMPLATE_FILTERS = ("name", "language", "status", "category", "quality_score")
+MESSAGE_TEMPLATE_LIMIT = 6000
+# What `summary=` can ask of each edge; `true` (facebook-business's Cursor) is total_count.
+_SUMMARIES = {
+    "phone_numbers": ("total_count",),
+    "message_templates": (
+        "total_count",
+        "message_template_count",
+        "message_template_limit",
+        "are_translations_complete",
+    ),
+}
 
 
 def encode_cursor(node_id: str) -> str:
@@ -30,15 +46,55 @@ def decode_cursor(cursor: str) -> str | None:
         return None
 
 
+def filter_values(raw: str) -> list[str]:
+    """`A,B` or `["A","B"]` -> ["A", "B"]; a single value is a list of one."""
+    text = raw.strip()
+    if text.startswith("["):
+        try:
+            decoded = json.loads(text)
+        except ValueError:
+            decoded = None
+        if isinstance(decoded, list):
+            return [str(value).strip() for value in decoded]
+    return [value.strip() for value in text.split(",") if value.strip()]
+
+
 def _template_matches(spec: TemplateSpec, params: Mapping[str, str]) -> bool:
-    # Meta matches `name` by substring; the other filters are exact.
+    # Meta matches `name` by substring; the other filters are one of the values given.
     name = params.get("name")
     if name is not None and name.lower() not in spec.name.lower():
         return False
-    return all(
-        params.get(key) is None or params.get(key) == getattr(spec, key)
-        for key in _TEMPLATE_FILTERS[1:]
-    )
+    for key in _TEMPLATE_FILTERS[1:]:
+        raw = params.get(key)
+        if raw is None:
+            continue
+        value = getattr(spec, key, None)
+        if key == "quality_score":
+            value = value if isinstance(value, str) else "UNKNOWN"
+        if value not in filter_values(raw):
+            return False
+    return True
+
+
+def _summary(
+    state: EmulatorState, waba: WabaSpec, edge: str, raw: str, total: int
+) -> dict[str, object] | GraphAnswer:
+    asked = filter_values(raw)
+    if [a.lower() for a in asked] in (["true"], ["1"]):
+        asked = ["total_count"]
+    values: dict[str, object] = {}
+    for name in asked:
+        if name not in _SUMMARIES[edge]:
+            return envelopes.invalid_parameter(f"Unknown summary field: {name}")
+        if name == "total_count":
+            values[name] = total
+        elif name == "message_template_count":
+            values[name] = len(state.template_ids_by_waba[waba.id])
+        elif name == "message_template_limit":
+            values[name] = MESSAGE_TEMPLATE_LIMIT
+        else:
+            values[name] = True
+    return values
 
 
 def _edge_ids(
@@ -114,6 +170,12 @@ def list_edge(
         if pos is None:
             return envelopes.invalid_parameter("Invalid cursor: before")
         start, end = max(0, pos - limit), pos
+    summary: dict[str, object] | None = None
+    if (raw_summary := params.get("summary")) is not None:
+        found = _summary(state, waba, edge, raw_summary, len(ids))
+        if isinstance(found, GraphAnswer):
+            return found
+        summary = found
     page = ids[start:end]
     data = []
     for node_id in page:
@@ -121,7 +183,10 @@ def list_edge(
         assert node is not None
         data.append(render_node(state, node, fields))
     if not page:
-        return GraphAnswer(200, {"data": []})
+        empty: dict[str, object] = {"data": []}
+        if summary is not None:
+            empty["summary"] = summary
+        return GraphAnswer(200, empty)
     first, last = encode_cursor(page[0]), encode_cursor(page[-1])
     paging: dict[str, object] = {"cursors": {"before": first, "after": last}}
     query = {**params, "limit": str(limit)}
@@ -129,4 +194,7 @@ def list_edge(
         paging["next"] = _link(self_url, query, after=last)
     if start > 0:
         paging["previous"] = _link(self_url, query, before=first)
-    return GraphAnswer(200, {"data": data, "paging": paging})
+    body: dict[str, object] = {"data": data, "paging": paging}
+    if summary is not None:
+        body["summary"] = summary
+    return GraphAnswer(200, body)
