@@ -200,6 +200,11 @@ async def test_the_fleet_refresh_sees_a_change_no_webhook_told(
         [template] = await services.catalog.templates_of_waba("102290129340398")
         answer = await running.client.get(f"/v21.0/{PHONE}?fields=health_status", headers=GRAPH)
         d360 = await running.client.get("/health_status", headers={"D360-API-KEY": DEMO.d360_key})
+        calls = (await running.client.get("/_emulator/calls")).json()["total"]
+        shown = await running.client.get(
+            f"/v21.0/{PHONE}?fields=messaging_limit_tier,throughput,quality_rating", headers=GRAPH
+        )
+        read_through = (await running.client.get("/_emulator/calls")).json()["total"] - calls
         limit_alerts = [
             a for a in await services.monitor.outbox.list_alerts() if a.event == "LIMIT"
         ]
@@ -213,6 +218,14 @@ async def test_the_fleet_refresh_sees_a_change_no_webhook_told(
     assert answer.headers["x-wahealth-source"] == "cache"
     assert set(answer.json()) == {"health_status", "id"}
     assert set(d360.json()) == {"health_status", "id"}
+    # The Graph read API shows the kept values from the catalog, without asking Meta.
+    assert shown.json() == {
+        "messaging_limit_tier": "TIER_250",
+        "throughput": {"level": "HIGH"},
+        "quality_rating": "GREEN",
+        "id": PHONE,
+    }
+    assert read_through == 0
     # One LIMIT alert per limit subscriber and per change: the tier and the throughput.
     assert (
         sorted(a.payload["field"] for a in limit_alerts)

@@ -142,7 +142,7 @@ async def test_a_batch_asks_each_node_s_fields_in_its_own_sub_request(
         "GREEN",
         {"level": "STANDARD"},
     )
-    assert template.extra["quality_score"] == {"score": "UNKNOWN"}
+    assert template.extra["quality_score"]["score"] == "UNKNOWN"
     assert waba.extra == {}
 
 
