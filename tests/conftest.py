@@ -12,6 +12,12 @@ from collections.abc import AsyncIterator
 
 import pytest
 import redis.asyncio as redis
+from hypothesis import settings
+
+# No test asserts wall-clock speed: hypothesis's per-example deadline would, and it fails
+# on a loaded machine.
+settings.register_profile("wahealth", deadline=None)
+settings.load_profile("wahealth")
 
 
 @pytest.fixture

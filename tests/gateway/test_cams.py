@@ -162,7 +162,8 @@ def test_each_node_type_answers_through_the_sdk(gateway: ServedGateway, case: st
     assert response.body.to_map() == {
         "RequestId": request_id,
         "Code": "OK",
-        "Message": "None",
+        # A LIMITED node's reasons reach SDK users in Message (docs/languages.md).
+        "Message": f"LIMITED: {LIMITED_INFO}" if overall == "LIMITED" else "None",
         "AccessDeniedDetail": "None",
         "Success": True,
         "Data": {"CanSendMessage": overall, "Entities": entities},

@@ -1,4 +1,14 @@
-"""CAMS GetWhatsappHealthStatus response bodies (PascalCase, as Alibaba Cloud documents them)."""
+"""CAMS GetWhatsappHealthStatus response bodies (PascalCase, as Alibaba Cloud documents them).
+
+`Message` is where a caller of the official SDK learns what its models have no field for
+(the SDK drops `Id` and `AdditionalInfo`): `"None"` when there is nothing to say, else
+the notices joined by `" | "`, in this order:
+
+- the stale notice, when Meta is unavailable and the last known report is served;
+- `"LIMITED: <reason>; <reason>"`: every LIMITED reason (`additional_info`) of the
+  entities, in entity order, without repeats. The `LIMITED: ` label is never translated;
+  the reasons and the stale notice are in the answer's language.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +17,13 @@ from typing import Any
 
 import orjson
 
-from wahealth.domain import Entity, EntityType, HealthReport, ReportSource, fill_error
+from wahealth.domain import Entity, EntityType, HealthReport, ReportSource
+from wahealth.domain.catalog import localize, notice
+from wahealth.domain.languages import Language
+
+NOTICE_SEPARATOR = " | "
+LIMITED_LABEL = "LIMITED: "
+REASON_SEPARATOR = "; "
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,26 +61,34 @@ def _entity(entity: Entity, report: HealthReport, ctx: QueryContext) -> dict[str
             out["BusinessId"] = business.id
     elif entity.entity_type == EntityType.BUSINESS:
         out["BusinessId"] = entity.id
-    errors = [fill_error(e) for e in entity.errors]
-    if errors:
+    if entity.errors:
         out["Errors"] = [
             {
                 "ErrorCode": e.code,
                 "ErrorDescription": e.error_description or "",
                 "PossibleSolution": e.possible_solution or "",
             }
-            for e in errors
+            for e in entity.errors
         ]
     if entity.additional_info:
         out["AdditionalInfo"] = list(entity.additional_info)
     return out
 
 
-def stale_message(report: HealthReport) -> str:
-    return (
-        "Meta is unavailable; this is the last known status, fetched at "
-        f"{report.fetched_at.isoformat(timespec='seconds')}"
-    )
+def stale_message(report: HealthReport, lang: Language = Language.EN) -> str:
+    fetched_at = report.fetched_at.isoformat(timespec="seconds")
+    return notice("stale", lang, fetched_at=fetched_at)
+
+
+def success_message(report: HealthReport, lang: Language = Language.EN) -> str:
+    """The `Message` of a success answer (see the module docstring), `report` localized."""
+    notices = []
+    if report.source is ReportSource.STALE:
+        notices.append(stale_message(report, lang))
+    reasons = [info for entity in report.entities for info in entity.additional_info]
+    if reasons:
+        notices.append(LIMITED_LABEL + REASON_SEPARATOR.join(dict.fromkeys(reasons)))
+    return NOTICE_SEPARATOR.join(notices) if notices else "None"
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,8 +102,11 @@ class RenderedSuccess:
         return self.head + request_id.encode() + self.tail
 
 
-def render_success(report: HealthReport, ctx: QueryContext) -> RenderedSuccess:
-    message = stale_message(report) if report.source is ReportSource.STALE else "None"
+def render_success(
+    report: HealthReport, ctx: QueryContext, lang: Language = Language.EN
+) -> RenderedSuccess:
+    """The answer in `lang`: the catalog's texts filled in (English) or translated."""
+    report = localize(report, lang)
     data = {
         "CanSendMessage": report.can_send_message.value,
         "Entities": [_entity(e, report, ctx) for e in report.entities],
@@ -87,7 +114,7 @@ def render_success(report: HealthReport, ctx: QueryContext) -> RenderedSuccess:
     rest = orjson.dumps(
         {
             "Code": "OK",
-            "Message": message,
+            "Message": success_message(report, lang),
             "AccessDeniedDetail": "None",
             "Success": True,
             "Data": data,

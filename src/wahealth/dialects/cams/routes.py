@@ -1,7 +1,8 @@
 """`/` — Alibaba Cloud CAMS RPC: Action=GetWhatsappHealthStatus, Version=2020-06-06.
 
 Parse (the signed request, the action, the query) → one core call → render, with every
-core error rendered by `ERRORS`, in Alibaba's codes and HTTP statuses.
+core error rendered by `ERRORS`, in Alibaba's codes and HTTP statuses. The texts are in
+the language `Accept-Language` asks for (the `Language` parameter is the template's).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from wahealth.core.queries import (
 from wahealth.core.validate import check_node_id, check_phone_number, check_space_id, check_template
 from wahealth.dialects.cams.errors import ERRORS, CamsError, error_response
 from wahealth.dialects.cams.render import QueryContext, RenderedSuccess, render_success
+from wahealth.domain.languages import ENGLISH, Language, negotiate
 from wahealth.httputil import EVERY_METHOD, BodyTooLarge, PrebuiltResponse, read_body
 from wahealth.middleware import new_request_id
 
@@ -147,22 +149,23 @@ class CamsEndpoint:
             return error_response(request_id, err)
         except CoreError as exc:
             return error_response(request_id, ERRORS.render(exc))
-        body = self._render(answer).with_request_id(request_id)
-        return PrebuiltResponse(
-            body,
-            [
-                (b"content-type", _JSON_BYTES),
-                (b"content-length", str(len(body)).encode()),
-                (b"x-acs-request-id", request_id.encode()),
-            ],
-        )
+        lang = negotiate(signed.headers.get("accept-language"))
+        body = self._render(answer, lang).with_request_id(request_id)
+        headers = [
+            (b"content-type", _JSON_BYTES),
+            (b"content-length", str(len(body)).encode()),
+            (b"x-acs-request-id", request_id.encode()),
+        ]
+        if lang is not ENGLISH:
+            headers.append((b"content-language", lang.tag.encode()))
+        return PrebuiltResponse(body, headers)
 
-    def _render(self, answer: Answer) -> RenderedSuccess:
+    def _render(self, answer: Answer, lang: Language) -> RenderedSuccess:
         report = answer.report
-        key = (report.node_id, report.fetched_at, report.source, answer.query)
+        key = (report.node_id, report.fetched_at, report.source, answer.query, lang)
         rendered = self._rendered.get(key)
         if rendered is None:
-            rendered = render_success(report, _context(answer.query))
+            rendered = render_success(report, _context(answer.query), lang)
             self._rendered.put(key, rendered, len(rendered.head) + len(rendered.tail) + 200)
         return rendered
 

@@ -1,4 +1,7 @@
-"""`GET /health_status` — 360dialog: the D360-API-KEY's phone number, in Meta's shape."""
+"""`GET /health_status` — 360dialog: the D360-API-KEY's phone number, in Meta's shape.
+
+Error texts are in the language `Accept-Language` asks for (English by default).
+"""
 
 from __future__ import annotations
 
@@ -19,6 +22,7 @@ from wahealth.core.errors import (
     UpstreamUnavailable,
 )
 from wahealth.core.queries import ApiKey, HealthQueries, KeyNumber
+from wahealth.dialects.language import request_language
 from wahealth.dialects.meta_shape import MetaAnswerCache
 from wahealth.httputil import EVERY_METHOD, ErrorTable, header, retry_after_header
 
@@ -79,7 +83,7 @@ class D360Endpoint:
             )
         except CoreError as exc:
             return ERRORS.render(exc)
-        return self._answers.response(answer.report)
+        return self._answers.response(answer.report, request_language(request.scope))
 
 
 def routes(queries: HealthQueries) -> list[Route]:

@@ -2,6 +2,9 @@
 
 That one read is the hot path, answered here from prebuilt bytes; every other Graph
 request (other fields, edges, `?ids=`, batches) goes to the read API (`read.py`).
+
+Error texts are in the language `locale=` names (`id_ID`, `zh_CN`; one we do not serve
+means English), else the one `Accept-Language` asks for (English by default).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+from starlette.types import Scope
 
 from wahealth.core.errors import (
     AccessDenied,
@@ -32,15 +36,17 @@ from wahealth.core.queries import BearerToken, ByNodeId, HealthQueries
 from wahealth.core.validate import is_node_id
 from wahealth.dialects.graph.batch import BatchEndpoint
 from wahealth.dialects.graph.read import GraphReadEndpoint
+from wahealth.dialects.language import request_language
 from wahealth.dialects.meta_shape import MetaAnswerCache
+from wahealth.domain.languages import Language, choose
 from wahealth.httputil import EVERY_METHOD, ErrorTable, header, retry_after_header
 
 _JSON = "application/json; charset=UTF-8"
-_QUERY_KEYS = frozenset({"fields", "access_token"})
+_QUERY_KEYS = frozenset({"fields", "access_token", "locale"})
 _VERSION = re.compile(r"[0-9]+\.[0-9]+", re.ASCII)
 _METHODS = ("GET", "HEAD")
-# The query of the hot path: health_status alone, with or without a token in the query.
-_HEALTH_ONLY = re.compile(r"(?:access_token=[^&]*&)?fields=health_status(?:&access_token=[^&]*)?")
+# Besides `fields=health_status`, the hot path's query may carry only these.
+_HEALTH_EXTRAS = frozenset({"access_token", "locale"})
 
 
 def _error(
@@ -117,10 +123,10 @@ ERRORS: ErrorTable[Callable[[str], Response]] = ErrorTable(
 
 
 def _query(raw_query: bytes) -> dict[str, str]:
-    """`fields` and `access_token` from the query string (first value wins).
+    """`fields`, `access_token` and `locale` from the query string (first value wins).
 
     Starlette's QueryParams parses everything into a multidict; on the hot path
-    we only need two keys, so a plain split is several times cheaper.
+    we only need these keys, so a plain split is several times cheaper.
     """
     found: dict[str, str] = {}
     raw = raw_query.decode("latin-1")
@@ -129,6 +135,13 @@ def _query(raw_query: bytes) -> dict[str, str]:
         if name in _QUERY_KEYS and name not in found:
             found[name] = unquote_plus(value, encoding="utf-8", errors="replace")
     return found
+
+
+def _language(scope: Scope, raw_query: bytes) -> Language:
+    """`locale=` when given, else `Accept-Language`."""
+    if b"locale=" not in raw_query:
+        return request_language(scope)
+    return choose(_query(raw_query).get("locale"), header(scope, b"accept-language"))
 
 
 def _token(authorization: str, query: dict[str, str]) -> str | None:
@@ -189,7 +202,7 @@ class GraphEndpoint:
             )
         except CoreError as exc:
             return ERRORS.render(exc)(node_id)
-        return self._answers.response(answer.report)
+        return self._answers.response(answer.report, _language(request.scope, raw_query))
 
 
 def _health_only(request: Request) -> bool:
@@ -197,7 +210,14 @@ def _health_only(request: Request) -> bool:
     if request.method not in _METHODS or "/" in request.path_params["after_v"].partition("/")[2]:
         return False
     raw_query: bytes = request.scope.get("query_string", b"")
-    return _HEALTH_ONLY.fullmatch(raw_query.decode("latin-1")) is not None
+    fields = False
+    for pair in raw_query.decode("latin-1").split("&"):
+        name, _, value = pair.partition("=")
+        if name == "fields" and value == "health_status" and not fields:
+            fields = True
+        elif name not in _HEALTH_EXTRAS:
+            return False
+    return fields
 
 
 def routes(queries: HealthQueries, reads: GraphReads | None = None) -> list[Route]:
