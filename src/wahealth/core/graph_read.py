@@ -68,6 +68,7 @@ from wahealth.core.ports import (
 )
 from wahealth.core.validate import is_node_id
 from wahealth.domain import render_health_status
+from wahealth.domain.catalog import localize
 from wahealth.domain.model import NodeKind
 
 log = structlog.get_logger(__name__)
@@ -225,7 +226,8 @@ class GraphReads:
                 value = None if f.name == "paging" else fetched.get(f.name)
             elif f.name == HEALTH_STATUS:
                 report = await self._health.get(node.node_id, waba_id=node.waba_id)
-                value = render_health_status(report)[HEALTH_STATUS]
+                # The catalog fills the texts Meta left out, as on the hot path.
+                value = render_health_status(localize(report))[HEALTH_STATUS]
             else:
                 value = kept_value(f.name, node.fields)
             if value is not None:
