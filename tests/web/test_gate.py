@@ -464,3 +464,26 @@ async def test_a_limited_notice_is_translated_and_the_gates_own_reasons_stay_eng
     ]
     english = verdict_of(await gate(running, phone_number="8613800000002", template_id=TEMPLATE_ID))
     assert english["reasons"] == [LIMITED, TEMPLATE_BLOCKED, TEMPLATE_PENDING]
+
+
+async def test_a_flagged_number_is_refused_once_metas_webhook_says_so(tmp_path: Path) -> None:
+    """Emulator PATCH → signed webhook → catalog status FLAGGED → the gate denies the number."""
+    settings = gate_settings(tmp_path, meta_webhooks={"min_refresh_interval_seconds": 0})
+    async with running_app(settings) as app:
+        asked = {"phone_number": "8613800000001"}
+        assert verdict_of(await gate(app, **asked))["allow"] is True
+        changed = await app.client.patch(
+            "/_emulator/nodes/106540352242922", json={"status": "FLAGGED"}
+        )
+        assert changed.status_code == 200, changed.text
+        deadline = time.monotonic() + 10
+        while True:
+            body = verdict_of(await gate(app, **asked))
+            if body["allow"] is False or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.2)
+    assert (body["allow"], body["status"]) == (False, "AVAILABLE")
+    (reason,) = body["reasons"]
+    assert reason["entity_id"] == "106540352242922"
+    assert reason["error_code"] == "PHONE_NUMBER_NOT_CONNECTED"
+    assert "FLAGGED" in reason["description"]
