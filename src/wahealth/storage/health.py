@@ -9,11 +9,11 @@ transaction (see `recording`).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, or_, select
+from sqlalchemy import ColumnElement, Select, and_, func, or_, select
 
 from wahealth.domain.model import NodeKind
 from wahealth.domain.records import (
@@ -35,6 +35,8 @@ __all__ = ["AlertPlanner", "HealthRepository", "ReportRecord"]
 # Reports written per transaction by `record_many`: big enough that a fleet refresh pays a
 # few statements per chunk, not per report; small enough to keep each transaction short.
 RECORD_CHUNK = 500
+# Due nodes handed out at a time by `due_pages`.
+DUE_PAGE = 2_000
 
 
 def _health(row: NodeHealthRow) -> NodeHealth:
@@ -63,6 +65,22 @@ def _transition(row: TransitionRow) -> Transition:
         tuple(row.error_codes),
         TransitionCause(row.cause),
         row.occurred_at,
+    )
+
+
+def _due_query(now: datetime, limit: int) -> Select[str, str, str, datetime | None]:
+    nodes = catalog_nodes().subquery()
+    return (
+        select(nodes.c.node_id, nodes.c.kind, nodes.c.space_id, NodeHealthRow.next_due_at)
+        .join(SpaceRow, SpaceRow.id == nodes.c.space_id)
+        .join(AccountRow, AccountRow.id == SpaceRow.account_id)
+        .outerjoin(NodeHealthRow, NodeHealthRow.node_id == nodes.c.node_id)
+        .where(
+            AccountRow.disabled_at.is_(None),
+            or_(NodeHealthRow.next_due_at.is_(None), NodeHealthRow.next_due_at <= now),
+        )
+        .order_by(NodeHealthRow.next_due_at.asc().nulls_first(), nodes.c.node_id)
+        .limit(limit)
     )
 
 
@@ -218,22 +236,27 @@ class HealthRepository:
     async def due_nodes(self, now: datetime, limit: int = 100) -> list[DueNode]:
         """Catalog nodes of enabled accounts due for a refresh: never-scheduled first, then
         by `next_due_at`, oldest first."""
-        nodes = catalog_nodes().subquery()
-        query = (
-            select(nodes.c.node_id, nodes.c.kind, nodes.c.space_id, NodeHealthRow.next_due_at)
-            .join(SpaceRow, SpaceRow.id == nodes.c.space_id)
-            .join(AccountRow, AccountRow.id == SpaceRow.account_id)
-            .outerjoin(NodeHealthRow, NodeHealthRow.node_id == nodes.c.node_id)
-            .where(
-                AccountRow.disabled_at.is_(None),
-                or_(NodeHealthRow.next_due_at.is_(None), NodeHealthRow.next_due_at <= now),
-            )
-            .order_by(NodeHealthRow.next_due_at.asc().nulls_first(), nodes.c.node_id)
-            .limit(limit)
-        )
         async with reading(self._sessions) as session:
-            rows = (await session.execute(query)).all()
+            rows = (await session.execute(_due_query(now, limit))).all()
         return [DueNode(node_id, NodeKind(kind), space, due) for node_id, kind, space, due in rows]
+
+    async def due_pages(
+        self, now: datetime, *, limit: int, page: int = DUE_PAGE
+    ) -> AsyncGenerator[list[DueNode]]:
+        """`due_nodes(now, limit)`, read by one query and handed out `page` nodes at a time.
+
+        The catalog is sorted once for the whole round instead of once per page (with
+        100,000 nodes each sort reads them all); only a page is held at a time. The
+        pages come from one snapshot, taken when the first is read. Close the iterator
+        (`contextlib.aclosing`) when leaving it early: it holds a read transaction.
+        """
+        async with reading(self._sessions) as session:
+            result = await session.stream(_due_query(now, limit))
+            async for rows in result.partitions(page):
+                yield [
+                    DueNode(node_id, NodeKind(kind), space, due)
+                    for node_id, kind, space, due in rows
+                ]
 
     async def count_nodes(self) -> int:
         """How many catalog nodes of enabled accounts the fleet refresh keeps fresh."""
