@@ -25,7 +25,7 @@ from wahealth.domain.records import (
     TransitionCause,
 )
 from wahealth.storage._session import Factory, insert_for, reading, writing
-from wahealth.storage.catalog import NodeRef, catalog_nodes
+from wahealth.storage.catalog import catalog_nodes
 from wahealth.storage.models import AccountRow, NodeHealthRow, OutboxRow, SpaceRow, TransitionRow
 from wahealth.storage.prune import DEFAULT_BATCH, prune_older_than, table_of
 from wahealth.storage.recording import AlertPlanner, ReportRecord, write_reports
@@ -180,20 +180,6 @@ class HealthRepository:
             async with writing(self._sessions) as session:
                 ids.extend(await write_reports(session, records[start : start + chunk]))
         return ids
-
-    async def node_refs(self, node_ids: Iterable[str]) -> dict[str, NodeRef]:
-        """The catalog's kind and space of each of these nodes that it knows."""
-        wanted = sorted(set(node_ids))
-        nodes = catalog_nodes().subquery()
-        refs: dict[str, NodeRef] = {}
-        async with reading(self._sessions) as session:
-            for start in range(0, len(wanted), RECORD_CHUNK):
-                query = select(nodes).where(
-                    nodes.c.node_id.in_(wanted[start : start + RECORD_CHUNK])
-                )
-                for node_id, kind, space_id in await session.execute(query):
-                    refs[node_id] = NodeRef(node_id, NodeKind(kind), space_id)
-        return refs
 
     async def history(
         self, node_id: str, limit: int = 50, before_id: int | None = None
