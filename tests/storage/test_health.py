@@ -240,6 +240,10 @@ async def test_due_nodes_come_from_the_catalog_oldest_first(
     assert await health.due_nodes(T0, limit=1) == [DueNode("p2", NodeKind.PHONE_NUMBER, acme, None)]
     later = await health.due_nodes(T0 + timedelta(minutes=10))
     assert [n.node_id for n in later] == ["p2", "waba-1", PHONE]
+    pages = health.due_pages(T0 + timedelta(minutes=10), limit=3, page=2)
+    assert [page async for page in pages] == [later[:2], later[2:]]
+    pages = health.due_pages(T0 + timedelta(minutes=10), limit=2, page=5)
+    assert [page async for page in pages] == [later[:2]]
 
     await health.set_next_due(PHONE, T0 + timedelta(hours=1), checked_at=T0 + timedelta(1))
     stored = await health.get(PHONE)

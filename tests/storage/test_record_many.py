@@ -270,3 +270,40 @@ async def test_a_recorded_batch_folds_alerts_as_reports_one_by_one_do(
     assert stored == expected
     grouped = [alert for alert in stored["outbox"] if "'grouped', 2" in alert[3]]
     assert grouped, "the flapping node's alerts were folded"
+
+
+@pytest.mark.usefixtures("fleet")
+async def test_a_record_from_the_catalog_takes_its_kind_and_space_from_there(
+    sessions: Factory, health: HealthRepository
+) -> None:
+    await _reset(sessions, health)
+    guessed = [
+        ReportRecord(
+            node_id,
+            "UNKNOWN",
+            None,
+            "BLOCKED",
+            _payload(node_id, "BLOCKED"),
+            ["141006"],
+            _at(1),
+            TransitionCause.POLL,
+            alerts=_plan,
+            from_catalog=True,
+        )
+        for node_id in ("p1", "outside")
+    ]
+    ids = await health.record_many(guessed)
+    assert None not in ids
+    stored = await _stored(sessions)
+    assert [row[:3] for row in stored["node_health"] if row[0] in ("p1", "outside")] == [
+        ("outside", "UNKNOWN", None),
+        ("p1", "PHONE_NUMBER", "acme-space"),
+    ]
+    assert [row[:3] for row in stored["transitions"]] == [
+        ("p1", "PHONE_NUMBER", "acme-space"),
+        ("outside", "UNKNOWN", None),
+    ]
+    # The planner saw the space's two subscriptions for p1; the node outside has no space.
+    assert stored["outbox"]
+    assert {alert[0] for alert in stored["outbox"]} == {0}
+    assert all("('seen', 2)" in alert[3] for alert in stored["outbox"])

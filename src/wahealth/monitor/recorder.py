@@ -111,40 +111,38 @@ class TransitionRecorder:
         return ids
 
     async def _record_batch(self, reports: Sequence[HealthReport], cause: str) -> list[int | None]:
-        refs = await self._history.node_refs(report.node_id for report in reports)
         stored_cause = transition_cause(cause)
         plans = [_Planned(report) for report in reports]
-        records = []
-        for plan in plans:
-            report = plan.report
-            ref = refs.get(report.node_id)
-            records.append(
-                ReportRecord(
-                    report.node_id,
-                    ref.kind.value if ref is not None else report.node_kind.value,
-                    ref.space_id if ref is not None else None,
-                    report.can_send_message.value,
-                    render_health_status(report),
-                    report.error_codes(),
-                    report.fetched_at,
-                    stored_cause,
-                    alerts=plan,
-                    next_due_at=report.fetched_at + self._interval,
-                )
+        # The kind and space are the catalog's, looked up in the writing transaction.
+        records = [
+            ReportRecord(
+                plan.report.node_id,
+                plan.report.node_kind.value,
+                None,
+                plan.report.can_send_message.value,
+                render_health_status(plan.report),
+                plan.report.error_codes(),
+                plan.report.fetched_at,
+                stored_cause,
+                alerts=plan,
+                next_due_at=plan.report.fetched_at + self._interval,
+                from_catalog=True,
             )
+            for plan in plans
+        ]
         ids = await self._history.record_many(records)
         alerted = False
-        for plan, record, transition_id in zip(plans, records, ids, strict=True):
-            if transition_id is None:
+        for plan, transition_id in zip(plans, ids, strict=True):
+            transition = plan.transition
+            if transition_id is None or transition is None:
                 continue
             # A first sighting is routine (a new install sees its whole fleet); a change is news.
-            first_seen = plan.transition is not None and plan.transition.before is None
-            (log.debug if first_seen else log.info)(
+            (log.debug if transition.before is None else log.info)(
                 "health transition",
-                node_id=record.node_id,
-                node_kind=record.kind,
-                space_id=record.space_id,
-                after=record.overall,
+                node_id=transition.node_id,
+                node_kind=transition.node_kind,
+                space_id=transition.space_id,
+                after=transition.after,
                 cause=cause,
                 transition_id=transition_id,
                 alerts=len(plan.alerts),

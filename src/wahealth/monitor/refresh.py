@@ -13,9 +13,10 @@ postpones that WABA's nodes; an app-level throttle pauses the whole loop for
 Meta's `retry_after`. The budget is this process's: run the monitor on one
 replica, or give each its share.
 
-A round is fetched in chunks of `FETCH_CHUNK_NODES`, at most `FETCH_CONCURRENCY` chunks in
-flight, and each chunk's reports are stored as soon as it arrives: a big round neither
-waits for one batch request at a time nor holds every report in memory at once.
+A round's due nodes come from one query, a page at a time (see `rounds`), and are fetched
+in chunks of `FETCH_CHUNK_NODES`, at most `FETCH_CONCURRENCY` chunks in flight; each
+chunk's reports are stored as soon as it arrives, while the next requests are out: a big
+round neither waits for one batch request at a time nor holds every report at once.
 """
 
 from __future__ import annotations
@@ -24,9 +25,10 @@ import asyncio
 import contextlib
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import TypeGuard
 
 import structlog
 
@@ -34,17 +36,16 @@ from wahealth.domain import HealthReport
 from wahealth.domain.records import DueNode
 from wahealth.monitor.planner import (
     BudgetShortfall,
-    Candidate,
     Spend,
     allowance,
     budget_frees_in,
     budget_shortfall,
-    plan_round,
     prune,
     retry_delay,
     round_quota,
 )
 from wahealth.monitor.refresh_ports import BatchUpstream, ReportSink, Schedule
+from wahealth.monitor.rounds import RoundChunks, chunked
 from wahealth.upstream.errors import WABA_RATE_LIMIT_CODES, GraphAuthError, GraphRateLimited
 
 __all__ = ["BatchUpstream", "FleetRefresher", "RefreshSummary", "ReportSink", "Schedule"]
@@ -56,7 +57,7 @@ MANUAL_ROUND_NODES = 500  # progress moves at least this often in a one-off refr
 MAX_THROTTLES_PER_NODE = 3
 FETCH_CHUNK_NODES = 250  # nodes per `batch_health` call: 5 Graph batch requests
 FETCH_CONCURRENCY = 4  # chunks in flight at once
-STEP_PAGE_NODES = 2_000  # due nodes read from storage at a time within a round
+STEP_PAGE_NODES = 2_000  # due nodes handed out by storage at a time within a round
 
 
 @dataclass
@@ -83,6 +84,10 @@ _Fetched = tuple[Sequence[str], Mapping[str, HealthReport | Exception]]
 
 def _utc(moment: float) -> datetime:
     return datetime.fromtimestamp(moment, UTC)
+
+
+def _app_throttle(result: object) -> TypeGuard[GraphRateLimited]:
+    return isinstance(result, GraphRateLimited) and result.code not in WABA_RATE_LIMIT_CODES
 
 
 class FleetRefresher:
@@ -179,46 +184,32 @@ class FleetRefresher:
             return max(
                 self.round_seconds, budget_frees_in(self._ledger, now, self.calls_per_minute)
             )
-        # Due nodes are read a page at a time: a round of 80,000 need not be held at once.
-        remaining, seen, wait = room, set[str](), self.round_seconds
-        totals = RoundOutcome()
-        while remaining > 0:
-            limit = min(remaining, STEP_PAGE_NODES)
-            due = await self._schedule.due_nodes(_utc(now), limit=limit)
-            fresh = {d.node_id: d for d in due if d.node_id not in seen}
-            candidates = [
-                Candidate(d.node_id, None if d.next_due_at is None else d.next_due_at.timestamp())
-                for d in fresh.values()
-            ]
-            plan = plan_round(
-                candidates,
-                now=now,
-                ledger=self._ledger,
-                calls_per_minute=self.calls_per_minute,
-                round_seconds=self.round_seconds,
-            )
-            wait = plan.wait_seconds
-            if not plan.node_ids:
-                break
-            seen.update(plan.node_ids)
-            remaining -= len(plan.node_ids)
-            try:
-                outcome = await self._fetch(plan.node_ids, cause="poll")
-            except GraphAuthError as exc:
-                # Every report is kept; nothing is rescheduled, so all are due once it is fixed.
-                log.error("fleet refresh paused: Meta refused the access token", error=str(exc))
-                pause = max(self.interval_seconds, self._default_pause)
-                self._pause(pause)
-                return pause
-            await self._reschedule(outcome, fresh, self._clock())
-            totals.refreshed += outcome.refreshed
-            totals.failed.update(outcome.failed)
-            totals.throttled += outcome.throttled
-            if outcome.pause_seconds is not None:
-                wait = outcome.pause_seconds
-                break
-            if len(due) < limit:
-                break  # nothing more is due
+        # Due nodes are read by one query per round and handed out a page at a time: a
+        # round of 80,000 is neither held at once nor sorted once per page.
+        round_ = RoundChunks(
+            self._schedule,
+            now=now,
+            room=room,
+            ledger=self._ledger,
+            calls_per_minute=self.calls_per_minute,
+            round_seconds=self.round_seconds,
+            chunk_nodes=FETCH_CHUNK_NODES,
+            page_nodes=STEP_PAGE_NODES,
+        )
+
+        async def stored(outcome: RoundOutcome, node_ids: Sequence[str]) -> None:
+            await self._reschedule(outcome, node_ids, round_.due, self._clock())
+            round_.done(node_ids)
+
+        try:
+            totals = await self._fetch(round_.chunks(), cause="poll", stored=stored)
+        except GraphAuthError as exc:
+            # Every report is kept; nothing is rescheduled, so all are due once it is fixed.
+            log.error("fleet refresh paused: Meta refused the access token", error=str(exc))
+            pause = max(self.interval_seconds, self._default_pause)
+            self._pause(pause)
+            return pause
+        wait = round_.wait if totals.pause_seconds is None else totals.pause_seconds
         if totals.refreshed or totals.failed:
             log.info(
                 "fleet refresh round",
@@ -255,7 +246,10 @@ class FleetRefresher:
                 await self._sleep(max(frees, 0.001))
                 continue
             chunk, queue = queue[:room], queue[room:]
-            outcome = await self._fetch(chunk, cause=cause)
+            outcome = await self._fetch(chunked(chunk, FETCH_CHUNK_NODES), cause=cause)
+            done = {*outcome.refreshed, *outcome.failed, *outcome.throttled}
+            # Never sent after an app-level throttle: throttled like the rest, retried in time.
+            outcome.throttled.extend(node_id for node_id in chunk if node_id not in done)
             summary.refreshed += len(outcome.refreshed)
             for node_id, error in outcome.failed.items():
                 summary.failed[node_id] = f"{type(error).__name__}: {error}"
@@ -272,29 +266,45 @@ class FleetRefresher:
         summary.calls = self.calls_spent - spent_before
         return summary
 
-    async def _fetch(self, node_ids: Sequence[str], *, cause: str) -> RoundOutcome:
-        """Fetch and store; a refused token (GraphAuthError) is raised: nothing can succeed."""
+    async def _fetch(
+        self,
+        chunks: AsyncGenerator[Sequence[str]],
+        *,
+        cause: str,
+        stored: Callable[[RoundOutcome, Sequence[str]], Awaitable[None]] | None = None,
+    ) -> RoundOutcome:
+        """Fetch and store chunk after chunk, `FETCH_CONCURRENCY` in flight; `stored` is told
+        of each chunk once its reports are stored. A refused token (GraphAuthError) is
+        raised: nothing can succeed."""
         outcome = RoundOutcome()
-        chunks = deque(
-            node_ids[start : start + FETCH_CHUNK_NODES]
-            for start in range(0, len(node_ids), FETCH_CHUNK_NODES)
-        )
         in_flight: deque[asyncio.Task[_Fetched]] = deque()
+        exhausted = False
+
+        async def top_up() -> None:
+            nonlocal exhausted
+            # No new chunk after an app-level throttle: Meta would refuse it too.
+            while not exhausted and len(in_flight) < FETCH_CONCURRENCY and not outcome.throttled:
+                chunk = await anext(chunks, None)
+                if chunk is None:
+                    exhausted = True
+                    return
+                in_flight.append(asyncio.create_task(self._fetch_chunk(chunk)))
+
         try:
-            while chunks or in_flight:
-                # No new chunk after an app-level throttle: Meta would refuse it too.
-                while chunks and len(in_flight) < FETCH_CONCURRENCY and not outcome.throttled:
-                    in_flight.append(asyncio.create_task(self._fetch_chunk(chunks.popleft())))
-                if not in_flight:
-                    break
+            await top_up()
+            while in_flight:
                 chunk_ids, results = await in_flight.popleft()
+                if not any(map(_app_throttle, results.values())):
+                    await top_up()  # the next requests go out while this chunk is stored
                 await self._store(chunk_ids, results, outcome, cause)
+                if stored is not None:
+                    await stored(outcome, chunk_ids)
+                await top_up()
         finally:
             for task in in_flight:
                 task.cancel()
             await asyncio.gather(*in_flight, return_exceptions=True)
-        for chunk in chunks:  # never sent: throttled like the rest, so retried in time
-            outcome.throttled.extend(chunk)
+            await chunks.aclose()
         if outcome.pause_seconds is not None:
             log.warning("Meta throttled the fleet refresh", pause_seconds=outcome.pause_seconds)
             self._pause(outcome.pause_seconds)
@@ -322,7 +332,7 @@ class FleetRefresher:
                 if node_id not in outcome.failed:
                     outcome.refreshed.append(node_id)
                     self._failures.pop(node_id, None)
-            elif isinstance(result, GraphRateLimited) and result.code not in WABA_RATE_LIMIT_CODES:
+            elif _app_throttle(result):
                 self._sink.failed(node_id, result)
                 outcome.throttled.append(node_id)
                 wait = result.retry_after if result.retry_after else self._default_pause
@@ -349,10 +359,18 @@ class FleetRefresher:
                     outcome.failed[report.node_id] = exc
 
     async def _reschedule(
-        self, outcome: RoundOutcome, due: Mapping[str, DueNode], now: float
+        self,
+        outcome: RoundOutcome,
+        node_ids: Sequence[str],
+        due: Mapping[str, DueNode],
+        now: float,
     ) -> None:
-        """Push failed nodes out: throttled WABAs by Meta's wait, others by a doubling delay."""
-        for node_id, error in outcome.failed.items():
+        """Push the chunk's failed nodes out: throttled WABAs by Meta's wait, others by a
+        doubling delay."""
+        for node_id in node_ids:
+            error = outcome.failed.get(node_id)
+            if error is None:
+                continue
             if isinstance(error, GraphRateLimited):
                 delay = error.retry_after or self.interval_seconds
             else:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncGenerator, Mapping, Sequence
 from datetime import datetime
 from typing import Protocol
 
@@ -33,6 +33,10 @@ class Schedule(Protocol):
     """Which nodes are due, and how to postpone one (the health repository)."""
 
     async def due_nodes(self, now: datetime, limit: int = 100) -> list[DueNode]: ...
+
+    def due_pages(self, now: datetime, *, limit: int, page: int) -> AsyncGenerator[list[DueNode]]:
+        """`due_nodes(now, limit)` a page at a time, from one query."""
+        ...
 
     async def count_nodes(self) -> int: ...
 

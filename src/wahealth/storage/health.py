@@ -9,11 +9,11 @@ transaction (see `recording`).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, or_, select
+from sqlalchemy import ColumnElement, Select, and_, func, or_, select
 
 from wahealth.domain.model import NodeKind
 from wahealth.domain.records import (
@@ -25,7 +25,7 @@ from wahealth.domain.records import (
     TransitionCause,
 )
 from wahealth.storage._session import Factory, insert_for, reading, writing
-from wahealth.storage.catalog import NodeRef, catalog_nodes
+from wahealth.storage.catalog import catalog_nodes
 from wahealth.storage.models import AccountRow, NodeHealthRow, OutboxRow, SpaceRow, TransitionRow
 from wahealth.storage.prune import DEFAULT_BATCH, prune_older_than, table_of
 from wahealth.storage.recording import AlertPlanner, ReportRecord, write_reports
@@ -35,6 +35,8 @@ __all__ = ["AlertPlanner", "HealthRepository", "ReportRecord"]
 # Reports written per transaction by `record_many`: big enough that a fleet refresh pays a
 # few statements per chunk, not per report; small enough to keep each transaction short.
 RECORD_CHUNK = 500
+# Due nodes handed out at a time by `due_pages`.
+DUE_PAGE = 2_000
 
 
 def _health(row: NodeHealthRow) -> NodeHealth:
@@ -64,6 +66,22 @@ def _transition(row: TransitionRow) -> Transition:
         TransitionCause(row.cause),
         row.occurred_at,
         row.field,
+    )
+
+
+def _due_query(now: datetime, limit: int) -> Select[str, str, str, datetime | None]:
+    nodes = catalog_nodes().subquery()
+    return (
+        select(nodes.c.node_id, nodes.c.kind, nodes.c.space_id, NodeHealthRow.next_due_at)
+        .join(SpaceRow, SpaceRow.id == nodes.c.space_id)
+        .join(AccountRow, AccountRow.id == SpaceRow.account_id)
+        .outerjoin(NodeHealthRow, NodeHealthRow.node_id == nodes.c.node_id)
+        .where(
+            AccountRow.disabled_at.is_(None),
+            or_(NodeHealthRow.next_due_at.is_(None), NodeHealthRow.next_due_at <= now),
+        )
+        .order_by(NodeHealthRow.next_due_at.asc().nulls_first(), nodes.c.node_id)
+        .limit(limit)
     )
 
 
@@ -164,20 +182,6 @@ class HealthRepository:
                 ids.extend(await write_reports(session, records[start : start + chunk]))
         return ids
 
-    async def node_refs(self, node_ids: Iterable[str]) -> dict[str, NodeRef]:
-        """The catalog's kind and space of each of these nodes that it knows."""
-        wanted = sorted(set(node_ids))
-        nodes = catalog_nodes().subquery()
-        refs: dict[str, NodeRef] = {}
-        async with reading(self._sessions) as session:
-            for start in range(0, len(wanted), RECORD_CHUNK):
-                query = select(nodes).where(
-                    nodes.c.node_id.in_(wanted[start : start + RECORD_CHUNK])
-                )
-                for node_id, kind, space_id in await session.execute(query):
-                    refs[node_id] = NodeRef(node_id, NodeKind(kind), space_id)
-        return refs
-
     async def history(
         self, node_id: str, limit: int = 50, before_id: int | None = None
     ) -> list[Transition]:
@@ -219,22 +223,27 @@ class HealthRepository:
     async def due_nodes(self, now: datetime, limit: int = 100) -> list[DueNode]:
         """Catalog nodes of enabled accounts due for a refresh: never-scheduled first, then
         by `next_due_at`, oldest first."""
-        nodes = catalog_nodes().subquery()
-        query = (
-            select(nodes.c.node_id, nodes.c.kind, nodes.c.space_id, NodeHealthRow.next_due_at)
-            .join(SpaceRow, SpaceRow.id == nodes.c.space_id)
-            .join(AccountRow, AccountRow.id == SpaceRow.account_id)
-            .outerjoin(NodeHealthRow, NodeHealthRow.node_id == nodes.c.node_id)
-            .where(
-                AccountRow.disabled_at.is_(None),
-                or_(NodeHealthRow.next_due_at.is_(None), NodeHealthRow.next_due_at <= now),
-            )
-            .order_by(NodeHealthRow.next_due_at.asc().nulls_first(), nodes.c.node_id)
-            .limit(limit)
-        )
         async with reading(self._sessions) as session:
-            rows = (await session.execute(query)).all()
+            rows = (await session.execute(_due_query(now, limit))).all()
         return [DueNode(node_id, NodeKind(kind), space, due) for node_id, kind, space, due in rows]
+
+    async def due_pages(
+        self, now: datetime, *, limit: int, page: int = DUE_PAGE
+    ) -> AsyncGenerator[list[DueNode]]:
+        """`due_nodes(now, limit)`, read by one query and handed out `page` nodes at a time.
+
+        The catalog is sorted once for the whole round instead of once per page (with
+        100,000 nodes each sort reads them all); only a page is held at a time. The
+        pages come from one snapshot, taken when the first is read. Close the iterator
+        (`contextlib.aclosing`) when leaving it early: it holds a read transaction.
+        """
+        async with reading(self._sessions) as session:
+            result = await session.stream(_due_query(now, limit))
+            async for rows in result.partitions(page):
+                yield [
+                    DueNode(node_id, NodeKind(kind), space, due)
+                    for node_id, kind, space, due in rows
+                ]
 
     async def count_nodes(self) -> int:
         """How many catalog nodes of enabled accounts the fleet refresh keeps fresh."""

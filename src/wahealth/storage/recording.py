@@ -30,6 +30,7 @@ from wahealth.domain.records import (
     TransitionCause,
 )
 from wahealth.storage._session import insert_for
+from wahealth.storage.catalog import catalog_nodes
 from wahealth.storage.columns import utcnow
 from wahealth.storage.models import AlertSubscriptionRow, NodeHealthRow, OutboxRow, TransitionRow
 from wahealth.storage.outbox import subscription_of
@@ -54,6 +55,9 @@ class ReportRecord:
     alerts: AlertPlanner | Sequence[PlannedAlert] = ()
     next_due_at: datetime | None = None
     checked_at: datetime | None = None
+    # The catalog's kind and space of the node, when it knows it, replace `kind` and
+    # `space_id` (read in the writing transaction: no lookup of its own per chunk).
+    from_catalog: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,16 +71,20 @@ class _Stored:
 
 
 def _next(
-    stored: _Stored | None, item: ReportRecord, now: datetime
+    stored: _Stored | None, item: ReportRecord, now: datetime, ref: tuple[str, str] | None
 ) -> tuple[dict[str, Any], dict[str, Any] | None] | None:
-    """The row values and the transition (None: unchanged) a report gives; None to ignore it."""
+    """The row values and the transition (None: unchanged) a report gives; None to ignore it.
+
+    `ref` is the catalog's (kind, space id) of the node, which `item.from_catalog` prefers.
+    """
     if stored is not None and stored.fetched_at is not None and stored.fetched_at > item.fetched_at:
         return None
+    kind, space_id = ref if ref is not None and item.from_catalog else (item.kind, item.space_id)
     codes = sorted({str(code) for code in item.error_codes})
     row: dict[str, Any] = {
         "node_id": item.node_id,
-        "node_kind": item.kind,
-        "space_id": item.space_id,
+        "node_kind": kind,
+        "space_id": space_id,
         "can_send_message": item.overall,
         "payload": dict(item.payload),
         "error_codes": codes,
@@ -93,8 +101,8 @@ def _next(
         return row, None
     transition = {
         "node_id": item.node_id,
-        "node_kind": item.kind,
-        "space_id": item.space_id,
+        "node_kind": kind,
+        "space_id": space_id,
         "before": old_overall if known else None,
         "after": item.overall,
         "changes": dict(item.changes)
@@ -133,10 +141,11 @@ async def write_reports(session: AsyncSession, items: Sequence[ReportRecord]) ->
     """Store `items` in the caller's transaction; per item its new transition's id, or None."""
     now = utcnow()
     stored = await _stored_rows(session, {item.node_id for item in items})
+    refs = await _catalog_refs(session, {item.node_id for item in items if item.from_catalog})
     rows: dict[str, dict[str, Any]] = {}
     changed: list[tuple[int, ReportRecord, dict[str, Any]]] = []
     for index, item in enumerate(items):
-        step = _next(stored.get(item.node_id), item, now)
+        step = _next(stored.get(item.node_id), item, now, refs.get(item.node_id))
         if step is None:
             continue
         row, transition = step
@@ -156,14 +165,15 @@ async def write_reports(session: AsyncSession, items: Sequence[ReportRecord]) ->
     transition_ids = await _insert_transitions(session, [values for _, _, values in changed])
     subscriptions = await _active_subscriptions(
         session,
-        {item.space_id for _, item, _ in changed if callable(item.alerts) and item.space_id},
+        {values["space_id"] for _, item, values in changed if callable(item.alerts)} - {None},
     )
     alerts: list[dict[str, Any]] = []
     for transition_id, (index, item, values) in zip(transition_ids, changed, strict=True):
         ids[index] = transition_id
         planned = item.alerts
         if callable(planned):
-            spaces = subscriptions.get(item.space_id, []) if item.space_id is not None else []
+            space_id = values["space_id"]
+            spaces = subscriptions.get(space_id, []) if space_id is not None else []
             planned = list(planned(_transition(transition_id, values), spaces))
         alerts.extend(_outbox_row(alert, transition_id, item.fetched_at) for alert in planned)
     if alerts:
@@ -230,6 +240,15 @@ async def _stored_rows(session: AsyncSession, node_ids: set[str]) -> dict[str, _
         node_id: _Stored(overall, payload, codes or (), fetched_at)
         for node_id, overall, payload, codes, fetched_at in await session.execute(query)
     }
+
+
+async def _catalog_refs(session: AsyncSession, node_ids: set[str]) -> dict[str, tuple[str, str]]:
+    """The catalog's (kind, space id) of each of these nodes that it knows."""
+    if not node_ids:
+        return {}
+    nodes = catalog_nodes().subquery()
+    query = select(nodes).where(nodes.c.node_id.in_(sorted(node_ids)))
+    return {node_id: (kind, space_id) for node_id, kind, space_id in await session.execute(query)}
 
 
 async def _upsert_rows(session: AsyncSession, rows: list[dict[str, Any]]) -> None:

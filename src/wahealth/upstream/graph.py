@@ -23,8 +23,7 @@ import structlog
 
 from wahealth import __version__
 from wahealth.core.ports import UpstreamRejected
-from wahealth.domain import HealthReport, MalformedHealthStatus, NodeKind, parse_health_status
-from wahealth.http_body import NotJson, loads_bounded
+from wahealth.domain import HealthReport, NodeKind
 from wahealth.upstream.errors import (
     WABA_RATE_LIMIT_CODES,
     GraphAuthError,
@@ -34,6 +33,12 @@ from wahealth.upstream.errors import (
     GraphRateLimited,
     GraphTransientError,
     graph_error_from,
+)
+from wahealth.upstream.graph_answers import (
+    batch_item,
+    batch_json,
+    decode_json,
+    health_report,
 )
 from wahealth.upstream.records import (
     PhoneNumberRecord,
@@ -47,10 +52,7 @@ log = structlog.get_logger(__name__)
 
 MAX_BATCH = 50
 _NODE_ID = re.compile(r"^[A-Za-z0-9_.-]+$")
-# A health answer is a few KiB and five levels deep; anything far beyond is not an answer,
-# and would cost memory here and fail later when the report is rendered (orjson stops at 255).
 MAX_BODY_BYTES = 1024 * 1024
-MAX_JSON_DEPTH = 32
 
 Sleep = Callable[[float], Awaitable[None]]
 
@@ -147,7 +149,7 @@ class GraphClient:
             path = f"/{self.api_version}/{_check_node_id(node_id)}"
             params = {"fields": self._fields(kind)}
             payload = await self._call("GET", path, params=params, attempts=attempts)
-            return _report(node_id, payload)
+            return health_report(node_id, payload)
 
     def _fields(self, kind: NodeKind | None) -> str:
         kept = kept_fields(kind, self.api_version) if kind is not None else ()
@@ -275,10 +277,14 @@ class GraphClient:
             for n in chunk
         ]
         data = {"batch": json.dumps(requests), "include_headers": "true"}
-        answers = await self._call("POST", f"/{self.api_version}/", data=data)
+        answers = await self._call("POST", f"/{self.api_version}/", data=data, decode=batch_json)
         if not isinstance(answers, list) or len(answers) != len(chunk):
             raise GraphBadResponse("a batch answer must be a list with one item per request")
-        return {node_id: _batch_item(node_id, a) for node_id, a in zip(chunk, answers, strict=True)}
+        fetched_at = datetime.now(UTC)  # every sub-response arrived with this answer
+        return {
+            node_id: batch_item(node_id, answer, fetched_at)
+            for node_id, answer in zip(chunk, answers, strict=True)
+        }
 
     async def _paged(self, path: str, params: Mapping[str, str]) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = []
@@ -308,13 +314,14 @@ class GraphClient:
         params: Mapping[str, str] | None = None,
         data: Mapping[str, str] | None = None,
         attempts: int | None = None,
+        decode: Callable[[bytes], Any] | None = None,
     ) -> Any:
         """One Graph call, retried on transient failures and short rate limits."""
         max_attempts = self.max_attempts if attempts is None else max(1, attempts)
         attempt = 1
         while True:
             try:
-                return await self._attempt(method, path, params, data)
+                return await self._attempt(method, path, params, data, decode or decode_json)
             except (GraphTransientError, GraphRateLimited) as exc:
                 delay = self._retry_delay(exc, attempt, max_attempts)
                 if delay is None:
@@ -348,6 +355,7 @@ class GraphClient:
         path: str,
         params: Mapping[str, str] | None,
         data: Mapping[str, str] | None,
+        decode: Callable[[bytes], Any],
     ) -> Any:
         try:
             request = self._client.build_request(method, path, params=params, data=data)
@@ -367,7 +375,7 @@ class GraphClient:
         payload = None
         if body is not None:
             try:
-                payload = decode_json(body)
+                payload = decode(body)
             except GraphBadResponse:
                 if response.is_success:
                     raise
@@ -395,14 +403,6 @@ async def _read_capped(response: httpx.Response, limit: int) -> bytes | None:
     return b"".join(chunks)
 
 
-def decode_json(raw: bytes | str) -> Any:
-    """Graph's JSON, or GraphBadResponse if it is not JSON or is nested deeper than an answer."""
-    try:
-        return loads_bounded(raw, MAX_JSON_DEPTH)
-    except NotJson as exc:
-        raise GraphBadResponse(f"Graph's answer is unusable: {exc}") from None
-
-
 def _rejected(exc: GraphError) -> UpstreamRejected:
     assert exc.code is not None
     return UpstreamRejected(
@@ -412,57 +412,3 @@ def _rejected(exc: GraphError) -> UpstreamRejected:
         subcode=exc.subcode,
         error_type=exc.error_type,
     )
-
-
-def _report(node_id: str, payload: Any) -> HealthReport:
-    if not isinstance(payload, dict):
-        raise GraphBadResponse(f"health of {node_id}: not a JSON object")
-    try:
-        return parse_health_status(payload, fetched_at=datetime.now(UTC), node_id=node_id)
-    except MalformedHealthStatus as exc:
-        raise GraphBadResponse(f"health of {node_id}: {exc}") from exc
-
-
-def _sub_headers(raw: Any) -> httpx.Headers:
-    """A batch item's `headers` list; entries that cannot be HTTP headers are dropped."""
-    if not isinstance(raw, list):
-        return httpx.Headers()
-    pairs = []
-    for header in raw:
-        if not isinstance(header, dict):
-            continue
-        name, value = header.get("name"), header.get("value")
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            value = str(value)
-        if isinstance(name, str) and isinstance(value, str) and _header_safe(name, value):
-            pairs.append((name, value))
-    return httpx.Headers(pairs)
-
-
-def _header_safe(name: str, value: str) -> bool:
-    return name.isascii() and value.isascii() and name.isprintable() and value.isprintable()
-
-
-def _batch_item(node_id: str, item: Any) -> HealthReport | GraphError:
-    if item is None:
-        return GraphTransientError(f"batch sub-request for {node_id} got no answer")
-    status = item.get("code") if isinstance(item, dict) else None
-    if not isinstance(status, int) or isinstance(status, bool):
-        return GraphBadResponse(f"batch answer for {node_id} is not a sub-response")
-    headers = _sub_headers(item.get("headers"))
-    body = item.get("body")
-    try:
-        payload = decode_json(body) if isinstance(body, str) else None
-    except GraphBadResponse as exc:
-        if 200 <= status < 300:
-            return GraphBadResponse(f"batch answer for {node_id}: {exc.message}")
-        payload = None
-    if 200 <= status < 300:
-        if payload is None:
-            return GraphBadResponse(f"batch answer for {node_id} has no JSON body")
-        if not (isinstance(payload, dict) and "error" in payload):
-            try:
-                return _report(node_id, payload)
-            except GraphBadResponse as exc:
-                return exc
-    return graph_error_from(status, payload, headers)
