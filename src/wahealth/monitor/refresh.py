@@ -117,6 +117,8 @@ class FleetRefresher:
         self._paused_until = 0.0
         self._shortfall: BudgetShortfall | None = None
         self.calls_spent = 0
+        # When a round last finished (epoch seconds; None: none yet): /metrics shows its age.
+        self.last_round_at: float | None = None
 
     @property
     def paused_until(self) -> float:
@@ -219,6 +221,7 @@ class FleetRefresher:
                 break
             if len(due) < limit:
                 break  # nothing more is due
+        self.last_round_at = self._clock()
         if totals.refreshed or totals.failed:
             log.info(
                 "fleet refresh round",
