@@ -53,9 +53,7 @@ def test_each_day_is_the_worst_status_held_that_day(
         changes.append(StatusChange(origin + timedelta(minutes=minute), before, status))
         before = status
     bars = daily_bars(changes, today=TODAY, days=days)
-    assert [bar.day for bar in bars] == [
-        TODAY - timedelta(days=days - 1 - i) for i in range(days)
-    ]
+    assert [bar.day for bar in bars] == [TODAY - timedelta(days=days - 1 - i) for i in range(days)]
     assert [bar.status for bar in bars] == _held(changes, days)
 
 

@@ -19,6 +19,7 @@ from tests.web._public import (
     set_health,
     split_settings,
 )
+
 from wahealth.domain.catalog import describe
 from wahealth.testing import DEMO, RunningApp, running_app
 
@@ -167,7 +168,8 @@ async def test_current_status_and_only_the_public_text(tmp_path: Path) -> None:
     for shown in (str(view), html):
         assert "internal ref 7731" not in shown
         assert "internal runbook" not in shown
-        assert "141006" not in shown and "141002" not in shown
+        assert "141006" not in shown
+        assert "141002" not in shown
     text = " ".join(parsed.text)
     assert "Some numbers or templates cannot send messages" in text
     assert describe(141006)[0] in text  # type: ignore[index]
@@ -186,7 +188,8 @@ async def test_another_spaces_nodes_are_never_on_a_page(tmp_path: Path) -> None:
     assert [n["id"] for n in demo["nodes"]] == [AVAILABLE_PHONE, LIMITED_PHONE, BLOCKED_TEMPLATE]
     assert [n["id"] for n in other["nodes"]] == [OTHER_PHONE]
     assert other["nodes"][0]["status"] == "BLOCKED"
-    assert demo["total"] == 3 and other["total"] == 1
+    assert demo["total"] == 3
+    assert other["total"] == 1
     for shown in (str(demo), demo_html):
         for foreign in (OTHER_PHONE, OTHER_WABA, DEMO.other_space, "0000 0009"):
             assert foreign not in shown
@@ -219,7 +222,8 @@ async def test_no_page_without_the_opt_in(tmp_path: Path) -> None:
             assert answer.json() == {"error": "no status page here"}, why
         else:
             assert "No status page here." in answer.text, why
-        assert AVAILABLE_PHONE not in answer.text and OTHER_PHONE not in answer.text
+        assert AVAILABLE_PHONE not in answer.text
+        assert OTHER_PHONE not in answer.text
 
 
 async def test_pages_and_bad_page_numbers(tmp_path: Path) -> None:
