@@ -25,6 +25,7 @@ from tests.web._public import (
 from wahealth.metrics.fleet import messaging_limit
 from wahealth.settings import SubscriptionConfig
 from wahealth.testing import DEMO, RunningApp, running_app
+from wahealth.upstream.emulator.app import emulator_state
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 ALL_NODES = (*DEMO_NODES, DEMO_WABA, OTHER_WABA, OTHER_PHONE)
@@ -102,20 +103,39 @@ async def test_each_nodes_status_and_its_change(tmp_path: Path) -> None:
     assert (DEMO.space, "PHONE_NUMBER", "AVAILABLE") not in counts(changed)
 
 
-async def test_numbers_quality(tmp_path: Path) -> None:
-    async with running_app(split_settings(tmp_path)) as running:
-        samples = await scrape(running)
+def _levels(samples: Samples, name: str) -> dict[str, tuple[str, float]]:
+    return {dict(k)["node_id"]: (dict(k)["space"], v) for k, v in series(samples, name).items()}
 
-    quality = {
-        dict(k)["node_id"]: (dict(k)["space"], v)
-        for k, v in series(samples, "wahealth_phone_number_quality").items()
-    }
-    # The demo numbers are GREEN in the catalog the start-up sync stored.
-    assert quality == {
+
+async def test_numbers_quality_and_messaging_limit_follow_meta(tmp_path: Path) -> None:
+    async with running_app(split_settings(tmp_path)) as running:
+        synced = await scrape(running)
+        # Meta lowers a number's quality and limit: its webhook updates the kept fields.
+        patched = await running.client.patch(
+            f"/_emulator/nodes/{AVAILABLE_PHONE}",
+            json={"quality_rating": "RED", "messaging_limit_tier": "TIER_250"},
+        )
+        assert patched.status_code == 200, patched.text
+        assert running.components.emulator is not None
+        await emulator_state(running.components.emulator).webhooks.drain()
+        await running.components.monitor.webhooks.drain()
+        lowered = await scrape(running)
+
+    quality, limit = "wahealth_phone_number_quality", "wahealth_phone_number_messaging_limit"
+    # As the demo scenario has them, stored by the start-up sync.
+    assert _levels(synced, quality) == {
         AVAILABLE_PHONE: (DEMO.space, 0),
         LIMITED_PHONE: (DEMO.space, 0),
         OTHER_PHONE: (DEMO.other_space, 0),
     }
+    assert _levels(synced, limit) == {
+        AVAILABLE_PHONE: (DEMO.space, 1000),
+        LIMITED_PHONE: (DEMO.space, 250),
+        OTHER_PHONE: (DEMO.other_space, 1000),
+    }
+    assert _levels(lowered, quality)[AVAILABLE_PHONE] == (DEMO.space, 2)
+    assert _levels(lowered, limit)[AVAILABLE_PHONE] == (DEMO.space, 250)
+    assert _levels(lowered, quality)[OTHER_PHONE] == (DEMO.other_space, 0)
 
 
 def test_messaging_limit_tiers_in_conversations_a_day() -> None:

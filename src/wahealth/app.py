@@ -34,6 +34,8 @@ from wahealth.components import (
     build_components,
     open_secretbox,
 )
+from wahealth.core.bulk import BulkHealth
+from wahealth.core.gate import PreSendGate
 from wahealth.dialects.cams.routes import routes as cams_routes
 from wahealth.dialects.d360.routes import routes as d360_routes
 from wahealth.dialects.graph.routes import routes as graph_routes
@@ -46,7 +48,9 @@ from wahealth.storage.credentials import CredentialRepository
 from wahealth.storage.tenancy import TenancyRepository
 from wahealth.upstream.emulator.app import emulator_state
 from wahealth.web.badges import badge_routes
+from wahealth.web.bulk import bulk_routes
 from wahealth.web.dashboard import Dashboard, dashboard_routes
+from wahealth.web.gate import gate_routes
 from wahealth.web.history import history_routes
 from wahealth.web.meta_webhooks import MetaWebhookEndpoint
 from wahealth.web.status_page import status_page_routes
@@ -133,6 +137,7 @@ def _routes(components: Components, readiness: Readiness) -> list[BaseRoute]:
             admin = LoopbackOnly(admin)
         routes.append(Route("/_emulator/{rest:path}", admin))
     routes += history_routes(components.queries)
+    routes += bulk_routes(BulkHealth(components.queries))
     routes += webhooks.routes()
     routes += dashboard_routes(
         Dashboard(components.directory, components.tenancy, components.catalog, components.history)
@@ -166,10 +171,12 @@ def create_app(settings: Settings, *, overrides: Overrides | None = None) -> Sta
                 readiness.ready = False
 
     queries = components.queries
+    gate = PreSendGate(queries, components.catalog)
     dialects = [
         *cams_routes(queries),
         *d360_routes(queries),
         *graph_routes(queries, components.graph_reads),
+        *gate_routes(gate),  # a send loop's hot path too
     ]
     metrics = components.metrics
     observe = metrics.instruments.observe_request if metrics is not None else None

@@ -22,6 +22,7 @@ from tests.web._public import (
 
 from wahealth.domain.catalog import describe
 from wahealth.testing import DEMO, RunningApp, running_app
+from wahealth.upstream.emulator.app import emulator_state
 
 PUBLIC = {"public_status": True}
 
@@ -242,3 +243,29 @@ async def test_pages_and_bad_page_numbers(tmp_path: Path) -> None:
         assert answer.json() == {"error": "page must be a whole number from 1 to 100000"}
     assert bad_html.status_code == 400
     assert "page must be a whole number" in bad_html.text
+
+
+async def test_changes_of_other_fields_are_not_status_changes(tmp_path: Path) -> None:
+    async with running_app(split_settings(tmp_path, demo=PUBLIC)) as running:
+        await refresh(running, AVAILABLE_PHONE)
+        # Quality and limit changes are stored as transitions of their own field.
+        patched = await running.client.patch(
+            f"/_emulator/nodes/{AVAILABLE_PHONE}",
+            json={"quality_rating": "RED", "messaging_limit_tier": "TIER_250"},
+        )
+        assert patched.status_code == 200
+        assert running.components.emulator is not None
+        await emulator_state(running.components.emulator).webhooks.drain()
+        await running.components.monitor.webhooks.drain()
+        fields = [
+            t.field
+            for t in await running.components.history.history(AVAILABLE_PHONE)
+            if t.field is not None
+        ]
+        view = await _json(running)
+
+    assert sorted(fields) == ["messaging_limit_tier", "quality_rating"]
+    [phone] = [n for n in view["nodes"] if n["id"] == AVAILABLE_PHONE]
+    assert phone["status"] == "AVAILABLE"
+    assert set(phone["bars"][:-1]) == {None}
+    assert phone["bars"][-1] == "AVAILABLE"

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import String, func, literal, null, select
+from sqlalchemy import String, func, literal, select
 
 from wahealth.domain.model import NodeKind
 from wahealth.domain.records import AlertState
@@ -94,7 +94,7 @@ class FleetView:
                 WabaRow.space_id,
                 PhoneNumberRow.id,
                 PhoneNumberRow.quality_rating,
-                null(),  # PLACEHOLDER messaging_limit_tier until the kept fields land
+                PhoneNumberRow.messaging_limit_tier,
             ).join(WabaRow, WabaRow.id == PhoneNumberRow.waba_id),
             WabaRow.space_id,
         )

@@ -209,5 +209,5 @@ class PublicViews:
 
 
 def _health_changes() -> ColumnElement[bool]:
-    """Transitions of the overall status (not of other kept fields)."""
-    return TransitionRow.after.is_not(None)
+    """Transitions of the overall status (not of a kept field: quality, limits, statuses)."""
+    return TransitionRow.field.is_(None)

@@ -1,7 +1,7 @@
 """Spaces' opt-ins to the public views: node badges and the status page.
 
 Revision ID: space_opt_ins
-Revises: 0002
+Revises: 0003
 Create Date: 2026-12-10
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "space_opt_ins"
-down_revision: str | Sequence[str] | None = "0002"
+down_revision: str | Sequence[str] | None = "0003"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
