@@ -37,7 +37,13 @@ def _held(changes: list[StatusChange], days: int) -> list[Status | None]:
 
 @given(
     st.lists(
-        st.tuples(st.integers(min_value=0, max_value=200 * 24 * 60 - 1), STATUSES),
+        st.tuples(
+            st.one_of(
+                st.integers(min_value=0, max_value=200 * 24 * 60 - 1),
+                st.integers(min_value=0, max_value=199).map(lambda day: day * 24 * 60),  # midnight
+            ),
+            STATUSES,
+        ),
         max_size=25,
     ),
     st.one_of(st.none(), STATUSES),
@@ -65,3 +71,13 @@ def test_a_change_stamped_after_today_counts_today() -> None:
     ahead = StatusChange(END + timedelta(hours=2), "AVAILABLE", "BLOCKED")
     bars = daily_bars([ahead], today=TODAY, days=3)
     assert [bar.status for bar in bars] == [Status.AVAILABLE, Status.AVAILABLE, Status.BLOCKED]
+
+
+def test_a_change_at_midnight_is_the_days_status_from_its_start() -> None:
+    midnight = datetime(2026, 12, 9, tzinfo=UTC)
+    changes = [
+        StatusChange(midnight - timedelta(hours=5), None, "BLOCKED"),
+        StatusChange(midnight, "BLOCKED", "AVAILABLE"),
+    ]
+    bars = daily_bars(changes, today=TODAY, days=3)
+    assert [bar.status for bar in bars] == [Status.BLOCKED, Status.AVAILABLE, Status.AVAILABLE]

@@ -73,13 +73,16 @@ def daily_bars(
     first = today - timedelta(days=days - 1)
     index = 0
     current = _status(changes[0].before) if changes else None
-    while index < len(changes) and utc_day(changes[index].occurred_at) < first:
-        current = _status(changes[index].after)
-        index += 1
     bars = []
     for offset in range(days):
         day = first + timedelta(days=offset)
-        worst = current
+        start = datetime(day.year, day.month, day.day, tzinfo=UTC)
+        while index < len(changes) and changes[index].occurred_at < start:
+            current = _status(changes[index].after)
+            index += 1
+        # The status the day starts with, unless a change replaces it at its first instant.
+        replaced = index < len(changes) and changes[index].occurred_at == start
+        worst = None if replaced else current
         # A change stamped after today (a clock ahead of ours) counts today.
         while index < len(changes) and (
             utc_day(changes[index].occurred_at) <= day or offset == days - 1
