@@ -193,7 +193,7 @@ class _BrokenCache:
 
 async def test_cache_errors_are_counted_and_raised() -> None:
     metrics = Metrics(process_metrics=False)
-    cache = InstrumentedCache(_BrokenCache(), metrics)
+    cache = InstrumentedCache(_BrokenCache(), metrics.instruments)
     with pytest.raises(ConnectionError):
         await cache.get(PHONE)
     with pytest.raises(TimeoutError):

@@ -47,11 +47,13 @@ from wahealth.storage import create_engine, session_factory, upgrade
 from wahealth.storage.credentials import CredentialRepository
 from wahealth.storage.tenancy import TenancyRepository
 from wahealth.upstream.emulator.app import emulator_state
+from wahealth.web.badges import badge_routes
 from wahealth.web.bulk import bulk_routes
 from wahealth.web.dashboard import Dashboard, dashboard_routes
 from wahealth.web.gate import gate_routes
 from wahealth.web.history import history_routes
 from wahealth.web.meta_webhooks import MetaWebhookEndpoint
+from wahealth.web.status_page import status_page_routes
 
 __all__ = ["Components", "Overrides", "create_app", "prepare_storage"]
 
@@ -140,6 +142,8 @@ def _routes(components: Components, readiness: Readiness) -> list[BaseRoute]:
     routes += dashboard_routes(
         Dashboard(components.directory, components.tenancy, components.catalog, components.history)
     )
+    routes += badge_routes(components.public_views)
+    routes += status_page_routes(components.public_views)
     return routes
 
 
@@ -152,6 +156,8 @@ def create_app(settings: Settings, *, overrides: Overrides | None = None) -> Sta
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with contextlib.AsyncExitStack() as stack:
             stack.push_async_callback(components.aclose)
+            if components.metrics is not None:
+                await stack.enter_async_context(components.metrics.publishing())
             await _start(components)
             stack.push_async_callback(components.monitor.stop)
             if components.emulator is not None:
@@ -173,7 +179,7 @@ def create_app(settings: Settings, *, overrides: Overrides | None = None) -> Sta
         *gate_routes(gate),  # a send loop's hot path too
     ]
     metrics = components.metrics
-    observe = metrics.observe_request if metrics is not None else None
+    observe = metrics.instruments.observe_request if metrics is not None else None
     app = WahealthApp(
         DirectDialects(dialects, observe),
         routes=[*_routes(components, readiness), *dialects],

@@ -69,7 +69,9 @@ async def apply_config(
         for graph in account.graph_tokens:
             await credentials.put_graph_token(account.name, hash_token(graph.token), "config")
     for space in spaces:
-        await tenancy.upsert_space(space.id, space.account)
+        await tenancy.upsert_space(
+            space.id, space.account, badges=space.badges, public_status=space.public_status
+        )
         for waba_id in space.wabas:
             await tenancy.upsert_waba(waba_id, space.id)
     if settings.embedded and not await credentials.list_credentials(DEMO_ACCOUNT):

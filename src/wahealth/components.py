@@ -37,16 +37,27 @@ from wahealth.core.health import Freshness, HealthService
 from wahealth.core.ports import NonceStore, RateLimiter, ReportCache, SecretOpener
 from wahealth.core.queries import FailClosedNonces, HealthQueries
 from wahealth.domain import HealthReport
-from wahealth.metrics import InstrumentedCache, Metrics, MetricsMode
+from wahealth.metrics import (
+    InstrumentedCache,
+    InstrumentedLimiter,
+    Instruments,
+    MetaCallCounter,
+    Metrics,
+    MetricsMode,
+    PerNode,
+)
+from wahealth.metrics.multiprocess import multiprocess_dir
 from wahealth.monitor.properties import TrackedCatalog
 from wahealth.monitor.service import Monitor, build_recorder, build_sender, build_tracker
 from wahealth.settings import Settings, master_key_of
 from wahealth.storage import create_engine, session_factory
 from wahealth.storage.catalog import CatalogRepository
 from wahealth.storage.credentials import CredentialRepository
+from wahealth.storage.fleet_view import FleetView
 from wahealth.storage.graph_catalog import GraphCatalogRepository
 from wahealth.storage.health import HealthRepository
 from wahealth.storage.outbox import OutboxRepository
+from wahealth.storage.public_views import PublicViews
 from wahealth.storage.tenancy import TenancyRepository
 from wahealth.upstream.emulator.app import create_emulator
 from wahealth.upstream.emulator.scenario import load_scenario
@@ -114,6 +125,7 @@ class Components:
     budget: CallBudget
     monitor: Monitor
     graph_reads: GraphReads
+    public_views: PublicViews
     new_credentials: list[NewCredentials] = field(default_factory=list)
 
     async def aclose(self) -> None:
@@ -140,12 +152,21 @@ def with_emulator_webhooks(settings: Settings) -> Settings:
     return settings.model_copy(update={"meta_webhooks": webhooks})
 
 
+def _counted(
+    transport: httpx.AsyncBaseTransport | None, instruments: Instruments | None
+) -> httpx.AsyncBaseTransport | None:
+    """Every request to Meta (or what plays it) counted, outside any test's wrapper."""
+    if instruments is None:
+        return transport
+    return MetaCallCounter(transport or httpx.AsyncHTTPTransport(), instruments)
+
+
 def _graph(
-    settings: Settings, overrides: Overrides, metrics: Metrics | None
+    settings: Settings, overrides: Overrides, instruments: Instruments | None
 ) -> tuple[GraphClient, Starlette | None, Forward | None]:
     up = settings.upstream
     wrap = overrides.graph_transport
-    on_call = metrics.observe_upstream_call if metrics is not None else None
+    on_call = instruments.observe_upstream_call if instruments is not None else None
     options: dict[str, Any] = {
         "api_version": up.api_version,
         "timeout": up.timeout_seconds,
@@ -155,7 +176,7 @@ def _graph(
     if up.kind == "meta":
         if not up.access_token:
             raise ValueError("upstream.kind = 'meta' needs upstream.access_token")
-        transport = wrap(None) if wrap is not None else None
+        transport = _counted(wrap(None) if wrap is not None else None, instruments)
         client = GraphClient(
             base_url=up.base_url, access_token=up.access_token, transport=transport, **options
         )
@@ -168,7 +189,7 @@ def _graph(
     client = GraphClient(
         base_url=EMULATOR_BASE_URL,
         access_token=token,
-        transport=emulated if wrap is None else wrap(emulated),
+        transport=_counted(emulated if wrap is None else wrap(emulated), instruments),
         **options,
     )
     return client, emulator, forward
@@ -192,19 +213,20 @@ def build_components(settings: Settings, overrides: Overrides | None = None) -> 
     engine = create_engine(settings.storage.url)
     sessions = session_factory(engine)
     flight: SingleFlight[str, HealthReport] = SingleFlight()
-    metrics = (
-        Metrics(coalescer=flight, count_alerts=OutboxRepository(sessions).count_by_state)
+    instruments = (
+        Instruments(coalescer=flight)
         if MetricsMode(settings.metrics.mode) is not MetricsMode.OFF
         else None
     )
     catalog = CatalogRepository(sessions)
     redis = RedisClients()
     cache = overrides.report_cache or create_report_cache(settings.cache.url, redis)
-    if metrics is not None:
-        cache = InstrumentedCache(cache, metrics)
-    nonces = overrides.nonces or create_nonce_store(settings.cache.url, redis)
     limiter = overrides.limiter or create_rate_limiter(settings.ratelimit.url, redis)
-    graph, emulator, forward = _graph(settings, overrides, metrics)
+    if instruments is not None:
+        cache = InstrumentedCache(cache, instruments)
+        limiter = InstrumentedLimiter(limiter)
+    nonces = overrides.nonces or create_nonce_store(settings.cache.url, redis)
+    graph, emulator, forward = _graph(settings, overrides, instruments)
     sender = build_sender(settings, sessions, secretbox)
     tracker = build_tracker(settings, sessions, sender)
     catalog_sync = CatalogSync(graph, TrackedCatalog(catalog, tracker))
@@ -256,6 +278,17 @@ def build_components(settings: Settings, overrides: Overrides | None = None) -> 
         budget=budget,
         ttl_seconds=cache_settings.ttl_seconds,
     )
+    metrics = None
+    if instruments is not None:
+        metrics = Metrics(
+            instruments,
+            count_alerts=OutboxRepository(sessions).count_by_state,
+            fleet=FleetView(sessions),
+            per_node=PerNode(settings.metrics.per_node, settings.metrics.per_node_max_nodes),
+            rounds=monitor.refresher,
+            allowance=settings.monitor.meta_calls_per_minute,
+            multiprocess_dir=multiprocess_dir(),
+        )
     return Components(
         settings=settings,
         metrics=metrics,
@@ -281,4 +314,5 @@ def build_components(settings: Settings, overrides: Overrides | None = None) -> 
         budget=budget,
         monitor=monitor,
         graph_reads=graph_reads,
+        public_views=PublicViews(sessions),
     )

@@ -76,6 +76,11 @@ class SpaceConfig(_Section):
     id: str = Field(min_length=1)
     account: str = Field(min_length=1)
     wabas: list[str] = Field(default_factory=list)
+    # Public, unauthenticated views of the space, by opt-in: SVG badges of its nodes
+    # (/badge/{node_id}.svg) and its status page (/status/{space_id}). Unset keeps what
+    # storage holds (`wahealth spaces set`); true or false here is applied at each start.
+    badges: bool | None = None
+    public_status: bool | None = None
 
 
 class AccessKeyConfig(_Section):
@@ -124,6 +129,11 @@ class AlertSettings(_Section):
 class MetricsSettings(_Section):
     # on: /metrics for anyone who reaches the app; local: loopback peers only; off: no counting.
     mode: Literal["on", "local", "off"] = "on"
+    # Series per node (status; quality and messaging limit of each phone number): true,
+    # false, or "auto": while the fleet has at most `per_node_max_nodes` nodes. Counts by
+    # space, kind and status are always served.
+    per_node: bool | Literal["auto"] = "auto"
+    per_node_max_nodes: int = Field(default=10_000, ge=0)
 
 
 class MetaWebhookSettings(_Section):

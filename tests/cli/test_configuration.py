@@ -25,6 +25,7 @@ COMMANDS: dict[str, list[str]] = {
     "accounts enable": ["accounts", "enable", "acme"],
     "spaces create": ["spaces", "create", "acme-space", "--account", "acme"],
     "spaces list": ["spaces", "list"],
+    "spaces set": ["spaces", "set", "acme-space", "--badges"],
     "keys create": ["keys", "create", "--account", "acme", "--kind", "graph"],
     "keys list": ["keys", "list"],
     "keys revoke": ["keys", "revoke", "graph:1"],

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import shutil
 import socket
+import tempfile
+from collections.abc import Iterator
 from typing import Annotated
 
 import typer
@@ -85,6 +89,29 @@ async def _prepare(settings: Settings) -> None:
     console.print("\n".join(lines), highlight=False, soft_wrap=True)
 
 
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+
+@contextlib.contextmanager
+def _metrics_directory(settings: Settings) -> Iterator[None]:
+    """With several workers, a fresh private directory where each publishes its metrics.
+
+    Fresh at each start, so no counter of an earlier run is merged in; removed at exit. One
+    worker needs none, and an inherited value must not put it in multiprocess mode.
+    """
+    os.environ.pop(MULTIPROC_ENV, None)
+    if settings.server.workers == 1 or settings.metrics.mode == "off":
+        yield
+        return
+    directory = tempfile.mkdtemp(prefix="wahealth-metrics-")  # mode 0700
+    os.environ[MULTIPROC_ENV] = directory
+    try:
+        yield
+    finally:
+        os.environ.pop(MULTIPROC_ENV, None)
+        shutil.rmtree(directory, ignore_errors=True)
+
+
 @app.command()
 def serve(
     config: ConfigOption = None,
@@ -125,12 +152,13 @@ def serve(
     for name, value in updates.items():
         os.environ[f"WAHEALTH_SERVER__{name.upper()}"] = str(value)
     console.print(f"wahealth listening on http://{server.host}:{server.port}", highlight=False)
-    Granian(
-        "wahealth.app:app_from_environment",
-        address=server.host,
-        port=server.port,
-        interface=Interfaces.ASGI,
-        workers=server.workers,
-        factory=True,
-        log_access=False,
-    ).serve()
+    with _metrics_directory(settings):
+        Granian(
+            "wahealth.app:app_from_environment",
+            address=server.host,
+            port=server.port,
+            interface=Interfaces.ASGI,
+            workers=server.workers,
+            factory=True,
+            log_access=False,
+        ).serve()

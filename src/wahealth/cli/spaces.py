@@ -19,6 +19,21 @@ from wahealth.cli.common import (
     when,
 )
 
+BadgesOption = Annotated[
+    bool | None,
+    typer.Option(
+        "--badges/--no-badges",
+        help="Serve public SVG badges of the space's nodes (/badge/<node id>.svg).",
+    ),
+]
+PublicStatusOption = Annotated[
+    bool | None,
+    typer.Option(
+        "--public-status/--no-public-status",
+        help="Serve the space's public status page (/status/<space id>).",
+    ),
+]
+
 
 @spaces_app.command("create")
 def create_space(
@@ -27,9 +42,11 @@ def create_space(
     waba: Annotated[
         list[str] | None, typer.Option(help="A WABA id to place in the space (repeatable).")
     ] = None,
+    badges: BadgesOption = None,
+    public_status: PublicStatusOption = None,
     config: ConfigOption = None,
 ) -> None:
-    """Create a space owned by an account, with its WABAs.
+    """Create a space owned by an account, with its WABAs (its public views off unless asked).
 
     Spaces cannot be deleted or moved: their WABAs' history and alerts refer to them.
     Disable the owning account instead.
@@ -48,13 +65,46 @@ def create_space(
             current = await store.tenancy.space_of_waba(waba_id)
             if current is not None:
                 raise Clash(f"WABA {waba_id!r} is already in space {current!r}")
-        await store.tenancy.upsert_space(space_id, account)
+        await store.tenancy.upsert_space(
+            space_id, account, badges=badges, public_status=public_status
+        )
         for waba_id in wabas:
             await store.tenancy.upsert_waba(waba_id, space_id)
 
     run(config, work)
     placed = f" with WABAs {', '.join(wabas)}" if wabas else ""
     done(f"created space {space_id} for account {account}{placed}")
+
+
+def _views(badges: bool, public_status: bool) -> str:
+    shown = [name for name, on in (("badges", badges), ("status page", public_status)) if on]
+    return ", ".join(shown) or "none"
+
+
+@spaces_app.command("set")
+def set_space(
+    space_id: Annotated[str, typer.Argument(help="The space id (CAMS CustSpaceId).")],
+    badges: BadgesOption = None,
+    public_status: PublicStatusOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """Turn a space's public views on or off: its nodes' badges and its status page.
+
+    A space in the config file with `badges` or `public_status` set gets that value
+    again at each start of the server.
+    """
+    if badges is None and public_status is None:
+        fail("nothing to set: give --badges/--no-badges or --public-status/--no-public-status",
+             EXIT_USAGE)  # fmt: skip
+
+    async def work(store: Store) -> tuple[bool, bool]:
+        space = await store.tenancy.set_space_options(
+            space_id, badges=badges, public_status=public_status
+        )
+        return space.badges, space.public_status
+
+    shown = run(config, work)
+    done(f"space {space_id}: public views {_views(*shown)}")
 
 
 @spaces_app.command("list")
@@ -74,6 +124,8 @@ def list_spaces(
                 "id": space.id,
                 "account": space.account,
                 "wabas": [w.id for w in wabas if w.space_id == space.id],
+                "badges": space.badges,
+                "public_status": space.public_status,
                 "created_at": when(space.created_at),
             }
             for space in await store.tenancy.list_spaces(account)
@@ -85,9 +137,15 @@ def list_spaces(
         return
     print_table(
         "spaces",
-        ["space", "account", "WABAs", "created (UTC)"],
+        ["space", "account", "WABAs", "public views", "created (UTC)"],
         [
-            [s["id"], s["account"], ", ".join(s["wabas"]), s["created_at"][:16].replace("T", " ")]
+            [
+                s["id"],
+                s["account"],
+                ", ".join(s["wabas"]),
+                _views(s["badges"], s["public_status"]),
+                s["created_at"][:16].replace("T", " "),
+            ]
             for s in spaces
         ],
     )

@@ -122,6 +122,8 @@ class FleetRefresher:
         self._paused_until = 0.0
         self._shortfall: BudgetShortfall | None = None
         self.calls_spent = 0
+        # When a round last finished (epoch seconds; None: none yet): /metrics shows its age.
+        self.last_round_at: float | None = None
 
     @property
     def paused_until(self) -> float:
@@ -210,6 +212,7 @@ class FleetRefresher:
             self._pause(pause)
             return pause
         wait = round_.wait if totals.pause_seconds is None else totals.pause_seconds
+        self.last_round_at = self._clock()
         if totals.refreshed or totals.failed:
             log.info(
                 "fleet refresh round",

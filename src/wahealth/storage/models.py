@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, MetaData, String, Text, UniqueConstraint, text
+from sqlalchemy import ForeignKey, Index, MetaData, String, Text, UniqueConstraint, false, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from wahealth.storage.columns import JSONDocument, UTCDateTime
@@ -57,6 +57,9 @@ class SpaceRow(Base):
     id: Mapped[str] = mapped_column(primary_key=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
     created_at: Mapped[datetime]
+    # Opt-ins to the public views: badges of its nodes, and its status page.
+    badges: Mapped[bool] = mapped_column(default=False, server_default=false())
+    public_status: Mapped[bool] = mapped_column(default=False, server_default=false())
 
 
 class WabaRow(Base):

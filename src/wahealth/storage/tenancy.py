@@ -45,6 +45,12 @@ class Space:
     id: str
     account: str
     created_at: datetime
+    badges: bool = False  # its nodes' SVG badges are public
+    public_status: bool = False  # its status page is public
+
+
+def _space(row: SpaceRow, owner: str) -> Space:
+    return Space(row.id, owner, row.created_at, row.badges, row.public_status)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +61,13 @@ class Waba:
     app_id: str | None
     name: str | None
     synced_at: datetime | None
+
+
+def _set_options(space: SpaceRow, badges: bool | None, public_status: bool | None) -> None:
+    if badges is not None:
+        space.badges = badges
+    if public_status is not None:
+        space.public_status = public_status
 
 
 def _account(row: AccountRow) -> Account:
@@ -127,8 +140,18 @@ class TenancyRepository:
                 return _account(row)
             return _account(row)
 
-    async def upsert_space(self, space_id: str, account_name: str) -> Space:
-        """Place a space under an account; OwnershipConflict if another account has it."""
+    async def upsert_space(
+        self,
+        space_id: str,
+        account_name: str,
+        *,
+        badges: bool | None = None,
+        public_status: bool | None = None,
+    ) -> Space:
+        """Place a space under an account; OwnershipConflict if another account has it.
+
+        `badges` and `public_status` set the space's opt-ins; None keeps the stored ones.
+        """
         async with writing(self._sessions) as session:
             account = (
                 await session.execute(select(AccountRow).where(AccountRow.name == account_name))
@@ -150,7 +173,38 @@ class TenancyRepository:
             ).one()
             if owner != account_name:
                 raise OwnershipConflict("space", space_id, owner, account_name)
-            return Space(space.id, owner, space.created_at)
+            _set_options(space, badges, public_status)
+            return _space(space, owner)
+
+    async def set_space_options(
+        self, space_id: str, *, badges: bool | None = None, public_status: bool | None = None
+    ) -> Space:
+        """Turn a space's public views on or off (None: leave as is); UnknownSpace if none."""
+        async with writing(self._sessions) as session:
+            found = (
+                await session.execute(
+                    select(SpaceRow, AccountRow.name)
+                    .join(AccountRow, AccountRow.id == SpaceRow.account_id)
+                    .where(SpaceRow.id == space_id)
+                    .with_for_update()
+                )
+            ).one_or_none()
+            if found is None:
+                raise UnknownSpace(space_id)
+            space, owner = found
+            _set_options(space, badges, public_status)
+            return _space(space, owner)
+
+    async def get_space(self, space_id: str) -> Space | None:
+        async with reading(self._sessions) as session:
+            found = (
+                await session.execute(
+                    select(SpaceRow, AccountRow.name)
+                    .join(AccountRow, AccountRow.id == SpaceRow.account_id)
+                    .where(SpaceRow.id == space_id)
+                )
+            ).one_or_none()
+            return None if found is None else _space(*found)
 
     async def list_spaces(self, account: str | None = None) -> list[Space]:
         query = (
@@ -162,7 +216,7 @@ class TenancyRepository:
             query = query.where(AccountRow.name == account)
         async with reading(self._sessions) as session:
             rows = (await session.execute(query)).all()
-            return [Space(space.id, owner, space.created_at) for space, owner in rows]
+            return [_space(space, owner) for space, owner in rows]
 
     async def upsert_waba(
         self,
