@@ -90,6 +90,8 @@ class D360KeyConfig(_Section):
 
 class GraphTokenConfig(_Section):
     token: str = Field(min_length=1)
+    # Who acts with this token: acknowledgements and silences record it ("config" if unset).
+    label: str | None = Field(default=None, min_length=1, max_length=100)
 
 
 class AccountConfig(_Section):
@@ -118,6 +120,11 @@ class AlertSettings(_Section):
     allow_private_targets: bool = False
     max_attempts: int = Field(default=8, ge=1)
     flap_window_seconds: float = Field(default=300.0, ge=0)
+    # The first alert of a WABA-level change waits this long for the same change of the
+    # WABA's other numbers and templates, so that they go out as one alert.
+    group_wait_seconds: float = Field(default=10.0, ge=0)
+    # How often ended silences are checked for nodes still not AVAILABLE.
+    silence_poll_seconds: float = Field(default=5.0, gt=0)
     subscriptions: list[SubscriptionConfig] = Field(default_factory=list)
 
 
