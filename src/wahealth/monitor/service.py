@@ -1,7 +1,8 @@
 """The monitor as the app sees it: its parts, built in order, and one start and stop.
 
 It owns the fleet refresh, the transition recorder, the alert sender, the
-alerts of ended silences, the retention pruning and the Meta webhook ingest; it serves no HTTP (the adapters in `wahealth.web` do).
+alerts of ended silences, the retention pruning and the Meta webhook ingest; it
+serves no HTTP (the adapters in `wahealth.web` do).
 Transitions and alerts are recorded whenever the health core fetches a report,
 whether or not the loops run; `monitor.enabled` only decides whether this
 process refreshes the fleet and delivers alerts (run them on one replica: the

@@ -15,12 +15,14 @@ Pure rules first, then the thin loop:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import structlog
 
+from wahealth.core.alerting import acknowledgement_json, silence_json
 from wahealth.domain.records import (
     Acknowledgement,
     AlertEvent,
@@ -40,33 +42,6 @@ log = structlog.get_logger(__name__)
 
 def _utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-def silence_json(silence: Silence) -> dict[str, Any]:
-    """A silence as alerts, the API and `wahealth alerts silences --json` show it."""
-    return {
-        "id": silence.id,
-        "space_id": silence.space_id,
-        "scope": silence.scope.value,
-        "scope_id": silence.scope_id,
-        "starts_at": iso_utc(silence.starts_at),
-        "ends_at": iso_utc(silence.effective_end()),
-        "reason": silence.reason,
-        "created_by": silence.created_by,
-        "lifted_at": None if silence.ended_at is None else iso_utc(silence.ended_at),
-    }
-
-
-def acknowledgement_json(ack: Acknowledgement) -> dict[str, Any]:
-    """An acknowledgement as alerts, the API and the CLI show it."""
-    return {
-        "node_id": ack.node_id,
-        "status": ack.status,
-        "transition_id": ack.transition_id,
-        "acknowledged_by": ack.acknowledged_by,
-        "note": ack.note,
-        "acknowledged_at": iso_utc(ack.acknowledged_at),
-    }
 
 
 def suppression(
@@ -155,9 +130,7 @@ def plan_silence_end(
         ]
         if wanted:
             document = silence_ended_document(silence, wanted)
-            planned.append(
-                PlannedAlert(subscription.id, AlertEvent.SILENCE_ENDED.value, document)
-            )
+            planned.append(PlannedAlert(subscription.id, AlertEvent.SILENCE_ENDED.value, document))
     return planned
 
 
@@ -192,7 +165,5 @@ class SilenceWatch:
                 await self.step()
             except StorageError as exc:
                 log.warning("silence round failed", error=str(exc))
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=self._poll)
-            except TimeoutError:
-                pass

@@ -30,8 +30,10 @@ from wahealth.domain.records import (
     Subscription,
 )
 from wahealth.storage._session import Factory, insert_for, reading, writing
+from wahealth.storage.catalog import catalog_nodes
 from wahealth.storage.errors import UnknownSpace
 from wahealth.storage.models import (
+    AccountRow,
     AcknowledgementRow,
     AlertSubscriptionRow,
     NodeHealthRow,
@@ -83,7 +85,12 @@ def silence_of(row: SilenceRow) -> Silence:
 
 def _ack(row: AcknowledgementRow) -> Acknowledgement:
     return Acknowledgement(
-        row.node_id, row.status, row.transition_id, row.acknowledged_by, row.note, row.acknowledged_at
+        row.node_id,
+        row.status,
+        row.transition_id,
+        row.acknowledged_by,
+        row.note,
+        row.acknowledged_at,
     )
 
 
@@ -345,3 +352,40 @@ def _outbox_row(alert: PlannedAlert, now: datetime) -> dict[str, object]:
         "delivered_at": None,
         "group_key": alert.group_key,
     }
+
+
+class SilenceOwners:
+    """Which space a node, WABA or space is in, within an account (`core.alerting.Owners`)."""
+
+    def __init__(self, sessions: Factory) -> None:
+        self._sessions = sessions
+
+    async def space_of(self, account: str | None, scope: SilenceScope, scope_id: str) -> str | None:
+        if scope is SilenceScope.SPACE:
+            query = select(SpaceRow.id).where(SpaceRow.id == scope_id)
+        else:
+            nodes = catalog_nodes().subquery()
+            query = (
+                select(SpaceRow.id)
+                .join(nodes, nodes.c.space_id == SpaceRow.id)
+                .where(nodes.c.node_id == scope_id)
+            )
+            if scope is SilenceScope.WABA:
+                query = query.where(nodes.c.kind == "WABA")
+        if account is not None:
+            query = query.join(AccountRow, AccountRow.id == SpaceRow.account_id).where(
+                AccountRow.name == account
+            )
+        async with reading(self._sessions) as session:
+            found = await session.scalar(query.limit(1))
+        return None if found is None else str(found)
+
+    async def spaces_of(self, account: str) -> list[str]:
+        query = (
+            select(SpaceRow.id)
+            .join(AccountRow, AccountRow.id == SpaceRow.account_id)
+            .where(AccountRow.name == account)
+            .order_by(SpaceRow.id)
+        )
+        async with reading(self._sessions) as session:
+            return [str(space) for space in await session.scalars(query)]
