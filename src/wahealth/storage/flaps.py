@@ -144,9 +144,10 @@ class FlapRepository:
                             OutboxRow.group_key == row.group_key,
                             OutboxRow.state == AlertState.PENDING.value,
                             OutboxRow.attempts == 0,
-                            OutboxRow.id != row.id,
+                            # The first of the group: the same in a batch as one by one.
+                            OutboxRow.transition_id < row.transition_id,
                         )
-                        .order_by(OutboxRow.created_at, OutboxRow.transition_id)
+                        .order_by(OutboxRow.transition_id, OutboxRow.id)
                         .limit(1)
                         .with_for_update()
                     )
