@@ -9,12 +9,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from tests.monitor import test_end_to_end as e2e
+
 from wahealth.domain.records import AlertState, OutboxItem
 from wahealth.settings import Settings
 from wahealth.testing import DEMO, RunningApp, demo_settings, running_app
 from wahealth.testing_server import RunningServer
-
-from tests.monitor import test_end_to_end as e2e
 
 PHONE = "106540352242922"  # AVAILABLE in the demo
 GRAPH = {"Authorization": f"Bearer {DEMO.graph_token}"}
