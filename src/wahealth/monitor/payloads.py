@@ -94,18 +94,7 @@ def slack_message(document: Mapping[str, Any]) -> dict[str, Any]:
     node_id = str(document.get("node_id") or "?")
     field = document.get("field")
     nodes = [n for n in _sequence(document.get("nodes")) if isinstance(n, Mapping)]
-    if field:  # a kept field (quality, limit, status) changed, not the health
-        icon = _FIELD_ICONS.get(after, ":white_circle:")
-        title = f"{kind} {node_id} {field} is {after}"
-    elif event == "SILENCE_ENDED":
-        icon = _ICONS.get(after, ":white_circle:")
-        title = f"silence ended, {len(nodes)} still not AVAILABLE"
-    elif len(nodes) > 1:
-        icon = _RECOVERED_ICON if event == "RECOVERED" else _ICONS.get(after, ":white_circle:")
-        title = f"WABA {document.get('waba_id')}: {len(nodes)} nodes are {after}"
-    else:
-        icon = _RECOVERED_ICON if event == "RECOVERED" else _ICONS.get(after, ":white_circle:")
-        title = f"{kind} {node_id} is {after}"
+    icon, title = headline(document)
     change = f"{before or 'unknown'} → {after}"
     fields = [
         f"*Node*\n{_escape(kind)} `{_escape(node_id)}`",
@@ -122,7 +111,7 @@ def slack_message(document: Mapping[str, Any]) -> dict[str, Any]:
         },
         {"type": "section", "fields": [{"type": "mrkdwn", "text": f} for f in fields]},
     ]
-    if nodes and (len(nodes) > 1 or event == "SILENCE_ENDED"):
+    if listed_nodes(document):
         blocks.append(_section(_nodes_text(nodes)))
     silence = document.get("silence")
     if isinstance(silence, Mapping):
@@ -149,6 +138,30 @@ def slack_message(document: Mapping[str, Any]) -> dict[str, Any]:
     return {"text": _escape(text), "blocks": blocks}
 
 
+def headline(document: Mapping[str, Any]) -> tuple[str, str]:
+    """(Slack icon, title) of an alert: `Phone number 1065… is BLOCKED`, and so on."""
+    event = str(document.get("event") or "CHANGED")
+    after = str(document.get("after") or "?")
+    kind = _kind(document.get("node_kind"))
+    node_id = str(document.get("node_id") or "?")
+    field = document.get("field")
+    nodes = [n for n in _sequence(document.get("nodes")) if isinstance(n, Mapping)]
+    icon = _RECOVERED_ICON if event == "RECOVERED" else _ICONS.get(after, ":white_circle:")
+    if field:  # a kept field (quality, limit, status) changed, not the health
+        return _FIELD_ICONS.get(after, ":white_circle:"), f"{kind} {node_id} {field} is {after}"
+    if event == "SILENCE_ENDED":
+        return icon, f"silence ended, {len(nodes)} still not AVAILABLE"
+    if len(nodes) > 1:
+        return icon, f"WABA {document.get('waba_id')}: {len(nodes)} nodes are {after}"
+    return icon, f"{kind} {node_id} is {after}"
+
+
+def listed_nodes(document: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The nodes a grouped or silence-ended alert lists (empty for a single node's alert)."""
+    nodes = [n for n in _sequence(document.get("nodes")) if isinstance(n, Mapping)]
+    return nodes if len(nodes) > 1 or document.get("event") == "SILENCE_ENDED" else []
+
+
 def _nodes_text(nodes: Sequence[Mapping[str, Any]]) -> str:
     lines = []
     for node in nodes[:_MAX_NODE_LINES]:
@@ -169,6 +182,11 @@ def _silence_text(silence: Mapping[str, Any]) -> str:
     if silence.get("created_by"):
         text += f"\n_By:_ {_escape(str(silence['created_by']))}"
     return text
+
+
+def kind_name(node_kind: Any) -> str:
+    """`Phone number`, `Template`, `WABA`: a node kind in words."""
+    return _kind(node_kind)
 
 
 def _kind(node_kind: Any) -> str:

@@ -67,6 +67,7 @@ def build_sender(settings: Settings, sessions: Any, secretbox: SecretBox) -> Out
         secretbox,
         allow_private_targets=alerts.allow_private_targets,
         max_attempts=alerts.max_attempts,
+        smtp=alerts.smtp,
     )
 
 
