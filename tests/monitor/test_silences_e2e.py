@@ -23,11 +23,13 @@ OTHER = {"Authorization": f"Bearer {DEMO.other_graph_token}"}
 receiver = e2e.receiver
 
 
-def settings_for(tmp_path: Path, base_url: str, on: tuple[str, ...] = ("BLOCKED",)) -> Settings:
+def settings_for(
+    tmp_path: Path, base_url: str, on: tuple[str, ...] = ("BLOCKED",), *, webhooks: bool = False
+) -> Settings:
     base = e2e.settings_for(tmp_path, base_url)
     return demo_settings(
         tmp_path,
-        upstream={"emulator_webhooks": False},
+        upstream={"emulator_webhooks": webhooks},
         cache={"ttl_seconds": 0, "stale_while_revalidate_seconds": 0},
         monitor={"enabled": True, "interval_seconds": 3600},
         alerts={
@@ -238,3 +240,33 @@ async def test_silence_api_refuses_bad_input_with_clear_errors(
         assert garbage.status_code == 400
         missing = await running.client.delete("/api/v1/silences/999", headers=GRAPH)
         assert missing.status_code == 404
+
+
+async def test_a_quality_drop_of_a_number_on_a_silenced_waba_is_stored_suppressed(
+    tmp_path: Path, receiver: tuple[e2e.Receiver, RunningServer]
+) -> None:
+    _, server = receiver
+    settings = settings_for(tmp_path, server.base_url, ("QUALITY",), webhooks=True)
+    async with running_app(settings) as running:
+        await e2e.baseline(running, PHONE)
+        created = await running.client.post(
+            "/api/v1/silences",
+            json={"waba": "102290129340398", "for": "1d"},
+            headers=GRAPH,
+        )
+        assert created.status_code == 201, created.text
+        answer = await running.client.patch(
+            f"/_emulator/nodes/{PHONE}", json={"quality_rating": "YELLOW"}
+        )
+        assert answer.status_code == 200
+
+        async def quality_alert() -> bool:
+            return any(
+                a.payload.get("field") == "quality_rating" for a in await alerts_of(running, PHONE)
+            )
+
+        await e2e.eventually(quality_alert, "the quality alert")
+        [alert] = [a for a in await alerts_of(running, PHONE) if a.payload.get("field")]
+        assert alert.state is AlertState.SUPPRESSED
+        assert alert.payload["suppressed"]["silence"]["id"] == created.json()["id"]
+        assert (alert.payload["before"], alert.payload["after"]) == ("GREEN", "YELLOW")

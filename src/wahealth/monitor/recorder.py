@@ -8,6 +8,10 @@ that same transaction, so a change is never stored without its alerts, nor an
 alert sent for a change that was rolled back. Then the alerts of a flapping
 node are grouped (see `events`) and the sender is woken.
 
+Alerts of a node under an active silence or an acknowledgement are stored as
+suppressed (see `silencing`); an acknowledgement ends with its status. Alerts of a
+WABA-level change carry a group key and are merged into one (see `events`).
+
 Every report also reschedules its node one interval later: a node the gateway
 just fetched for a query is fresh, and the fleet refresh need not spend a call
 on it.

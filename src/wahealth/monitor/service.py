@@ -91,6 +91,7 @@ def build_tracker(settings: Settings, sessions: Any, sender: OutboxSender) -> Pr
         flaps=FlapRepository(sessions),
         flap_window_seconds=settings.alerts.flap_window_seconds,
         on_alerts=sender.wake,
+        silences=SilenceRepository(sessions),
     )
 
 

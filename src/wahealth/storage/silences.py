@@ -242,6 +242,21 @@ class SilenceRepository:
             if node_id in last
         ]
 
+    async def wabas_of(self, node_ids: Sequence[str]) -> dict[str, str]:
+        """The WABA of each of these numbers and templates that the catalog knows."""
+        wanted = sorted(set(node_ids))
+        if not wanted:
+            return {}
+        query = (
+            select(PhoneNumberRow.id, PhoneNumberRow.waba_id)
+            .where(PhoneNumberRow.id.in_(wanted))
+            .union_all(
+                select(TemplateRow.id, TemplateRow.waba_id).where(TemplateRow.id.in_(wanted))
+            )
+        )
+        async with reading(self._sessions) as session:
+            return {str(node): str(waba) for node, waba in await session.execute(query)}
+
     # --- acknowledgements ------------------------------------------------------------------
 
     async def acknowledge(
