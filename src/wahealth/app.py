@@ -53,6 +53,7 @@ from wahealth.web.dashboard import Dashboard, dashboard_routes
 from wahealth.web.gate import gate_routes
 from wahealth.web.history import history_routes
 from wahealth.web.meta_webhooks import MetaWebhookEndpoint
+from wahealth.web.silences import silence_routes
 from wahealth.web.status_page import status_page_routes
 
 __all__ = ["Components", "Overrides", "create_app", "prepare_storage"]
@@ -136,7 +137,8 @@ def _routes(components: Components, readiness: Readiness) -> list[BaseRoute]:
         if not settings.upstream.emulator_admin_open:
             admin = LoopbackOnly(admin)
         routes.append(Route("/_emulator/{rest:path}", admin))
-    routes += history_routes(components.queries)
+    routes += history_routes(components.queries, components.alerting)
+    routes += silence_routes(components.queries, components.alerting)
     routes += bulk_routes(BulkHealth(components.queries))
     routes += webhooks.routes()
     routes += dashboard_routes(

@@ -67,7 +67,9 @@ async def apply_config(
                 account.name, hash_token(d360.key), d360.phone_number_id, "config"
             )
         for graph in account.graph_tokens:
-            await credentials.put_graph_token(account.name, hash_token(graph.token), "config")
+            await credentials.put_graph_token(
+                account.name, hash_token(graph.token), graph.label or "config"
+            )
     for space in spaces:
         await tenancy.upsert_space(
             space.id, space.account, badges=space.badges, public_status=space.public_status

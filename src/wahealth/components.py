@@ -27,6 +27,7 @@ from wahealth.backends import (
     create_report_cache,
 )
 from wahealth.bootstrap import DEMO_META_TOKEN, NewCredentials
+from wahealth.core.alerting import Alerting
 from wahealth.core.backoff import Backoff
 from wahealth.core.budget import CallBudget
 from wahealth.core.catalog_sync import CatalogSync
@@ -58,6 +59,7 @@ from wahealth.storage.graph_catalog import GraphCatalogRepository
 from wahealth.storage.health import HealthRepository
 from wahealth.storage.outbox import OutboxRepository
 from wahealth.storage.public_views import PublicViews
+from wahealth.storage.silences import SilenceOwners, SilenceRepository
 from wahealth.storage.tenancy import TenancyRepository
 from wahealth.upstream.emulator.app import create_emulator
 from wahealth.upstream.emulator.scenario import load_scenario
@@ -126,6 +128,7 @@ class Components:
     monitor: Monitor
     graph_reads: GraphReads
     public_views: PublicViews
+    alerting: Alerting
     new_credentials: list[NewCredentials] = field(default_factory=list)
 
     async def aclose(self) -> None:
@@ -315,4 +318,5 @@ def build_components(settings: Settings, overrides: Overrides | None = None) -> 
         monitor=monitor,
         graph_reads=graph_reads,
         public_views=PublicViews(sessions),
+        alerting=Alerting(SilenceOwners(sessions), SilenceRepository(sessions)),
     )

@@ -11,7 +11,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from wahealth.domain.records import DEFAULT_ALERT_EVENTS, AlertEvent
@@ -95,6 +95,8 @@ class D360KeyConfig(_Section):
 
 class GraphTokenConfig(_Section):
     token: str = Field(min_length=1)
+    # Who acts with this token: acknowledgements and silences record it ("config" if unset).
+    label: str | None = Field(default=None, min_length=1, max_length=100)
 
 
 class AccountConfig(_Section):
@@ -112,18 +114,66 @@ class MonitorSettings(_Section):
 
 
 class SubscriptionConfig(_Section):
+    """One subscription of a space, naming one or more channels.
+
+    `url` is a webhook (JSON, or Slack's shape with `format = "slack"`), `slack` a Slack
+    incoming webhook, `email` addresses to mail; each channel is stored as a
+    subscription of its own, with the same events. Webhooks are signed with `secret`.
+    """
+
     space: str
-    url: str
-    secret: str = Field(min_length=1)
+    url: str | None = None
+    slack: str | None = None
+    email: list[str] = Field(default_factory=list)
+    secret: str | None = Field(default=None, min_length=1)
     on: list[AlertEvent] = Field(default_factory=lambda: list(DEFAULT_ALERT_EVENTS))
     format: Literal["json", "slack"] = "json"
+
+    @model_validator(mode="after")
+    def _channels(self) -> SubscriptionConfig:
+        if self.url is None and self.slack is None and not self.email:
+            raise ValueError("a subscription names at least one of url, slack or email")
+        if (self.url is not None or self.slack is not None) and self.secret is None:
+            raise ValueError("a webhook or slack subscription needs a secret")
+        for address in self.email:
+            local, at, domain = address.partition("@")
+            if not (local and at and "." in domain) or any(c in address for c in " ,<>\r\n"):
+                raise ValueError(f"{address!r} is not an e-mail address")
+        return self
+
+
+class SmtpSettings(_Section):
+    """Where e-mail alerts are sent from.
+
+    `security`: `starttls` (upgrade a plain connection, port 587), `tls` (TLS from the
+    start, port 465) or `none` (plain text: only for a relay on the same host).
+    """
+
+    host: str = "localhost"
+    port: int | None = Field(default=None, ge=1, le=65535)  # 587, 465 or 25 by `security`
+    security: Literal["starttls", "tls", "none"] = "starttls"
+    username: str | None = None
+    password: SecretStr | None = None
+    from_address: str = "wahealth@localhost"
+    validate_certs: bool = True
+    timeout_seconds: float = Field(default=10.0, gt=0)
+
+    @property
+    def effective_port(self) -> int:
+        return self.port or {"starttls": 587, "tls": 465, "none": 25}[self.security]
 
 
 class AlertSettings(_Section):
     allow_private_targets: bool = False
     max_attempts: int = Field(default=8, ge=1)
     flap_window_seconds: float = Field(default=300.0, ge=0)
+    # The first alert of a WABA-level change waits this long for the same change of the
+    # WABA's other numbers and templates, so that they go out as one alert.
+    group_wait_seconds: float = Field(default=10.0, ge=0)
+    # How often ended silences are checked for nodes still not AVAILABLE.
+    silence_poll_seconds: float = Field(default=5.0, gt=0)
     subscriptions: list[SubscriptionConfig] = Field(default_factory=list)
+    smtp: SmtpSettings = Field(default_factory=SmtpSettings)
 
 
 class MetricsSettings(_Section):

@@ -34,6 +34,10 @@ COMMANDS: dict[str, list[str]] = {
     "alerts remove": ["alerts", "remove", "1"],
     "alerts outbox": ["alerts", "outbox"],
     "alerts retry": ["alerts", "retry", "a1"],
+    "alerts ack": ["alerts", "ack", "106540352242922"],
+    "alerts silence": ["alerts", "silence", "--space", "s", "--for", "1h"],
+    "alerts silences": ["alerts", "silences"],
+    "alerts unsilence": ["alerts", "unsilence", "1"],
 }
 # The standalone emulator is configured by its own options and scenario file only.
 WITHOUT_CONFIGURATION = {"emulator"}

@@ -117,7 +117,7 @@ async def test_pages_follow_the_next_cursor_to_the_end(app: RunningApp) -> None:
 async def test_a_node_without_transitions_has_an_empty_history(app: RunningApp) -> None:
     answer = await _history(app.client, WABA)
     assert answer.status_code == 200
-    assert answer.json() == {"node_id": WABA, "data": [], "next": None}
+    assert answer.json() == {"node_id": WABA, "acknowledgement": None, "data": [], "next": None}
 
 
 async def test_no_valid_bearer_token_is_401(app: RunningApp) -> None:

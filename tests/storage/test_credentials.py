@@ -65,7 +65,7 @@ async def test_d360_key_and_graph_token_lookups_skip_revoked_ones(
     d360 = await credentials.add_d360_key("acme", D360_HASH, "106540352242922", label="shop")
     graph = await credentials.add_graph_token("beta", GRAPH_HASH, label="ci")
     assert await credentials.d360_key(D360_HASH) == D360KeyLookup("acme", 7, "106540352242922")
-    assert await credentials.graph_token(GRAPH_HASH) == GraphTokenLookup("beta", 3)
+    assert await credentials.graph_token(GRAPH_HASH) == GraphTokenLookup("beta", 3, "ci")
     assert await credentials.d360_key(GRAPH_HASH) is None
 
     assert await credentials.revoke_d360_key(int(d360.id)) is True
@@ -90,7 +90,7 @@ async def test_disabled_account_credentials_stop_working(
     assert await credentials.d360_key(D360_HASH) is None
     assert await credentials.graph_token(GRAPH_HASH) is None
     await tenancy.enable_account("acme")
-    assert await credentials.graph_token(GRAPH_HASH) == ("acme", 7)
+    assert await credentials.graph_token(GRAPH_HASH) == ("acme", 7, None)
 
 
 @pytest.mark.usefixtures("accounts")
@@ -148,4 +148,4 @@ async def test_put_applies_configuration_idempotently(credentials: CredentialRep
         await credentials.put_graph_token("beta", GRAPH_HASH)
     with pytest.raises(Conflict):
         await credentials.put_d360_key("beta", D360_HASH, "1")
-    assert await credentials.graph_token(GRAPH_HASH) == ("acme", 7)
+    assert await credentials.graph_token(GRAPH_HASH) == ("acme", 7, "config")

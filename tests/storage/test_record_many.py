@@ -123,6 +123,8 @@ async def _stored(sessions: Factory, *, checked: bool = True) -> dict[str, list[
     def ranked(payload: dict[str, Any]) -> dict[str, Any]:
         if "transition_id" in payload:
             payload = {**payload, "transition_id": rank[payload["transition_id"]]}
+        if "nodes" in payload:  # a WABA-level group lists its nodes' transitions
+            payload["nodes"] = [ranked(node) for node in payload["nodes"]]
         return payload
 
     return {

@@ -1,16 +1,17 @@
-"""`wahealth alerts`: alert webhooks per space, and the outbox of alerts to deliver.
+"""`wahealth alerts`: alert webhooks per space, the outbox, acknowledgements and silences.
 
 Commands work on the configured storage directly (migrated first); no server
 needs to run, and a running server picks changes up at its next delivery round.
 Subscription secrets are stored encrypted with the master key and never shown.
 
-Exit codes: 0 done; 1 not found (space, subscription, alert); 2 usage or
-configuration error (bad option, refused target, unreachable storage);
-3 conflict (URL already subscribed, alert not dead).
+Exit codes: 0 done; 1 not found (space, subscription, alert, node, silence); 2 usage
+or configuration error (bad option, refused target, unreachable storage); 3 conflict
+(URL already subscribed, alert not dead, nothing to acknowledge).
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, TypeVar
 
@@ -20,9 +21,12 @@ from wahealth.cli._app import app
 from wahealth.cli.common import (
     EXIT_NOT_FOUND,
     EXIT_USAGE,
+    Clash,
     CommandRefused,
     ConfigOption,
     JsonOption,
+    Missing,
+    UsageError,
     console,
     done,
     fail,
@@ -34,17 +38,30 @@ from wahealth.cli.common import (
     short,
     when,
 )
+from wahealth.core.alerting import (
+    Alerting,
+    NothingToAcknowledge,
+    Scope,
+    acknowledgement_json,
+    parse_duration,
+    parse_time,
+    silence_json,
+)
+from wahealth.core.errors import InvalidRequest, NodeNotFound
 from wahealth.domain.records import (
     DEFAULT_ALERT_EVENTS,
     AlertEvent,
     AlertFormat,
     AlertState,
     OutboxItem,
+    Silence,
+    SilenceScope,
     Subscription,
 )
 from wahealth.monitor.targets import TargetError, check_target
 from wahealth.settings import Settings
 from wahealth.storage import OutboxRepository
+from wahealth.storage.silences import SilenceOwners, SilenceRepository
 
 EVENTS = tuple(event.value for event in AlertEvent)
 
@@ -238,3 +255,138 @@ def retry(
         print_json(_alert_json(item))
         return
     done(f"alert {item.id} is pending again")
+
+
+# --- acknowledgements and silences ----------------------------------------------------------
+
+
+def _alerting(settings: Settings, work: Callable[[Alerting], Awaitable[T]]) -> T:
+    """Run `work` on the operator's use case (every space); core errors as exit codes."""
+
+    async def call(sessions: Any) -> T:
+        alerting = Alerting(SilenceOwners(sessions), SilenceRepository(sessions))
+        try:
+            return await work(alerting)
+        except NothingToAcknowledge as exc:
+            raise Clash(str(exc)) from exc
+        except NodeNotFound as exc:
+            raise Missing(str(exc)) from exc
+        except InvalidRequest as exc:
+            raise UsageError(str(exc)) from exc
+
+    return run_on_storage(settings, call)
+
+
+ByOption = Annotated[
+    str | None, typer.Option("--by", help="Who acts (recorded with it; default: $USER).")
+]
+
+
+def _who(by: str | None) -> str | None:
+    return by or os.environ.get("USER") or None
+
+
+@alerts_app.command("ack")
+def ack(
+    node: Annotated[str, typer.Argument(help="The node (phone number, template or WABA id).")],
+    note: Annotated[str | None, typer.Option(help="Why, or what is being done.")] = None,
+    by: ByOption = None,
+    config: ConfigOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Acknowledge a node's problem: no repeat alert until its status changes again."""
+    found = _alerting(
+        settings_from(config), lambda alerting: alerting.ack(None, node, note, by=_who(by))
+    )
+    if as_json:
+        print_json(acknowledgement_json(found))
+        return
+    done(f"acknowledged {found.node_id} ({found.status}) as {found.acknowledged_by or 'anonymous'}")
+
+
+@alerts_app.command("silence")
+def silence(
+    node: Annotated[str | None, typer.Option(help="Silence this node.")] = None,
+    waba: Annotated[str | None, typer.Option(help="Silence this WABA and its nodes.")] = None,
+    space: Annotated[str | None, typer.Option(help="Silence this whole space.")] = None,
+    duration: Annotated[
+        str | None, typer.Option("--for", help="How long: 90s, 30m, 2h, 1d.")
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option(help="Until this ISO 8601 time, with a zone.")
+    ] = None,
+    reason: Annotated[str | None, typer.Option(help="Why (shown with suppressed alerts).")] = None,
+    by: ByOption = None,
+    config: ConfigOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Deliver no alert for a node, WABA or space for a while; transitions are still kept."""
+    scopes = [
+        Scope(kind, value)
+        for kind, value in (
+            (SilenceScope.NODE, node),
+            (SilenceScope.WABA, waba),
+            (SilenceScope.SPACE, space),
+        )
+        if value is not None
+    ]
+    if len(scopes) != 1:
+        fail("give exactly one of --node, --waba or --space", EXIT_USAGE)
+    if (duration is None) == (until is None):
+        fail("give exactly one of --for or --until", EXIT_USAGE)
+
+    async def work(alerting: Alerting) -> Silence:
+        end = (
+            alerting.clock() + parse_duration(duration)
+            if duration is not None
+            else parse_time(str(until))
+        )
+        return await alerting.silence(None, scopes[0], end, reason, by=_who(by))
+
+    created = _alerting(settings_from(config), work)
+    if as_json:
+        print_json(silence_json(created))
+        return
+    done(
+        f"silence {created.id}: {created.scope.value} {created.scope_id} "
+        f"until {when(created.ends_at)}"
+    )
+
+
+@alerts_app.command("silences")
+def silences(config: ConfigOption = None, as_json: JsonOption = False) -> None:
+    """List the silences not over yet."""
+    found = _alerting(settings_from(config), lambda alerting: alerting.silences(None))
+    if as_json:
+        print_json([silence_json(s) for s in found])
+        return
+    print_table(
+        "Silences",
+        ["ID", "Space", "Scope", "Of", "Until", "Reason", "By"],
+        [
+            [
+                str(s.id),
+                s.space_id,
+                s.scope.value,
+                s.scope_id,
+                short(s.effective_end()),
+                s.reason or "",
+                s.created_by or "",
+            ]
+            for s in found
+        ],
+    )
+
+
+@alerts_app.command("unsilence")
+def unsilence(
+    silence_id: Annotated[int, typer.Argument(help="A silence's id (`alerts silences`).")],
+    config: ConfigOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Lift a silence now; nodes still not AVAILABLE are alerted once."""
+    lifted = _alerting(settings_from(config), lambda alerting: alerting.unsilence(None, silence_id))
+    if as_json:
+        print_json(silence_json(lifted))
+        return
+    done(f"silence {lifted.id} lifted")

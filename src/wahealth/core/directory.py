@@ -179,7 +179,9 @@ class Directory:
 
         async def load() -> Principal | None:
             row = await self._credentials.graph_token(token_hash)
-            return None if row is None else Principal(row[0], row[1])
+            if row is None:
+                return None
+            return Principal(row[0], row[1], label=row[2] if len(row) > 2 else None)
 
         principal = await self._tokens.get(("graph", token_hash), load)
         if principal is None:

@@ -199,6 +199,7 @@ class Principal:
     account: str
     qps: int
     phone_number_id: str | None = None  # a 360dialog key is bound to one number
+    label: str | None = None  # the credential's label: who acknowledges or silences
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,8 +222,8 @@ class CredentialStore(Protocol):
         """(account name, account qps, phone_number_id) for an unrevoked 360dialog key."""
         ...
 
-    async def graph_token(self, token_hash: str) -> tuple[str, int] | None:
-        """(account name, account qps) for an unrevoked Graph token."""
+    async def graph_token(self, token_hash: str) -> tuple[str, int, str | None] | None:
+        """(account name, account qps, label) for an unrevoked Graph token."""
         ...
 
 

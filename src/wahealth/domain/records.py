@@ -122,6 +122,9 @@ class PlannedAlert:
     event: str
     payload: Mapping[str, Any]
     alert_id: str | None = None
+    state: AlertState | None = None  # PENDING unless suppressed
+    group_key: str | None = None  # alerts of one WABA-level change share it
+    due_at: datetime | None = None  # later than the report's `fetched_at` to wait for a group
 
 
 class DueNode(NamedTuple):
@@ -143,6 +146,7 @@ class AlertEvent(enum.StrEnum):
     LIMIT = "LIMIT"
     NUMBER_STATUS = "NUMBER_STATUS"
     TEMPLATE_STATUS = "TEMPLATE_STATUS"
+    SILENCE_ENDED = "SILENCE_ENDED"
     ANY = "ANY"
 
 
@@ -157,11 +161,70 @@ class AlertState(enum.StrEnum):
     PENDING = "pending"
     DELIVERED = "delivered"
     DEAD = "dead"
+    # Stored and shown, never delivered: it fell inside a silence or under an acknowledgement.
+    SUPPRESSED = "suppressed"
 
 
 class AlertFormat(enum.StrEnum):
     JSON = "json"
     SLACK = "slack"
+    EMAIL = "email"
+
+
+class SilenceScope(enum.StrEnum):
+    """What a silence covers: one node, every node of a WABA, or a whole space."""
+
+    NODE = "node"
+    WABA = "waba"
+    SPACE = "space"
+
+
+@dataclass(frozen=True, slots=True)
+class Silence:
+    """No alert is delivered for nodes in scope from `starts_at` until `ends_at`.
+
+    `ended_at` is set when it was lifted early; `end_alerted_at` once the alert for
+    nodes still not AVAILABLE at its end was planned (so it is planned only once).
+    """
+
+    id: int
+    space_id: str
+    scope: SilenceScope
+    scope_id: str
+    starts_at: datetime
+    ends_at: datetime
+    reason: str | None
+    created_by: str | None
+    created_at: datetime
+    ended_at: datetime | None = None
+    end_alerted_at: datetime | None = None
+
+    def effective_end(self) -> datetime:
+        """When the silence stops (lifted early, or as planned)."""
+        return min(self.ended_at, self.ends_at) if self.ended_at is not None else self.ends_at
+
+    def active_at(self, moment: datetime) -> bool:
+        return self.starts_at <= moment < self.effective_end()
+
+    def covers(self, node_id: str, waba_id: str | None, space_id: str | None) -> bool:
+        """True when a node of this WABA and space is in the silence's scope."""
+        if self.scope is SilenceScope.NODE:
+            return node_id == self.scope_id
+        if self.scope is SilenceScope.WABA:
+            return waba_id == self.scope_id or node_id == self.scope_id
+        return space_id == self.scope_id
+
+
+@dataclass(frozen=True, slots=True)
+class Acknowledgement:
+    """Someone saw a node's problem: no repeat alert while its status stays `status`."""
+
+    node_id: str
+    status: str
+    transition_id: int | None
+    acknowledged_by: str | None
+    note: str | None
+    acknowledged_at: datetime
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,6 +21,10 @@ of node:
 | `NUMBER_STATUS` | `status`, `name_status`, `code_verification_status` | |
 | `TEMPLATE_STATUS` | | `status`, `rejected_reason`, `category` |
 
+`SILENCE_ENDED` is sent when a silence ends while nodes of its scope are still not
+AVAILABLE (see `wahealth.monitor.silencing`), to subscriptions that name it or want
+those nodes' status.
+
 Changes of `display_phone_number` and `verified_name` are recorded and sent to `ANY`
 only. A field seen for the first time is a baseline, never a transition.
 
@@ -37,11 +41,18 @@ counts the transitions it stands for), and it is held back until
 `flap_window_seconds` after the last alert that went out. So the first change
 of a burst goes out at once, at most one alert per window follows, and the
 last one always carries the final state.
+
+Grouping by WABA: when a WABA's own status change is what changed a node (the WABA
+became BLOCKED, so each of its numbers and templates did), the alerts of that change
+carry the same `group_key` per subscription, the first waits `group_wait_seconds`,
+and the ones that follow while it has not been tried are merged into it: one alert
+whose `nodes` lists every node, instead of one per node. Grouped alerts are not
+folded per node (a fold must never drop the other nodes of a group).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -239,3 +250,60 @@ def subscriptions_wanting(
         if event is not None:
             chosen.append((subscription, event))
     return chosen
+
+
+def waba_of(report: HealthReport) -> str | None:
+    """The id of the WABA a report's node is on (a WABA node's own id)."""
+    for entity in report.entities:
+        if entity.entity_type == "WABA":
+            return str(entity.id)
+    return None
+
+
+def waba_level(transition: Transition) -> str | None:
+    """The WABA whose own change explains this change of health, else None.
+
+    It does when the WABA entity's status changed in the transition and is now the
+    node's overall status: a WABA that became BLOCKED blocks each of its numbers and
+    templates, and its recovery recovers them.
+    """
+    if transition.field is not None:
+        return None
+    entities = transition.changes.get("entities")
+    if not isinstance(entities, list):
+        return None
+    for entity in entities:
+        if not isinstance(entity, dict) or entity.get("entity_type") != "WABA":
+            continue
+        before, after = entity.get("before") or {}, entity.get("after") or {}
+        status = after.get("can_send_message")
+        if status != before.get("can_send_message") and status == transition.after:
+            return str(entity.get("id"))
+    return None
+
+
+def group_key(waba_id: str, event: AlertEvent | str, transition: Transition) -> str:
+    """Alerts of one subscription with the same key are one WABA-level change."""
+    return f"waba:{waba_id}:{AlertEvent(event).value}:{transition.before}>{transition.after}"
+
+
+def group_member(transition: Transition) -> dict[str, Any]:
+    """One node of a grouped alert's `nodes`."""
+    return {
+        "node_id": transition.node_id,
+        "node_kind": transition.node_kind,
+        "before": transition.before,
+        "after": transition.after,
+        "error_codes": list(transition.error_codes),
+        "transition_id": transition.id,
+    }
+
+
+def merge_group(leader: Mapping[str, Any], member: Mapping[str, Any]) -> dict[str, Any]:
+    """The leader's document with the member's nodes added (one entry per node, newest)."""
+    nodes = {n["node_id"]: n for n in leader.get("nodes") or [] if isinstance(n, dict)}
+    for node in member.get("nodes") or []:
+        if isinstance(node, dict):
+            nodes[node["node_id"]] = node
+    listed = list(nodes.values())
+    return {**leader, "nodes": listed, "grouped": len(listed)}

@@ -2,11 +2,11 @@
 
 Alerts are committed with the transition they report; this sender only moves
 them along. It claims due rows (a lease hides them from other senders and
-counts an attempt), POSTs each to its subscription's URL and marks the
-outcome. A sender killed mid-delivery leaves its rows leased; after the lease
-they are due again, so every alert is delivered at least once. A receiver can
-make that exactly once by remembering `X-Wahealth-Alert-Id`, which never
-changes across retries.
+counts an attempt), POSTs each to its subscription's URL (or mails it, for an
+e-mail subscription: see `email`) and marks the outcome. A sender killed
+mid-delivery leaves its rows leased; after the lease they are due again, so
+every alert is delivered at least once. A receiver can make that exactly once
+by remembering `X-Wahealth-Alert-Id`, which never changes across retries.
 
 Outcomes: any 2xx is delivered; 410 Gone means the receiver is gone for good
 and parks the alert as dead at once (like an invalid URL); every other status,
@@ -29,9 +29,10 @@ import httpx
 import structlog
 
 from wahealth.auth.secretbox import SecretBox, SecretBoxError
-from wahealth.domain.records import Delivery
-from wahealth.monitor import payloads, targets
+from wahealth.domain.records import AlertFormat, Delivery
+from wahealth.monitor import email, payloads, targets
 from wahealth.monitor.targets import CheckedTarget, InvalidTarget, Resolver, TargetError
+from wahealth.settings import SmtpSettings
 from wahealth.storage.errors import StorageError
 from wahealth.storage.outbox import OutboxRepository
 
@@ -105,6 +106,7 @@ class OutboxSender:
         concurrency: int = 8,
         resolver: Resolver | None = None,
         jitter: Callable[[], float] = random.random,
+        smtp: SmtpSettings | None = None,
     ) -> None:
         if max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
@@ -129,6 +131,7 @@ class OutboxSender:
         self._concurrency = max(1, concurrency)
         self._resolver = resolver
         self._jitter = jitter
+        self._smtp = smtp or SmtpSettings()
         # Long enough for one claimed chunk to be delivered (concurrently) and marked.
         self._lease = timedelta(seconds=2 * timeout_seconds + 30)
         self._wake = asyncio.Event()
@@ -238,6 +241,14 @@ class OutboxSender:
 
     async def _post(self, delivery: Delivery) -> None:
         subscription = delivery.subscription
+        if subscription.format is AlertFormat.EMAIL:
+            try:
+                await email.send(delivery.item, subscription.url, self._smtp)
+            except email.MailRefused as exc:
+                raise _Permanent(str(exc)) from exc
+            except email.MailFailed as exc:
+                raise _Failed(str(exc)) from exc
+            return
         try:
             async with asyncio.timeout(self._timeout):
                 target = await targets.check_target(

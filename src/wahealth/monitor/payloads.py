@@ -33,6 +33,7 @@ _FIELD_ICONS["GREEN"] = _RECOVERED_ICON
 _MAX_ERROR_BLOCKS = 20
 _MAX_SECTION_CHARS = 2900
 _MAX_HEADER_CHARS = 150
+_MAX_NODE_LINES = 40
 
 
 class SignatureError(Exception):
@@ -92,12 +93,8 @@ def slack_message(document: Mapping[str, Any]) -> dict[str, Any]:
     kind = _kind(document.get("node_kind"))
     node_id = str(document.get("node_id") or "?")
     field = document.get("field")
-    if field:  # a kept field (quality, limit, status) changed, not the health
-        icon = _FIELD_ICONS.get(after, ":white_circle:")
-        title = f"{kind} {node_id} {field} is {after}"
-    else:
-        icon = _RECOVERED_ICON if event == "RECOVERED" else _ICONS.get(after, ":white_circle:")
-        title = f"{kind} {node_id} is {after}"
+    nodes = [n for n in _sequence(document.get("nodes")) if isinstance(n, Mapping)]
+    icon, title = headline(document)
     change = f"{before or 'unknown'} → {after}"
     fields = [
         f"*Node*\n{_escape(kind)} `{_escape(node_id)}`",
@@ -114,6 +111,11 @@ def slack_message(document: Mapping[str, Any]) -> dict[str, Any]:
         },
         {"type": "section", "fields": [{"type": "mrkdwn", "text": f} for f in fields]},
     ]
+    if listed_nodes(document):
+        blocks.append(_section(_nodes_text(nodes)))
+    silence = document.get("silence")
+    if isinstance(silence, Mapping):
+        blocks.append(_section(_silence_text(silence)))
     errors = _errors(document)
     for error in errors[:_MAX_ERROR_BLOCKS]:
         blocks.append(_section(_error_text(error)))
@@ -134,6 +136,57 @@ def slack_message(document: Mapping[str, Any]) -> dict[str, Any]:
     codes = ", ".join(str(c) for c in _sequence(document.get("error_codes")))
     text = f"{icon} {event}: {title} ({change})" + (f" — errors {codes}" if codes else "")
     return {"text": _escape(text), "blocks": blocks}
+
+
+def headline(document: Mapping[str, Any]) -> tuple[str, str]:
+    """(Slack icon, title) of an alert: `Phone number 1065… is BLOCKED`, and so on."""
+    event = str(document.get("event") or "CHANGED")
+    after = str(document.get("after") or "?")
+    kind = _kind(document.get("node_kind"))
+    node_id = str(document.get("node_id") or "?")
+    field = document.get("field")
+    nodes = [n for n in _sequence(document.get("nodes")) if isinstance(n, Mapping)]
+    icon = _RECOVERED_ICON if event == "RECOVERED" else _ICONS.get(after, ":white_circle:")
+    if field:  # a kept field (quality, limit, status) changed, not the health
+        return _FIELD_ICONS.get(after, ":white_circle:"), f"{kind} {node_id} {field} is {after}"
+    if event == "SILENCE_ENDED":
+        return icon, f"silence ended, {len(nodes)} still not AVAILABLE"
+    if len(nodes) > 1:
+        return icon, f"WABA {document.get('waba_id')}: {len(nodes)} nodes are {after}"
+    return icon, f"{kind} {node_id} is {after}"
+
+
+def listed_nodes(document: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The nodes a grouped or silence-ended alert lists (empty for a single node's alert)."""
+    nodes = [n for n in _sequence(document.get("nodes")) if isinstance(n, Mapping)]
+    return nodes if len(nodes) > 1 or document.get("event") == "SILENCE_ENDED" else []
+
+
+def _nodes_text(nodes: Sequence[Mapping[str, Any]]) -> str:
+    lines = []
+    for node in nodes[:_MAX_NODE_LINES]:
+        status = node.get("status") or node.get("after") or "?"
+        codes = ", ".join(str(c) for c in _sequence(node.get("error_codes")))
+        line = f"• {_escape(_kind(node.get('node_kind')))} `{_escape(str(node.get('node_id')))}`"
+        lines.append(line + f" {_escape(str(status))}" + (f" ({_escape(codes)})" if codes else ""))
+    if len(nodes) > _MAX_NODE_LINES:
+        lines.append(f"…and {len(nodes) - _MAX_NODE_LINES} more")
+    return "\n".join(lines)
+
+
+def _silence_text(silence: Mapping[str, Any]) -> str:
+    scope = f"{silence.get('scope')} `{silence.get('scope_id')}`"
+    text = f"*Silence {silence.get('id')}* of {_escape(scope)} until {silence.get('ends_at')}"
+    if silence.get("reason"):
+        text += f"\n_Reason:_ {_escape(str(silence['reason']))}"
+    if silence.get("created_by"):
+        text += f"\n_By:_ {_escape(str(silence['created_by']))}"
+    return text
+
+
+def kind_name(node_kind: Any) -> str:
+    """`Phone number`, `Template`, `WABA`: a node kind in words."""
+    return _kind(node_kind)
 
 
 def _kind(node_kind: Any) -> str:

@@ -31,14 +31,24 @@ from wahealth.core.ports import UpstreamFailure
 from wahealth.domain import HealthReport, NodeKind
 from wahealth.domain.changes import field_changes
 from wahealth.domain.properties import fields_of, split_properties
-from wahealth.domain.records import PlannedAlert, PropertyObservation, Subscription, Transition
+from wahealth.domain.records import (
+    Acknowledgement,
+    PlannedAlert,
+    PropertyObservation,
+    Silence,
+    SilenceScope,
+    Subscription,
+    Transition,
+)
 from wahealth.monitor.events import field_alert_document, flap_policy, subscriptions_wanting
 from wahealth.monitor.recorder import transition_cause
 from wahealth.monitor.refresh_ports import ReportSink
+from wahealth.monitor.silencing import suppressed, suppression
 from wahealth.storage.catalog import CatalogRepository, ReplaceSummary
 from wahealth.storage.errors import StorageError
 from wahealth.storage.flaps import FlapRepository
 from wahealth.storage.properties import PropertyRepository
+from wahealth.storage.silences import SilenceRepository
 
 log = structlog.get_logger(__name__)
 
@@ -61,8 +71,12 @@ class FieldsGraph(Protocol):
 
 @dataclass(slots=True)
 class _FieldAlerts:
-    """Plans the alerts of field transitions; remembers which transitions got any."""
+    """Plans the alerts of field transitions; remembers which transitions got any to send."""
 
+    silences: Sequence[Silence] = ()
+    acknowledgements: Mapping[str, Acknowledgement] = field(default_factory=dict)
+    wabas: Mapping[str, str] = field(default_factory=dict)
+    now: datetime = field(default_factory=_utcnow)
     alerted: list[int] = field(default_factory=list)
 
     def __call__(
@@ -79,6 +93,16 @@ class _FieldAlerts:
             PlannedAlert(sub.id, event.value, field_alert_document(event, transition))
             for sub, event in wanting
         ]
+        node_id = transition.node_id
+        why = suppression(
+            transition,
+            self.wabas.get(node_id),
+            self.silences,
+            self.acknowledgements.get(node_id),
+            self.now,
+        )
+        if why is not None:
+            return suppressed(alerts, why)
         if alerts:
             self.alerted.append(transition.id)
         return alerts
@@ -95,8 +119,10 @@ class PropertyTracker:
         flap_window_seconds: float,
         on_alerts: Callable[[], None] | None = None,
         clock: Callable[[], datetime] = _utcnow,
+        silences: SilenceRepository | None = None,
     ) -> None:
         self.properties = properties
+        self._silences = silences
         self._flaps = flaps
         self._window = flap_window_seconds
         self._on_alerts = on_alerts
@@ -109,7 +135,7 @@ class PropertyTracker:
         """Apply and record the observations; the ids of the transitions they made."""
         if not observations:
             return []
-        planner = _FieldAlerts()
+        planner = await self._planner([o.node_id for o in observations])
         ids = await self.properties.record(observations, transition_cause(cause), alerts=planner)
         if ids:
             log.info("kept fields changed", transitions=len(ids), cause=cause)
@@ -118,6 +144,21 @@ class PropertyTracker:
         if planner.alerted and self._on_alerts is not None:
             self._on_alerts()
         return ids
+
+    async def _planner(self, node_ids: Sequence[str]) -> _FieldAlerts:
+        now = self._clock()
+        if self._silences is None:
+            return _FieldAlerts(now=now)
+        try:
+            silences = [s for s in await self._silences.current(now) if s.active_at(now)]
+            acks = await self._silences.acknowledgements(node_ids)
+            wabas = {}
+            if any(s.scope is SilenceScope.WABA for s in silences):
+                wabas = await self._silences.wabas_of(node_ids)
+        except StorageError as exc:
+            log.warning("cannot read silences", error=str(exc))
+            return _FieldAlerts(now=now)
+        return _FieldAlerts(silences, acks, wabas, now)
 
     async def observe_records(self, kind: NodeKind, records: Iterable[Any], cause: str) -> None:
         """Catalog records (from an edge listing) as observations seen now."""

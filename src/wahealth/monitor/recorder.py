@@ -8,6 +8,10 @@ that same transaction, so a change is never stored without its alerts, nor an
 alert sent for a change that was rolled back. Then the alerts of a flapping
 node are grouped (see `events`) and the sender is woken.
 
+Alerts of a node under an active silence or an acknowledgement are stored as
+suppressed (see `silencing`); an acknowledgement ends with its status. Alerts of a
+WABA-level change carry a group key and are merged into one (see `events`).
+
 Every report also reschedules its node one interval later: a node the gateway
 just fetched for a query is fresh, and the fleet refresh need not spend a call
 on it.
@@ -15,7 +19,7 @@ on it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -23,11 +27,29 @@ import structlog
 
 from wahealth.core.ports import BatchReportObserver
 from wahealth.domain import HealthReport, render_health_status
-from wahealth.domain.records import PlannedAlert, Subscription, Transition, TransitionCause
-from wahealth.monitor.events import alert_document, flap_policy, subscriptions_wanting
+from wahealth.domain.records import (
+    Acknowledgement,
+    PlannedAlert,
+    Silence,
+    Subscription,
+    Transition,
+    TransitionCause,
+)
+from wahealth.monitor.events import (
+    alert_document,
+    flap_policy,
+    group_key,
+    group_member,
+    merge_group,
+    subscriptions_wanting,
+    waba_level,
+    waba_of,
+)
+from wahealth.monitor.silencing import suppressed, suppression
 from wahealth.storage.errors import StorageError
 from wahealth.storage.flaps import FlapRepository
 from wahealth.storage.health import HealthRepository, ReportRecord
+from wahealth.storage.silences import SilenceRepository
 
 log = structlog.get_logger(__name__)
 
@@ -45,23 +67,57 @@ def transition_cause(cause: str) -> TransitionCause:
         return TransitionCause.QUERY
 
 
+@dataclass(frozen=True, slots=True)
+class _Context:
+    """What every planner of one batch needs: silences, acknowledgements, the time."""
+
+    silences: Sequence[Silence]
+    acknowledgements: Mapping[str, Acknowledgement]
+    now: datetime
+    group_wait: timedelta
+
+
 @dataclass(slots=True)
 class _Planned:
     """What the planner of one report saw and chose, read after the write."""
 
     report: HealthReport
+    context: _Context
     transition: Transition | None = None
     alerts: list[PlannedAlert] = field(default_factory=list)
+    grouped: bool = False
 
     def __call__(
         self, transition: Transition, subscriptions: Sequence[Subscription]
     ) -> list[PlannedAlert]:
         self.transition = transition
+        context = self.context
         wanting = subscriptions_wanting(subscriptions, transition.before, transition.after)
-        self.alerts = [
+        alerts = [
             PlannedAlert(sub.id, event.value, alert_document(event, transition, self.report))
             for sub, event in wanting
         ]
+        waba_id = waba_of(self.report)
+        ack = context.acknowledgements.get(transition.node_id)
+        why = suppression(transition, waba_id, context.silences, ack, context.now)
+        if why is not None:
+            self.alerts = suppressed(alerts, why)
+            return self.alerts
+        group_waba = waba_level(transition)
+        if group_waba is not None and alerts:
+            self.grouped = True
+            due = transition.occurred_at + context.group_wait
+            alerts = [
+                PlannedAlert(
+                    alert.subscription_id,
+                    alert.event,
+                    {**alert.payload, "waba_id": group_waba, "nodes": [group_member(transition)]},
+                    group_key=group_key(group_waba, alert.event, transition),
+                    due_at=due,
+                )
+                for alert in alerts
+            ]
+        self.alerts = alerts
         return self.alerts
 
 
@@ -75,6 +131,8 @@ class TransitionRecorder:
         flaps: FlapRepository,
         interval_seconds: float,
         flap_window_seconds: float,
+        silences: SilenceRepository | None = None,
+        group_wait_seconds: float = 0.0,
         on_alerts: Callable[[], None] | None = None,
         clock: Callable[[], datetime] = _utcnow,
     ) -> None:
@@ -83,6 +141,8 @@ class TransitionRecorder:
         self._flaps = flaps
         self._interval = timedelta(seconds=interval_seconds)
         self._window = flap_window_seconds
+        self._silences = silences
+        self._group_wait = timedelta(seconds=group_wait_seconds)
         self._on_alerts = on_alerts
         self._clock = clock
 
@@ -112,7 +172,8 @@ class TransitionRecorder:
 
     async def _record_batch(self, reports: Sequence[HealthReport], cause: str) -> list[int | None]:
         stored_cause = transition_cause(cause)
-        plans = [_Planned(report) for report in reports]
+        context = await self._context(report.node_id for report in reports)
+        plans = [_Planned(report, context) for report in reports]
         # The kind and space are the catalog's, looked up in the writing transaction.
         records = [
             ReportRecord(
@@ -131,6 +192,7 @@ class TransitionRecorder:
             for plan in plans
         ]
         ids = await self._history.record_many(records)
+        await self._drop_acknowledgements(plans, context)
         alerted = False
         for plan, transition_id in zip(plans, ids, strict=True):
             transition = plan.transition
@@ -147,12 +209,52 @@ class TransitionRecorder:
                 transition_id=transition_id,
                 alerts=len(plan.alerts),
             )
-            if plan.alerts:
+            if plan.grouped:
+                await self._group_by_waba(transition_id)
+                alerted = True
+            elif any(alert.state is None for alert in plan.alerts):
                 await self._group(transition_id)
                 alerted = True
         if alerted and self._on_alerts is not None:
             self._on_alerts()
         return ids
+
+    async def _context(self, node_ids: Iterable[str]) -> _Context:
+        now = self._clock()
+        if self._silences is None:
+            return _Context((), {}, now, self._group_wait)
+        try:
+            silences = await self._silences.current(now)
+            acks = await self._silences.acknowledgements(node_ids)
+        except StorageError as exc:
+            # Better an alert too many than a change lost: the write below fails alike.
+            log.warning("cannot read silences", error=str(exc))
+            silences, acks = [], {}
+        return _Context(silences, acks, now, self._group_wait)
+
+    async def _drop_acknowledgements(self, plans: Sequence[_Planned], context: _Context) -> None:
+        """An acknowledgement ends with the status it acknowledged."""
+        if self._silences is None or not context.acknowledgements:
+            return
+        changed = [
+            plan.transition.node_id
+            for plan in plans
+            if plan.transition is not None
+            and plan.transition.field is None
+            and plan.transition.node_id in context.acknowledgements
+            and plan.transition.after != context.acknowledgements[plan.transition.node_id].status
+        ]
+        try:
+            await self._silences.clear_acknowledgements(changed)
+        except StorageError as exc:
+            log.warning("cannot drop acknowledgements", error=str(exc))
+
+    async def _group_by_waba(self, transition_id: int) -> None:
+        try:
+            await self._flaps.group(transition_id, merge_group)
+        except StorageError as exc:
+            # The alerts are committed already; they go out one per node.
+            log.warning("cannot group alerts", transition_id=transition_id, error=str(exc))
 
     async def _group(self, transition_id: int) -> None:
         if self._window <= 0:

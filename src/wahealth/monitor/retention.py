@@ -66,6 +66,10 @@ class Retention:
             "dead_alerts": await self.outbox.prune_alerts(
                 AlertState.DEAD, at.dead_alerts, batch=batch
             ),
+            # Kept as long as delivered ones: they are the record of what a silence held back.
+            "suppressed_alerts": await self.outbox.prune_alerts(
+                AlertState.SUPPRESSED, at.delivered_alerts, batch=batch
+            ),
             "history": await self.health.prune_transitions(at.history, batch=batch),
         }
         if any(deleted.values()):

@@ -1,7 +1,8 @@
 """The monitor as the app sees it: its parts, built in order, and one start and stop.
 
 It owns the fleet refresh, the transition recorder, the alert sender, the
-retention pruning and the Meta webhook ingest; it serves no HTTP (the adapters in `wahealth.web` do).
+alerts of ended silences, the retention pruning and the Meta webhook ingest; it
+serves no HTTP (the adapters in `wahealth.web` do).
 Transitions and alerts are recorded whenever the health core fetches a report,
 whether or not the loops run; `monitor.enabled` only decides whether this
 process refreshes the fleet and delivers alerts (run them on one replica: the
@@ -42,6 +43,7 @@ from wahealth.monitor.properties import (
 from wahealth.monitor.recorder import TransitionRecorder
 from wahealth.monitor.refresh import FleetRefresher
 from wahealth.monitor.retention import Retention
+from wahealth.monitor.silencing import SilenceWatch
 from wahealth.monitor.subscriptions import apply_subscriptions
 from wahealth.settings import Settings
 from wahealth.storage.catalog import CatalogRepository
@@ -49,6 +51,7 @@ from wahealth.storage.flaps import FlapRepository
 from wahealth.storage.health import HealthRepository
 from wahealth.storage.outbox import OutboxRepository
 from wahealth.storage.properties import PropertyRepository
+from wahealth.storage.silences import SilenceRepository
 
 log = structlog.get_logger(__name__)
 
@@ -64,6 +67,7 @@ def build_sender(settings: Settings, sessions: Any, secretbox: SecretBox) -> Out
         secretbox,
         allow_private_targets=alerts.allow_private_targets,
         max_attempts=alerts.max_attempts,
+        smtp=alerts.smtp,
     )
 
 
@@ -74,6 +78,8 @@ def build_recorder(settings: Settings, sessions: Any, sender: OutboxSender) -> T
         flaps=FlapRepository(sessions),
         interval_seconds=settings.monitor.interval_seconds,
         flap_window_seconds=settings.alerts.flap_window_seconds,
+        silences=SilenceRepository(sessions),
+        group_wait_seconds=settings.alerts.group_wait_seconds,
         on_alerts=sender.wake,
     )
 
@@ -85,6 +91,7 @@ def build_tracker(settings: Settings, sessions: Any, sender: OutboxSender) -> Pr
         flaps=FlapRepository(sessions),
         flap_window_seconds=settings.alerts.flap_window_seconds,
         on_alerts=sender.wake,
+        silences=SilenceRepository(sessions),
     )
 
 
@@ -101,6 +108,7 @@ class Monitor:
     webhooks: MetaWebhookIngest
     retention: Retention
     tracker: PropertyTracker
+    silence_watch: SilenceWatch
     _stop: asyncio.Event | None = field(init=False, default=None)
     _tasks: list[asyncio.Task[None]] = field(init=False, default_factory=list)
 
@@ -149,6 +157,11 @@ class Monitor:
             webhooks=webhooks,
             retention=Retention(settings.retention, history, outbox),
             tracker=tracker,
+            silence_watch=SilenceWatch(
+                SilenceRepository(sessions),
+                poll_seconds=settings.alerts.silence_poll_seconds,
+                on_alerts=sender.wake,
+            ),
         )
 
     async def start(self) -> None:
@@ -165,6 +178,7 @@ class Monitor:
         self._tasks = [
             asyncio.create_task(self.refresher.run(stop), name="wahealth-fleet-refresh"),
             asyncio.create_task(self.sender.run(stop), name="wahealth-alert-delivery"),
+            asyncio.create_task(self.silence_watch.run(stop), name="wahealth-silence-ends"),
         ]
         if self.settings.retention.enabled:
             self._tasks.append(

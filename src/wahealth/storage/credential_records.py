@@ -40,6 +40,7 @@ class D360KeyLookup(NamedTuple):
 class GraphTokenLookup(NamedTuple):
     account: str
     qps: int
+    label: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

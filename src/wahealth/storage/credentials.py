@@ -217,7 +217,7 @@ class CredentialRepository:
 
     async def graph_token(self, token_hash: str) -> GraphTokenLookup | None:
         """The token's account, if the token is live and its account enabled."""
-        found = await self._lookup(GraphTokenRow, token_hash)
+        found = await self._lookup(GraphTokenRow, token_hash, GraphTokenRow.label)
         return None if found is None else GraphTokenLookup(*found)
 
     async def _upsert_digest(

@@ -13,7 +13,9 @@ Alerts already claimed by a sender are never touched: one may be on the wire.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import delete, select
 
@@ -34,6 +36,13 @@ def _snapshot(row: OutboxRow) -> AlertSnapshot:
         delivered_at=row.delivered_at,
         grouped=grouped if isinstance(grouped, int) and grouped > 0 else 1,
     )
+
+
+# Dead alerts are the operator's to retry, suppressed ones were never to be sent.
+_FOLDABLE = (AlertState.PENDING.value, AlertState.DELIVERED.value)
+
+# (the group's first untried alert, an alert of the same group) -> the merged document
+GroupMerge = Callable[[Mapping[str, Any], Mapping[str, Any]], dict[str, Any]]
 
 
 class FlapRepository:
@@ -68,7 +77,7 @@ class FlapRepository:
             ).all()
             for row in fresh:
                 new = _snapshot(row)
-                if not new.untried:
+                if not new.untried or row.group_key is not None:
                     continue  # a sender took it already
                 others = (
                     await session.scalars(
@@ -79,7 +88,8 @@ class FlapRepository:
                             TransitionRow.node_id == node_id,
                             TransitionRow.field.is_not_distinct_from(changed_field),
                             OutboxRow.id != row.id,
-                            OutboxRow.state != AlertState.DEAD.value,
+                            OutboxRow.state.in_(_FOLDABLE),
+                            OutboxRow.group_key.is_(None),
                         )
                         .order_by(OutboxRow.transition_id)
                         # Locked: a sender's claim waits (or skips them) until the plan is applied.
@@ -102,3 +112,50 @@ class FlapRepository:
                 keep.next_attempt_at = plan.due_at
                 await session.flush()
         return dropped
+
+    async def group(self, transition_id: int, merge: GroupMerge) -> int:
+        """Merge each untried alert of the transition into the first untried one of its group.
+
+        Returns the alerts merged (and deleted). The first alert of a group keeps its id
+        and due time; an alert already claimed by a sender starts no merge, so a group
+        that went out is followed by a new one.
+        """
+        merged = 0
+        async with writing(self._sessions) as session:
+            fresh = (
+                await session.scalars(
+                    select(OutboxRow)
+                    .where(
+                        OutboxRow.transition_id == transition_id,
+                        OutboxRow.group_key.is_not(None),
+                        OutboxRow.state == AlertState.PENDING.value,
+                        OutboxRow.attempts == 0,
+                    )
+                    .order_by(OutboxRow.subscription_id)
+                    .with_for_update()
+                )
+            ).all()
+            for row in fresh:
+                leader = (
+                    await session.scalars(
+                        select(OutboxRow)
+                        .where(
+                            OutboxRow.subscription_id == row.subscription_id,
+                            OutboxRow.group_key == row.group_key,
+                            OutboxRow.state == AlertState.PENDING.value,
+                            OutboxRow.attempts == 0,
+                            # The first of the group: the same in a batch as one by one.
+                            OutboxRow.transition_id < row.transition_id,
+                        )
+                        .order_by(OutboxRow.transition_id, OutboxRow.id)
+                        .limit(1)
+                        .with_for_update()
+                    )
+                ).first()
+                if leader is None:
+                    continue
+                leader.payload = merge(leader.payload, row.payload)
+                await session.execute(delete(OutboxRow).where(OutboxRow.id == row.id))
+                merged += 1
+                await session.flush()
+        return merged

@@ -224,8 +224,10 @@ class OutboxRow(Base):
     """One alert to deliver to one subscription; the id is the alert id receivers see."""
 
     __tablename__ = "outbox"
+    # Not unique per (subscription, transition): the alert that a silence ended refers to
+    # the node's last transition, which may have had its own alert.
     __table_args__ = (
-        UniqueConstraint("subscription_id", "transition_id"),
+        Index(None, "subscription_id", "transition_id"),
         Index(None, "state", "next_attempt_at"),
     )
 
@@ -244,3 +246,37 @@ class OutboxRow(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime]
     delivered_at: Mapped[datetime | None]
+    # Untried alerts of one WABA-level change share it and are merged into one.
+    group_key: Mapped[str | None] = mapped_column(index=True)
+
+
+class SilenceRow(Base):
+    """No alert is delivered for nodes in scope (a node, a WABA, a space) for a while."""
+
+    __tablename__ = "silences"
+    __table_args__ = (Index(None, "ends_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    space_id: Mapped[str] = mapped_column(ForeignKey("spaces.id", ondelete="CASCADE"), index=True)
+    scope: Mapped[str]
+    scope_id: Mapped[str]
+    starts_at: Mapped[datetime]
+    ends_at: Mapped[datetime]
+    reason: Mapped[str | None] = mapped_column(Text)
+    created_by: Mapped[str | None]
+    created_at: Mapped[datetime]
+    ended_at: Mapped[datetime | None]
+    end_alerted_at: Mapped[datetime | None]
+
+
+class AcknowledgementRow(Base):
+    """Someone saw a node's problem: no repeat alert while its status stays the same."""
+
+    __tablename__ = "acknowledgements"
+
+    node_id: Mapped[str] = mapped_column(primary_key=True)
+    status: Mapped[str]
+    transition_id: Mapped[int | None]
+    acknowledged_by: Mapped[str | None]
+    note: Mapped[str | None] = mapped_column(Text)
+    acknowledged_at: Mapped[datetime]

@@ -213,12 +213,13 @@ def _outbox_row(alert: PlannedAlert, transition_id: int, due_at: datetime) -> di
         "transition_id": transition_id,
         "event": alert.event,
         "payload": dict(alert.payload),
-        "state": AlertState.PENDING.value,
+        "state": (alert.state or AlertState.PENDING).value,
         "attempts": 0,
-        "next_attempt_at": due_at,
+        "next_attempt_at": alert.due_at or due_at,
         "last_error": None,
         "created_at": utcnow(),
         "delivered_at": None,
+        "group_key": alert.group_key,
     }
 
 

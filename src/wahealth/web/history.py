@@ -7,10 +7,12 @@ statuses) or of one kept field (`field` names it, e.g. `quality_rating`;
 Authenticated like the Graph dialect (`Authorization: Bearer <Graph token>`) and
 counted against the account's rate limit; an account sees only nodes in its own
 spaces, and any other node is simply not found, so ids of other tenants cannot be
-probed. Paged by transition id: `next` is the cursor to pass as `before` for the
-following page, null on the last one.
+probed. `acknowledgement` is the node's current acknowledgement (who, note, the status
+it holds for), null when there is none. Paged by transition id: `next` is the cursor
+to pass as `before` for the following page, null on the last one.
 
     {"node_id": "106540352242922",
+     "acknowledgement": null,
      "data": [{"id": 8, "field": "quality_rating", "before": "GREEN", "after": "YELLOW", ...},
               {"id": 7, "field": null, "before": "AVAILABLE", "after": "BLOCKED", ...}],
      "next": "7"}
@@ -24,6 +26,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from wahealth.core.alerting import Alerting, acknowledgement_json
 from wahealth.core.errors import (
     AccessDenied,
     CoreError,
@@ -106,8 +109,9 @@ def _int_param(request: Request, name: str, default: int | None, low: int, high:
 
 
 class HistoryEndpoint:
-    def __init__(self, queries: HealthQueries) -> None:
+    def __init__(self, queries: HealthQueries, alerting: Alerting | None = None) -> None:
         self._queries = queries
+        self._alerting = alerting
 
     async def handle(self, request: Request) -> JSONResponse:
         node_id: str = request.path_params["node_id"]
@@ -123,16 +127,19 @@ class HistoryEndpoint:
             answer = await self._queries.history_of(BearerToken(_bearer(request)), parse)
         except CoreError as exc:
             return ERRORS.render(exc)
+        ack = None
+        if self._alerting is not None:
+            ack = await self._alerting.acknowledgement_of(answer.node_id)
         return JSONResponse(
             {
                 "node_id": answer.node_id,
+                "acknowledgement": None if ack is None else acknowledgement_json(ack),
                 "data": [transition_json(t) for t in answer.transitions],
                 "next": None if answer.next_before is None else str(answer.next_before),
             }
         )
 
 
-def history_routes(queries: HealthQueries) -> list[Route]:
-    return [
-        Route("/api/v1/nodes/{node_id}/history", HistoryEndpoint(queries).handle, methods=["GET"])
-    ]
+def history_routes(queries: HealthQueries, alerting: Alerting | None = None) -> list[Route]:
+    endpoint = HistoryEndpoint(queries, alerting)
+    return [Route("/api/v1/nodes/{node_id}/history", endpoint.handle, methods=["GET"])]
