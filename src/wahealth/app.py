@@ -32,6 +32,7 @@ from wahealth.components import (
     Components,
     Overrides,
     build_components,
+    dashboard_session_key,
     open_secretbox,
 )
 from wahealth.dialects.cams.routes import routes as cams_routes
@@ -42,7 +43,9 @@ from wahealth.metrics import METRICS_PATH, MetricsMode, metrics_endpoint
 from wahealth.middleware import DirectDialects, RequestIdMiddleware
 from wahealth.settings import Settings, load_settings
 from wahealth.storage import create_engine, session_factory, upgrade
+from wahealth.storage.alerts_view import AlertsView
 from wahealth.storage.credentials import CredentialRepository
+from wahealth.storage.fleet_view import FleetView
 from wahealth.storage.tenancy import TenancyRepository
 from wahealth.upstream.emulator.app import emulator_state
 from wahealth.web.dashboard import Dashboard, dashboard_routes
@@ -133,7 +136,14 @@ def _routes(components: Components, readiness: Readiness) -> list[BaseRoute]:
     routes += history_routes(components.queries)
     routes += webhooks.routes()
     routes += dashboard_routes(
-        Dashboard(components.directory, components.tenancy, components.catalog, components.history)
+        Dashboard(
+            directory=components.directory,
+            spaces=components.tenancy,
+            fleet=FleetView(components.sessions),
+            health=components.history,
+            alerts=AlertsView(components.sessions),
+            session_key=dashboard_session_key(components.secretbox),
+        )
     )
     return routes
 

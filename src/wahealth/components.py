@@ -130,6 +130,11 @@ def open_secretbox(settings: Settings) -> SecretBox:
     return SecretBox.load(master_key_of(settings), settings.security.master_key_file)
 
 
+def dashboard_session_key(secretbox: SecretBox) -> bytes:
+    """The dashboard's cookie key: derived from the master key, so every worker agrees."""
+    return bytes.fromhex(secretbox.token_hasher().keyed("wahealth dashboard session key v1"))
+
+
 def with_emulator_webhooks(settings: Settings) -> Settings:
     """In emulator mode the emulator plays Meta's webhooks too: give the pair a secret."""
     up = settings.upstream
