@@ -2,48 +2,40 @@
 
 A fleet is the union of an account's WABAs, phone numbers and templates, each with its
 last known health (`node_health`, joined by primary key). Filtering, searching, sorting
-and paging happen in the database (`LIMIT`/`OFFSET`), so a page costs one bounded query
-however many nodes there are; the counts per status come from one grouped query over
-the same filters. The account is part of every query: another account's nodes are not
-found, never merely hidden.
+and paging happen in the database (`LIMIT`/`OFFSET` on indexed orders, see
+`fleet_query`), so a page reads a few index ranges however many nodes there are; the
+counts per status come from one grouped pass over the same filters, reused for a few
+seconds while someone pages through them. The account is part of every query: another
+account's nodes are not found, never merely hidden.
 """
 
 from __future__ import annotations
 
 import enum
-from collections.abc import Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import (
-    ColumnElement,
-    Select,
-    String,
-    case,
-    func,
-    literal,
-    or_,
-    select,
-    union_all,
-)
+from sqlalchemy import Row, select
 
-from wahealth.domain.model import NodeKind
-from wahealth.domain.nodes import normalize_phone_number
+from wahealth.core.directory import TtlCache
 from wahealth.storage._session import Factory, reading
-from wahealth.storage.models import (
-    AccountRow,
-    NodeHealthRow,
-    PhoneNumberRow,
-    SpaceRow,
-    TemplateRow,
-    TransitionRow,
-    WabaRow,
-)
+from wahealth.storage.fleet_query import UNKNOWN, Health, Order, StatusFilter, counting, listing
+from wahealth.storage.models import TransitionRow
 
-UNKNOWN = "UNKNOWN"  # a node never fetched successfully
 STATUSES = ("BLOCKED", "LIMITED", UNKNOWN, "AVAILABLE")  # worst first
 MAX_UPTIME_TRANSITIONS = 50_000  # per node and window: beyond it the oldest are left out
+# A status held by at most this many matching nodes is read through the status index;
+# a more common one in name order (the first rows of that order are likely to have it).
+SPARSE_STATUS = 2_000
+# Up to this many matching nodes, sorting them all is cheap: the planner may start from
+# the account's spaces; beyond it, every slice is read in the order of an index.
+SMALL_FLEET = 5_000
+# Counting per status is the one read of every matching node; paging through the same
+# filters within this time reuses the counts (the rows themselves are always read anew).
+COUNTS_TTL_SECONDS = 5.0
+COUNTS_CACHED = 1_000
 
 
 class FleetSort(enum.StrEnum):
@@ -95,115 +87,77 @@ class StatusChange:
     after: str
 
 
-def _none() -> ColumnElement[Any]:
-    # Typed, so that PostgreSQL can unite it with the other branches' text columns.
-    return literal(None, String)
+@dataclass(frozen=True, slots=True)
+class Part:
+    """One slice of a page: rows of one health class, in one order, from `offset`."""
+
+    health: StatusFilter
+    order: Order
+    offset: int
+    limit: int
 
 
-def _phones() -> Select[Any]:
-    return select(
-        PhoneNumberRow.id.label("node_id"),
-        literal(NodeKind.PHONE_NUMBER.value, String).label("kind"),
-        WabaRow.space_id.label("space_id"),
-        WabaRow.id.label("waba_id"),
-        WabaRow.name.label("waba_name"),
-        PhoneNumberRow.display_phone_number.label("display_phone_number"),
-        PhoneNumberRow.verified_name.label("verified_name"),
-        _none().label("template_name"),
-        _none().label("template_language"),
-        PhoneNumberRow.quality_rating.label("quality"),
-        _none().label("limit_tier"),
-        _none().label("template_status"),
-        PhoneNumberRow.display_phone_number.label("label"),
-        PhoneNumberRow.digits.label("digits"),
-    ).join(WabaRow, WabaRow.id == PhoneNumberRow.waba_id)
+def plan(
+    sort: FleetSort,
+    descending: bool,
+    status: str | None,
+    counts: Mapping[str, int],
+    offset: int,
+    limit: int,
+) -> list[Part]:
+    """The slices a page is made of, from the counts per status.
 
+    Sorting by status (or by age, where never-fetched nodes come first) is sorting by a
+    column of another table than the names; so the page is cut into one slice per status
+    (per fetched-or-not for age), each ordered on its own indexes. A status held by few
+    nodes is read through the status index, a common one in name order.
+    """
 
-def _templates() -> Select[Any]:
-    return select(
-        TemplateRow.id,
-        literal(NodeKind.MESSAGE_TEMPLATE.value, String),
-        WabaRow.space_id,
-        WabaRow.id,
-        WabaRow.name,
-        _none(),
-        _none(),
-        TemplateRow.name,
-        TemplateRow.language,
-        _none(),
-        _none(),
-        TemplateRow.status,
-        TemplateRow.name + " " + TemplateRow.language,
-        _none(),
-    ).join(WabaRow, WabaRow.id == TemplateRow.waba_id)
+    def health(of: str) -> StatusFilter:
+        if of == UNKNOWN:
+            return StatusFilter(Health.UNKNOWN)
+        return StatusFilter(status=of, sparse=counts.get(of, 0) <= SPARSE_STATUS)
 
-
-def _wabas() -> Select[Any]:
-    return select(
-        WabaRow.id,
-        literal(NodeKind.WABA.value, String),
-        WabaRow.space_id,
-        WabaRow.id,
-        WabaRow.name,
-        _none(),
-        _none(),
-        _none(),
-        _none(),
-        _none(),
-        _none(),
-        _none(),
-        func.coalesce(WabaRow.name, WabaRow.id),
-        _none(),
-    )
-
-
-def _account_spaces(account: str) -> Select[Any]:
-    return (
-        select(SpaceRow.id)
-        .join(AccountRow, AccountRow.id == SpaceRow.account_id)
-        .where(AccountRow.name == account)
-    )
-
-
-def _escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    if sort is FleetSort.STATUS:
+        groups = [
+            (health(s), Order.NAME, counts.get(s, 0)) for s in STATUSES if status in (None, s)
+        ]
+    elif sort is FleetSort.AGE:
+        known = sum(n for s, n in counts.items() if s != UNKNOWN and status in (None, s))
+        unknown = counts.get(UNKNOWN, 0) if status in (None, UNKNOWN) else 0
+        fetched = health(status) if status not in (None, UNKNOWN) else StatusFilter(Health.KNOWN)
+        groups = [(StatusFilter(Health.UNKNOWN), Order.ID, unknown), (fetched, Order.AGE, known)]
+    else:
+        only = health(status) if status is not None else StatusFilter()
+        order = {FleetSort.NAME: Order.NAME, FleetSort.KIND: Order.KIND, FleetSort.ID: Order.ID}
+        return [Part(only, order[sort], offset, limit)]
+    if descending:
+        groups.reverse()
+    parts = []
+    for filter_, order_, size in groups:
+        if limit <= 0:
+            break
+        if offset >= size:
+            offset -= size
+            continue
+        take = min(limit, size - offset)
+        parts.append(Part(filter_, order_, offset, take))
+        offset, limit = 0, limit - take
+    return parts
 
 
 class FleetView:
     """The fleet and node pages' reads over the catalog, node health and transitions."""
 
-    def __init__(self, sessions: Factory) -> None:
+    def __init__(
+        self, sessions: Factory, *, counts_ttl_seconds: float = COUNTS_TTL_SECONDS
+    ) -> None:
         self._sessions = sessions
-
-    def _nodes(
-        self,
-        account: str,
-        *,
-        space_id: str | None = None,
-        kind: str | None = None,
-        node_id: str | None = None,
-    ) -> Any:
-        """The account's nodes (one space's, one kind's, one id) as a subquery."""
-        spaces = _account_spaces(account)
-        branches = {
-            NodeKind.PHONE_NUMBER.value: (_phones(), PhoneNumberRow.id),
-            NodeKind.MESSAGE_TEMPLATE.value: (_templates(), TemplateRow.id),
-            NodeKind.WABA.value: (_wabas(), WabaRow.id),
-        }
-        parts = []
-        for branch_kind, (branch, id_column) in branches.items():
-            if kind is not None and kind != branch_kind:
-                continue
-            # Each branch is filtered itself, so the database can use its own indexes.
-            branch = branch.where(WabaRow.space_id.in_(spaces.scalar_subquery()))
-            if space_id is not None:
-                branch = branch.where(WabaRow.space_id == space_id)
-            if node_id is not None:
-                branch = branch.where(id_column == node_id)
-            parts.append(branch)
-        if not parts:  # an unknown kind: nothing matches
-            parts.append(_wabas().where(literal(False)))
-        return union_all(*parts).subquery("fleet")
+        self._counts: TtlCache[tuple[str | None, ...], dict[str, int]] | None = (
+            TtlCache(counts_ttl_seconds, max_entries=COUNTS_CACHED)
+            if counts_ttl_seconds > 0
+            else None
+        )
 
     async def page(
         self,
@@ -220,51 +174,63 @@ class FleetView:
     ) -> FleetPage:
         """One page of the account's nodes matching the filters, and the counts per status.
 
-        `status` is one of `STATUSES`; `search` matches a phone number (any punctuation),
-        a name (number's verified name, template name, WABA name) or an id. The status
-        sort puts the worst first; `descending` reverses any order.
+        `status` is one of `STATUSES`; `kind` a `NodeKind` value; `search` matches a phone
+        number (any punctuation), a name (number's verified name, template name, WABA
+        name) or an id. The status sort puts the worst first, the age sort the oldest data
+        first (never fetched before all); `descending` reverses any order.
         """
-        nodes = self._nodes(account, space_id=space_id, kind=kind)
-        status_of = func.coalesce(NodeHealthRow.can_send_message, UNKNOWN)
-        conditions: list[ColumnElement[bool]] = []
-        if search and search.strip():
-            conditions.append(_matches(nodes, search.strip()))
-        joined = nodes.outerjoin(NodeHealthRow, NodeHealthRow.node_id == nodes.c.node_id)
+        search = search.strip() if search and search.strip() else None
+        counts_query = counting(account, kind=kind, space_id=space_id, search=search)
+        if counts_query is None:
+            return FleetPage([], 0, {})
 
-        counting = select(status_of, func.count()).select_from(joined).group_by(status_of)
-        if conditions:
-            counting = counting.where(*conditions)
-        listing = select(
-            nodes,
-            NodeHealthRow.can_send_message,
-            NodeHealthRow.error_codes,
-            NodeHealthRow.fetched_at,
-        ).select_from(joined)
-        if status is not None:
-            conditions.append(status_of == status)
-        if conditions:
-            listing = listing.where(*conditions)
-        listing = listing.order_by(*_order(nodes, FleetSort(sort), descending))
+        async def count() -> dict[str, int]:
+            counts: dict[str, int] = {UNKNOWN: 0}
+            async with reading(self._sessions) as session:
+                for of, nodes in (await session.execute(counts_query)).all():
+                    # Every node is in the totals (status None), the fetched ones once more.
+                    counts[UNKNOWN] += int(nodes) if of is None else -int(nodes)
+                    if of is not None:
+                        counts[str(of)] = counts.get(str(of), 0) + int(nodes)
+            return {of: n for of, n in counts.items() if n}
+
+        key = (account, kind, space_id, search)
+        counts = await (self._counts.get(key, count) if self._counts is not None else count())
         async with reading(self._sessions) as session:
-            counts = {str(s): int(n) for s, n in (await session.execute(counting)).all()}
-            rows = (await session.execute(listing.offset(offset).limit(limit))).all()
+            rows: list[Any] = []
+            for part in plan(FleetSort(sort), descending, status, counts, offset, limit):
+                query = listing(
+                    account,
+                    kind=kind,
+                    space_id=space_id,
+                    search=search,
+                    health=part.health,
+                    order=part.order,
+                    descending=descending,
+                    offset=part.offset,
+                    limit=part.limit,
+                    by_space=sum(counts.values()) <= SMALL_FLEET,
+                )
+                if query is not None:
+                    rows += (await session.execute(query)).all()
         total = counts.get(status, 0) if status is not None else sum(counts.values())
         return FleetPage([_fleet_node(row) for row in rows], total, counts)
 
     async def node(self, account: str, node_id: str) -> FleetNode | None:
         """One node of the account, with its names and last status; None if not the account's."""
-        nodes = self._nodes(account, node_id=node_id)
-        query = (
-            select(
-                nodes,
-                NodeHealthRow.can_send_message,
-                NodeHealthRow.error_codes,
-                NodeHealthRow.fetched_at,
-            )
-            .select_from(nodes)
-            .outerjoin(NodeHealthRow, NodeHealthRow.node_id == nodes.c.node_id)
-            .limit(1)
+        query = listing(
+            account,
+            kind=None,
+            space_id=None,
+            search=None,
+            health=StatusFilter(),
+            order=Order.ID,
+            descending=False,
+            offset=0,
+            limit=1,
+            node_id=node_id,
         )
+        assert query is not None  # every kind is asked
         async with reading(self._sessions) as session:
             row = (await session.execute(query)).first()
         return None if row is None else _fleet_node(row)
@@ -295,49 +261,8 @@ class FleetView:
         return before, changes
 
 
-def _matches(nodes: Any, search: str) -> ColumnElement[bool]:
-    pattern = f"%{_escape_like(search)}%"
-    found: list[ColumnElement[bool]] = [
-        nodes.c.node_id == search,
-        nodes.c.label.ilike(pattern, escape="\\"),
-        nodes.c.verified_name.ilike(pattern, escape="\\"),
-        nodes.c.waba_name.ilike(pattern, escape="\\"),
-    ]
-    digits = normalize_phone_number(search)
-    if digits and len(digits) >= 3 and not any(ch.isalpha() for ch in search):
-        found.append(nodes.c.digits.like(f"%{digits}%"))
-        found.append(nodes.c.node_id.like(f"{digits}%"))
-    return or_(*found)
-
-
-def _order(nodes: Any, sort: FleetSort, descending: bool) -> list[Any]:
-    severity = case(
-        {"BLOCKED": 0, "LIMITED": 1, "AVAILABLE": 3},
-        value=NodeHealthRow.can_send_message,
-        else_=2,
-    )
-    kinds = case(
-        {NodeKind.PHONE_NUMBER.value: 0, NodeKind.MESSAGE_TEMPLATE.value: 1},
-        value=nodes.c.kind,
-        else_=2,
-    )
-    keys: dict[FleetSort, list[Any]] = {
-        FleetSort.STATUS: [severity, nodes.c.label],
-        FleetSort.NAME: [nodes.c.label],
-        FleetSort.KIND: [kinds, nodes.c.label],
-        # Oldest data first; never fetched before everything.
-        FleetSort.AGE: [
-            case((NodeHealthRow.fetched_at.is_(None), 0), else_=1),
-            NodeHealthRow.fetched_at,
-        ],
-        FleetSort.ID: [],
-    }
-    columns = [*keys[sort], nodes.c.node_id]
-    return [column.desc() if descending else column.asc() for column in columns]
-
-
-def _fleet_node(row: Sequence[Any]) -> FleetNode:
-    m = row._mapping  # type: ignore[attr-defined]
+def _fleet_node(row: Row[Any]) -> FleetNode:
+    m = row._mapping
     return FleetNode(
         node_id=m["node_id"],
         kind=m["kind"],
@@ -351,7 +276,7 @@ def _fleet_node(row: Sequence[Any]) -> FleetNode:
         quality=m["quality"],
         limit_tier=m["limit_tier"],
         template_status=m["template_status"],
-        status=m["can_send_message"] or UNKNOWN,
+        status=m["status"] or UNKNOWN,
         error_codes=tuple(m["error_codes"] or ()),
         fetched_at=m["fetched_at"],
     )

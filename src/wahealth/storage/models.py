@@ -76,6 +76,7 @@ class PhoneNumberRow(Base):
     """A phone number of a WABA, as last synced from Meta."""
 
     __tablename__ = "phone_numbers"
+    __table_args__ = (Index(None, "display_phone_number", "id"),)  # the fleet page's name order
 
     id: Mapped[str] = mapped_column(primary_key=True)
     waba_id: Mapped[str] = mapped_column(ForeignKey("wabas.id", ondelete="CASCADE"), index=True)
@@ -90,7 +91,10 @@ class TemplateRow(Base):
     """A message template of a WABA, as last synced from Meta."""
 
     __tablename__ = "templates"
-    __table_args__ = (UniqueConstraint("waba_id", "name", "language"),)
+    __table_args__ = (
+        UniqueConstraint("waba_id", "name", "language"),
+        Index(None, "name", "language", "id"),  # the fleet page's name order
+    )
 
     id: Mapped[str] = mapped_column(primary_key=True)
     waba_id: Mapped[str] = mapped_column(ForeignKey("wabas.id", ondelete="CASCADE"))
@@ -148,6 +152,7 @@ class NodeHealthRow(Base):
     """
 
     __tablename__ = "node_health"
+    __table_args__ = (Index(None, "can_send_message", "node_id"),)  # the fleet page's status
 
     node_id: Mapped[str] = mapped_column(primary_key=True)
     node_kind: Mapped[str]
@@ -155,7 +160,7 @@ class NodeHealthRow(Base):
     can_send_message: Mapped[str | None]
     payload: Mapped[dict[str, Any] | None]
     error_codes: Mapped[list[str]]
-    fetched_at: Mapped[datetime | None]
+    fetched_at: Mapped[datetime | None] = mapped_column(index=True)
     checked_at: Mapped[datetime | None]
     next_due_at: Mapped[datetime | None] = mapped_column(index=True)
 
