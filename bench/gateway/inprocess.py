@@ -36,7 +36,7 @@ from wahealth.testing import DEMO, demo_settings
 
 HOST = "wahealth.test"
 PHONE_NUMBER_ID = DEMO.d360_phone_number_id
-DIALECTS = ("d360", "graph", "cams")
+DIALECTS = ("d360", "graph", "cams", "gate")
 Scope = dict[str, Any]
 
 
@@ -76,6 +76,14 @@ def _requests(dialect: str, count: int) -> Callable[[int], bytes]:
         raw = presign.plain_get(
             HOST,
             f"/v21.0/{PHONE_NUMBER_ID}?fields=health_status",
+            {"Authorization": f"Bearer {DEMO.graph_token}"},
+        )
+        return lambda i: raw
+    if dialect == "gate":
+        path = f"/api/v1/gate?space={DEMO.space}&phone_number=8613800000001"
+        raw = presign.plain_get(
+            HOST,
+            f"{path}&template=order_update&language=en",
             {"Authorization": f"Bearer {DEMO.graph_token}"},
         )
         return lambda i: raw

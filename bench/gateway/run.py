@@ -58,14 +58,19 @@ PHONE_NUMBER_ID = "106540352242922"
 PHONE_NUMBER = "8613800000001"
 SPACE = "demo-space"
 WABAS = ("102290129340398", "299399000000001")
-TARGETS = ("bare", "bare-sdk", "d360", "graph", "cams")
+TARGETS = ("bare", "bare-sdk", "d360", "graph", "cams", "gate")
 LABELS = {
     "bare": "bare route",
     "bare-sdk": "bare, SDK req",
     "d360": "360dialog",
     "graph": "Graph",
     "cams": "CAMS",
+    "gate": "gate",
 }
+# The pre-send gate for the demo number and template: two nodes, one request.
+GATE_PATH = (
+    f"/api/v1/gate?space={SPACE}&phone_number={PHONE_NUMBER}&template=order_update&language=en"
+)
 CAMS_PARAMS = {"CustSpaceId": SPACE, "NodeType": "phone", "PhoneNumber": PHONE_NUMBER}
 MIN_SIGNED = 2_000  # pre-signed CAMS requests per wrk run, at least
 
@@ -225,6 +230,7 @@ class Requests:
                 f"/v21.0/{PHONE_NUMBER_ID}?fields=health_status",
                 {"Authorization": f"Bearer {keys.graph}"},
             ),
+            "gate": presign.plain_get(host, GATE_PATH, {"Authorization": f"Bearer {keys.graph}"}),
         }
         self._signer = presign.CamsPresigner(
             host, keys.access_key_id, keys.access_key_secret, CAMS_PARAMS

@@ -35,6 +35,8 @@ from wahealth.components import (
     dashboard_session_key,
     open_secretbox,
 )
+from wahealth.core.bulk import BulkHealth
+from wahealth.core.gate import PreSendGate
 from wahealth.dialects.cams.routes import routes as cams_routes
 from wahealth.dialects.d360.routes import routes as d360_routes
 from wahealth.dialects.graph.routes import routes as graph_routes
@@ -48,7 +50,9 @@ from wahealth.storage.credentials import CredentialRepository
 from wahealth.storage.fleet_view import FleetView
 from wahealth.storage.tenancy import TenancyRepository
 from wahealth.upstream.emulator.app import emulator_state
+from wahealth.web.bulk import bulk_routes
 from wahealth.web.dashboard import Dashboard, dashboard_routes
+from wahealth.web.gate import gate_routes
 from wahealth.web.history import history_routes
 from wahealth.web.meta_webhooks import MetaWebhookEndpoint
 
@@ -134,6 +138,7 @@ def _routes(components: Components, readiness: Readiness) -> list[BaseRoute]:
             admin = LoopbackOnly(admin)
         routes.append(Route("/_emulator/{rest:path}", admin))
     routes += history_routes(components.queries)
+    routes += bulk_routes(BulkHealth(components.queries))
     routes += webhooks.routes()
     routes += dashboard_routes(
         Dashboard(
@@ -170,10 +175,12 @@ def create_app(settings: Settings, *, overrides: Overrides | None = None) -> Sta
                 readiness.ready = False
 
     queries = components.queries
+    gate = PreSendGate(queries, components.catalog)
     dialects = [
         *cams_routes(queries),
         *d360_routes(queries),
         *graph_routes(queries, components.graph_reads),
+        *gate_routes(gate),  # a send loop's hot path too
     ]
     metrics = components.metrics
     observe = metrics.observe_request if metrics is not None else None

@@ -38,7 +38,8 @@ from wahealth.core.ports import NonceStore, RateLimiter, ReportCache, SecretOpen
 from wahealth.core.queries import FailClosedNonces, HealthQueries
 from wahealth.domain import HealthReport
 from wahealth.metrics import InstrumentedCache, Metrics, MetricsMode
-from wahealth.monitor.service import Monitor, build_recorder, build_sender
+from wahealth.monitor.properties import TrackedCatalog
+from wahealth.monitor.service import Monitor, build_recorder, build_sender, build_tracker
 from wahealth.settings import Settings, master_key_of
 from wahealth.storage import create_engine, session_factory
 from wahealth.storage.catalog import CatalogRepository
@@ -209,7 +210,9 @@ def build_components(settings: Settings, overrides: Overrides | None = None) -> 
     nonces = overrides.nonces or create_nonce_store(settings.cache.url, redis)
     limiter = overrides.limiter or create_rate_limiter(settings.ratelimit.url, redis)
     graph, emulator, forward = _graph(settings, overrides, metrics)
-    catalog_sync = CatalogSync(graph, catalog)
+    sender = build_sender(settings, sessions, secretbox)
+    tracker = build_tracker(settings, sessions, sender)
+    catalog_sync = CatalogSync(graph, TrackedCatalog(catalog, tracker))
     credentials = CredentialRepository(sessions, secretbox.token_hasher())
     directory = Directory(
         credentials,
@@ -219,7 +222,6 @@ def build_components(settings: Settings, overrides: Overrides | None = None) -> 
         sync=catalog_sync,
         sync_interval_seconds=settings.catalog.min_sync_interval_seconds,
     )
-    sender = build_sender(settings, sessions, secretbox)
     recorder = build_recorder(settings, sessions, sender)
     cache_settings = settings.cache
     health = HealthService(
@@ -249,7 +251,7 @@ def build_components(settings: Settings, overrides: Overrides | None = None) -> 
         transitions=history,
     )
     budget = CallBudget(settings.monitor.meta_calls_per_minute)
-    monitor = Monitor.build(settings, sessions, secretbox, sender, health, graph, budget)
+    monitor = Monitor.build(settings, sessions, secretbox, sender, health, graph, budget, tracker)
     graph_reads = GraphReads(
         directory=directory,
         health=health,

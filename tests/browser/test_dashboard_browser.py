@@ -74,7 +74,7 @@ async def test_sign_in_filter_search_and_open_a_node(
     error = page.locator("[data-code='141002']")
     await expect(error).to_contain_text(description)
     await expect(error.locator(".solution")).to_have_text(solution)
-    await expect(page.get_by_test_id("template-status")).to_have_text("PENDING")
+    await expect(page.get_by_test_id("field-status")).to_have_text("PENDING")
     await page.screenshot(path=artifacts / "node-template.png", full_page=True)
 
     # In Indonesian, chosen with the picker.

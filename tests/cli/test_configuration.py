@@ -15,6 +15,7 @@ from wahealth.cli import app
 COMMANDS: dict[str, list[str]] = {
     "serve": ["serve"],
     "check": ["check", "--node", "106540352242922"],
+    "gate": ["gate", "--space", "demo-space", "--phone-number", "8613800000001"],
     "sync": ["sync"],
     "refresh": ["refresh"],
     "history": ["history", "106540352242922"],
@@ -52,8 +53,8 @@ def test_the_list_covers_every_command() -> None:
 
 
 def _refused(result: Result, name: str, starts: str) -> None:
-    # `check` answers with a verdict, so its errors exit 3; the others' configuration errors 2.
-    assert result.exit_code == (3 if name == "check" else 2), (name, result.output)
+    # `check` and `gate` answer with a verdict, so their errors exit 3; the others' 2.
+    assert result.exit_code == (3 if name in ("check", "gate") else 2), (name, result.output)
     [line] = result.stderr.splitlines()
     assert line.startswith(f"error: {starts}"), (name, line)
 

@@ -250,8 +250,15 @@ async def test_meta_webhook_from_the_emulator_drives_the_chain(
     assert_signed(alert)
     body = alert.json
     assert (body["before"], body["after"], body["cause"]) == ("BLOCKED", "AVAILABLE", "webhook")
-    assert transitions[0]["cause"] == "webhook"
-    assert transitions[0]["after"] == "AVAILABLE"
+    health = [t for t in transitions if t["field"] is None]
+    assert (health[0]["cause"], health[0]["after"]) == ("webhook", "AVAILABLE")
+    # The template became APPROVED with its health: that is a change of its status too.
+    [status] = [t for t in transitions if t["field"] == "status"]
+    assert (status["before"], status["after"], status["cause"]) == (
+        "PENDING",
+        "APPROVED",
+        "webhook",
+    )
 
 
 async def test_forged_meta_webhook_records_nothing(

@@ -71,6 +71,7 @@ async def test_history_is_newest_first_with_every_detail(app: RunningApp) -> Non
         "node_id",
         "node_kind",
         "space_id",
+        "field",
         "before",
         "after",
         "error_codes",
@@ -78,6 +79,7 @@ async def test_history_is_newest_first_with_every_detail(app: RunningApp) -> Non
         "cause",
         "occurred_at",
     }
+    assert blocked["field"] is None  # a change of health, not of a kept field
     assert (blocked["node_id"], blocked["node_kind"], blocked["space_id"]) == (
         PHONE,
         "PHONE_NUMBER",

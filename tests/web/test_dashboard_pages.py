@@ -173,7 +173,7 @@ async def test_a_node_page_explains_in_the_chosen_language(console: RunningApp) 
     errors = page.rows["code"]
     description, _ = describe("141002", "en") or ("", "")
     assert description in errors["141002"]
-    assert "Template status PENDING" in page.text
+    assert "Meta status PENDING" in page.text
 
     # Accept-Language chooses, until the picker says otherwise.
     indonesian = Page(

@@ -9,6 +9,7 @@ from wahealth.cli import (  # noqa: F401
     alerts,
     check,
     emulator,
+    gate,
     keys,
     monitor,
     serve,

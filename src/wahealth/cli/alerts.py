@@ -36,6 +36,7 @@ from wahealth.cli.common import (
 )
 from wahealth.domain.records import (
     DEFAULT_ALERT_EVENTS,
+    AlertEvent,
     AlertFormat,
     AlertState,
     OutboxItem,
@@ -45,7 +46,7 @@ from wahealth.monitor.targets import TargetError, check_target
 from wahealth.settings import Settings
 from wahealth.storage import OutboxRepository
 
-EVENTS = ("BLOCKED", "LIMITED", "RECOVERED", "ANY")
+EVENTS = tuple(event.value for event in AlertEvent)
 
 T = TypeVar("T")
 
@@ -107,7 +108,11 @@ def add(
         ),
     ],
     on: Annotated[
-        str, typer.Option(help="Events to send: BLOCKED, LIMITED, RECOVERED or ANY.")
+        str,
+        typer.Option(
+            help="Events to send: BLOCKED, LIMITED, RECOVERED, QUALITY, LIMIT, "
+            "NUMBER_STATUS, TEMPLATE_STATUS or ANY (comma-separated)."
+        ),
     ] = ",".join(DEFAULT_ALERT_EVENTS),
     format: Annotated[AlertFormat, typer.Option(help="Body format.")] = AlertFormat.JSON,
     config: ConfigOption = None,

@@ -9,8 +9,9 @@ catalog sync, then does its one job:
 - `refresh` fetches the health of every known node once, in Graph batches and
   within `monitor.meta_calls_per_minute` (so a big fleet takes minutes, on
   purpose), recording transitions and alerts with the cause `manual`;
-- `history` shows a node's stored transitions, newest first (a plain read of
-  the storage: nothing is migrated or fetched).
+- `history` shows a node's stored transitions, newest first: changes of health
+  and of kept fields (quality, limits, statuses), the field named in "Changed"
+  (a plain read of the storage: nothing is migrated or fetched).
 
 `sync` and `refresh` need a real upstream (`upstream.kind = "meta"`): with the
 emulator they would ask an in-process emulator of their own, which knows
@@ -62,7 +63,15 @@ T = TypeVar("T")
 
 EXIT_FAILED = 1
 _MAX_FAILURES_SHOWN = 20
-_STATUS_STYLES = {"AVAILABLE": "green", "LIMITED": "yellow", "BLOCKED": "bold red"}
+_STATUS_STYLES = {
+    "AVAILABLE": "green",
+    "LIMITED": "yellow",
+    "BLOCKED": "bold red",
+    # quality ratings and scores
+    "GREEN": "green",
+    "YELLOW": "yellow",
+    "RED": "bold red",
+}
 
 SpaceOption = Annotated[
     str | None, typer.Option("--space", help="Only this space (CustSpaceId); default: all.")
@@ -231,6 +240,12 @@ def _changed_entities(changes: object) -> str:
     return "\n".join(lines)
 
 
+def _changed(row: dict[str, object], before: str | None) -> str:
+    if isinstance(row.get("field"), str):
+        return str(row["field"])  # a kept field: its values are the before and after
+    return "" if before is None else _changed_entities(row["changes"])
+
+
 @app.command()
 def history(
     node: Annotated[str, typer.Argument(help="Phone number id, template id or WABA id.")],
@@ -238,7 +253,7 @@ def history(
     limit: Annotated[int, typer.Option(min=1, max=1000, help="How many transitions.")] = 20,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Show a node's status transitions, newest first."""
+    """Show a node's transitions (health, quality, limits, statuses), newest first."""
     from sqlalchemy.exc import SQLAlchemyError
 
     from wahealth.storage import (
@@ -297,6 +312,6 @@ def history(
             _status(before),
             _status(str(row["after"])),
             ", ".join(str(c) for c in codes) if isinstance(codes, list) else "",
-            "" if before is None else _changed_entities(row["changes"]),
+            _changed(row, before),
         )
     console.print(table)

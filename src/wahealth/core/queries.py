@@ -20,7 +20,13 @@ from typing import Any, Protocol
 import structlog
 
 from wahealth.core.directory import Directory
-from wahealth.core.errors import ServiceUnavailable, Throttled, Unauthenticated
+from wahealth.core.errors import (
+    AccessDenied,
+    NodeNotFound,
+    ServiceUnavailable,
+    Throttled,
+    Unauthenticated,
+)
 from wahealth.core.health import HealthService
 from wahealth.core.lru import BoundedLru
 from wahealth.core.ports import (
@@ -272,14 +278,14 @@ class HealthQueries:
             return await self.directory.d360_principal(credential.value)
         return await self.directory.graph_principal(credential.value)
 
-    async def admit(self, principal: Principal) -> None:
-        """Count one request; raise Throttled past the limit.
+    async def admit(self, principal: Principal, cost: int = 1) -> None:
+        """Count `cost` requests (one, unless a bulk call); raise Throttled past the limit.
 
         Raises ServiceUnavailable when the limiter cannot be asked: an unlimited gateway
         would spend the shared Meta budget, so it fails closed.
         """
         try:
-            decision = await self.limiter.acquire(principal.account, principal.qps)
+            decision = await self.limiter.acquire(principal.account, principal.qps, cost)
         except BackendUnavailable as exc:
             log.warning(
                 "rate limiter unavailable; refusing the request",
@@ -312,3 +318,31 @@ class HealthQueries:
             return await directory.template_id(query.space_id, query.code, query.language)
         await directory.check_waba(query.space_id, query.waba_id)
         return query.waba_id, query.waba_id
+
+    async def resolve_in_space(
+        self, principal: Principal, space_id: str, query: ByNodeId | ByPhoneNumber | ByTemplate
+    ) -> tuple[str, str]:
+        """(Meta node id, its WABA's id) of a node that must be in `space_id` of the caller.
+
+        An unknown space, a node of another space and a node not in the catalog are all
+        `NodeNotFound`, each saying which.
+        """
+        directory = self.directory
+        try:
+            await directory.check_space(principal, space_id)
+        except AccessDenied:
+            raise NodeNotFound(
+                f"space {space_id[:128]!r} is not known to this account", what="space"
+            ) from None
+        if isinstance(query, ByPhoneNumber):
+            return await directory.phone_number_id(space_id, query.phone_number)
+        if isinstance(query, ByTemplate):
+            return await directory.template_id(space_id, query.code, query.language)
+        elsewhere = NodeNotFound(f"node {query.node_id} is not in space {space_id[:128]!r}")
+        try:
+            space_of_node, waba_id = await directory.check_node(principal, query.node_id)
+        except NodeNotFound:
+            raise elsewhere from None
+        if space_of_node != space_id:
+            raise elsewhere
+        return query.node_id, waba_id

@@ -1,4 +1,6 @@
-"""What counts as a change in a node's health, computed from stored documents.
+"""What counts as a change in a node's health or in its kept fields.
+
+Health: computed from stored documents.
 
 Two reports differ when the overall status, any entity's status, the set of
 error codes, or any entity's additional info differs. Descriptions, solutions,
@@ -13,7 +15,7 @@ skipped rather than raised, since they were already accepted upstream.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 EntityKey = str  # "<ENTITY_TYPE>:<id>"
 
@@ -101,3 +103,36 @@ def _state_only(state: Mapping[str, Any] | None) -> dict[str, Any] | None:
     if state is None:
         return None
     return {k: state[k] for k in ("can_send_message", "error_codes", "additional_info")}
+
+
+class FieldChange(NamedTuple):
+    """One kept field (quality, limit, status, ...) that went from one value to another."""
+
+    field: str
+    before: str
+    after: str
+
+
+def field_changes(
+    stored: Mapping[str, str | None], seen: Mapping[str, str | None]
+) -> tuple[dict[str, str], list[FieldChange]]:
+    """What an observation `seen` does to the `stored` values of a node's kept fields.
+
+    Returns the values to write (every seen value that differs from the stored one)
+    and the changes among them. A value not seen (None) changes nothing; a value seen
+    for the first time (stored None) is written but is a baseline, not a change: a
+    new install, or a field Meta just started sending, must not fill the history.
+    Changes come in the order of `seen`.
+    """
+    writes: dict[str, str] = {}
+    changes: list[FieldChange] = []
+    for name, value in seen.items():
+        if value is None:
+            continue
+        before = stored.get(name)
+        if value == before:
+            continue
+        writes[name] = value
+        if before is not None:
+            changes.append(FieldChange(name, before, value))
+    return writes, changes

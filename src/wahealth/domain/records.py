@@ -19,12 +19,22 @@ from wahealth.domain.nodes import normalize_phone_number
 
 @dataclass(frozen=True, slots=True)
 class PhoneNumberRecord:
-    """A business phone number, as a WABA's `phone_numbers` edge lists it."""
+    """A business phone number, as a WABA's `phone_numbers` edge lists it.
+
+    Values are Meta's strings; `throughput` is its `level`. None means "not known"
+    (Meta did not send it), never "cleared".
+    """
 
     id: str
     display_phone_number: str
     verified_name: str | None = None
     quality_rating: str | None = None
+    messaging_limit_tier: str | None = None
+    whatsapp_business_manager_messaging_limit: str | None = None
+    throughput: str | None = None
+    status: str | None = None
+    name_status: str | None = None
+    code_verification_status: str | None = None
 
     @property
     def phone_number(self) -> str:
@@ -41,6 +51,8 @@ class TemplateRecord:
     language: str
     status: str | None = None
     category: str | None = None
+    quality_score: str | None = None  # Meta's `quality_score.score`
+    rejected_reason: str | None = None
 
 
 class TransitionCause(enum.StrEnum):
@@ -50,6 +62,7 @@ class TransitionCause(enum.StrEnum):
     WEBHOOK = "webhook"
     QUERY = "query"
     MANUAL = "manual"
+    SYNC = "sync"
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +82,13 @@ class NodeHealth:
 
 @dataclass(frozen=True, slots=True)
 class Transition:
+    """A stored change of a node.
+
+    `field` is None for a change of health (`before`/`after` are overall statuses),
+    else the Meta field that changed (`quality_rating`, `status`, ...) and
+    `before`/`after` are its values.
+    """
+
     id: int
     node_id: str
     node_kind: str
@@ -79,6 +99,16 @@ class Transition:
     error_codes: tuple[str, ...]
     cause: TransitionCause
     occurred_at: datetime
+    field: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PropertyObservation:
+    """Values of a node's catalog fields as seen at one moment (None: not seen)."""
+
+    node_id: str
+    values: Mapping[str, str | None]
+    observed_at: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +139,10 @@ class AlertEvent(enum.StrEnum):
     BLOCKED = "BLOCKED"
     LIMITED = "LIMITED"
     RECOVERED = "RECOVERED"
+    QUALITY = "QUALITY"
+    LIMIT = "LIMIT"
+    NUMBER_STATUS = "NUMBER_STATUS"
+    TEMPLATE_STATUS = "TEMPLATE_STATUS"
     ANY = "ANY"
 
 

@@ -11,6 +11,19 @@ Events, from the overall status before and after a stored transition:
 | `RECOVERED` | after is AVAILABLE and before was LIMITED or BLOCKED |
 | `ANY` | any stored transition (error codes or additional info may change alone) |
 
+A change of a kept field (a transition with a `field`) is its field's event, by kind
+of node:
+
+| event | phone number fields | template fields |
+|---|---|---|
+| `QUALITY` | `quality_rating` | `quality_score` |
+| `LIMIT` | `messaging_limit_tier`, `whatsapp_business_manager_messaging_limit`, `throughput` | |
+| `NUMBER_STATUS` | `status`, `name_status`, `code_verification_status` | |
+| `TEMPLATE_STATUS` | | `status`, `rejected_reason`, `category` |
+
+Changes of `display_phone_number` and `verified_name` are recorded and sent to `ANY`
+only. A field seen for the first time is a baseline, never a transition.
+
 A node first seen AVAILABLE is a baseline, not news. A node first seen LIMITED
 or BLOCKED is news: whoever subscribes wants to know what cannot fully send,
 whether it just changed or was found that way. BLOCKED -> LIMITED is LIMITED
@@ -32,7 +45,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from wahealth.domain import HealthReport, Status, fill_error
+from wahealth.domain import HealthReport, NodeKind, Status, fill_error
 from wahealth.domain.records import (
     AlertEvent,
     AlertSnapshot,
@@ -56,19 +69,71 @@ def classify(before: str | None, after: str) -> AlertEvent | None:
     return None
 
 
-def event_for(wanted: Iterable[str], before: str | None, after: str) -> AlertEvent | None:
+_PHONE = NodeKind.PHONE_NUMBER.value
+_TEMPLATE = NodeKind.MESSAGE_TEMPLATE.value
+FIELD_EVENTS: dict[tuple[str, str], AlertEvent] = {
+    (_PHONE, "quality_rating"): AlertEvent.QUALITY,
+    (_PHONE, "messaging_limit_tier"): AlertEvent.LIMIT,
+    (_PHONE, "whatsapp_business_manager_messaging_limit"): AlertEvent.LIMIT,
+    (_PHONE, "throughput"): AlertEvent.LIMIT,
+    (_PHONE, "status"): AlertEvent.NUMBER_STATUS,
+    (_PHONE, "name_status"): AlertEvent.NUMBER_STATUS,
+    (_PHONE, "code_verification_status"): AlertEvent.NUMBER_STATUS,
+    (_TEMPLATE, "quality_score"): AlertEvent.QUALITY,
+    (_TEMPLATE, "status"): AlertEvent.TEMPLATE_STATUS,
+    (_TEMPLATE, "rejected_reason"): AlertEvent.TEMPLATE_STATUS,
+    (_TEMPLATE, "category"): AlertEvent.TEMPLATE_STATUS,
+}
+
+
+def field_event(node_kind: str, field: str) -> AlertEvent | None:
+    """The event of a change of a kept field, or None (only `ANY` then)."""
+    return FIELD_EVENTS.get((node_kind, field))
+
+
+def event_for(
+    wanted: Iterable[str],
+    before: str | None,
+    after: str,
+    *,
+    field: str | None = None,
+    node_kind: str = "",
+) -> AlertEvent | None:
     """The event to alert a subscriber to `wanted` events with, or None for no alert.
 
     A transition gives at most one alert per subscription: the specific event
-    when wanted, else `ANY` (named by the specific event when there is one).
+    when wanted, else `ANY` (named by the specific event when there is one). A
+    transition of a kept `field` is that field's event, never a health one.
     """
     wanted = set(wanted)
-    specific = classify(before, after)
+    specific = classify(before, after) if field is None else field_event(node_kind, field)
     if specific is not None and specific in wanted:
         return specific
     if AlertEvent.ANY in wanted:
         return specific or AlertEvent.ANY
     return None
+
+
+def field_alert_document(
+    event: AlertEvent, transition: Transition, *, grouped: int = 1
+) -> dict[str, Any]:
+    """The alert for a change of a kept field: the health alert's keys, plus `field`."""
+    return {
+        "event": event.value,
+        "node_id": transition.node_id,
+        "node_kind": transition.node_kind,
+        "space_id": transition.space_id,
+        "field": transition.field,
+        "before": transition.before,
+        "after": transition.after,
+        "error_codes": [],
+        "errors": [],
+        "additional_info": [],
+        "cause": transition.cause.value,
+        "occurred_at": iso_utc(transition.occurred_at),
+        "transition_id": transition.id,
+        "grouped": grouped,
+    }
 
 
 def alert_document(
@@ -158,14 +223,19 @@ def flap_policy(window_seconds: float) -> FlapPolicy:
 
 
 def subscriptions_wanting(
-    subscriptions: Iterable[Subscription], before: str | None, after: str
+    subscriptions: Iterable[Subscription],
+    before: str | None,
+    after: str,
+    *,
+    field: str | None = None,
+    node_kind: str = "",
 ) -> list[tuple[Subscription, AlertEvent]]:
     """(subscription, event) for each active subscription this change should alert."""
     chosen = []
     for subscription in subscriptions:
         if subscription.disabled_at is not None:
             continue
-        event = event_for(subscription.on_events, before, after)
+        event = event_for(subscription.on_events, before, after, field=field, node_kind=node_kind)
         if event is not None:
             chosen.append((subscription, event))
     return chosen

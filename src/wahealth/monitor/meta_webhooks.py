@@ -14,17 +14,31 @@ Which nodes a change concerns:
 |---|---|
 | `account_update` | the WABA (`entry[].id`), its phone numbers and templates |
 | `business_capability_update` | the WABA and its phone numbers |
-| `phone_number_quality_update` | the number with that `display_phone_number` in the WABA |
-| `message_template_status_update`, `message_template_quality_update` | `message_template_id` |
+| `phone_number_quality_update`, `phone_number_name_update` | the number with that display number |
+| `message_template_status_update`, `..._quality_update`, `template_category_update` | the template |
 
-Other fields are acknowledged and ignored.
+Other fields are acknowledged and ignored. The refresh of a phone number or template
+asks its kept fields (quality, limits, statuses) in the same call, so an
+`account_update` or a `phone_number_quality_update` is seen in full. Before it, the
+values a notification itself carries are recorded at once (cause `webhook`), so a
+change is known even when the budget leaves no call for the refresh:
+
+| field | value | kept field |
+|---|---|---|
+| `phone_number_quality_update` | `current_limit` | `messaging_limit_tier` |
+| | `max_daily_conversations_per_business` | `whatsapp_business_manager_messaging_limit` |
+| `message_template_status_update` | `event`, when it is a template status | `status` |
+| | `reason`, when the event is `REJECTED` | `rejected_reason` |
+| `message_template_quality_update` | `new_quality_score` | `quality_score` |
+| `template_category_update` | `new_category` | `category` |
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import structlog
@@ -32,6 +46,7 @@ import structlog
 from wahealth.core.budget import CallBudget
 from wahealth.core.lru import BoundedLru
 from wahealth.domain import normalize_phone_number
+from wahealth.domain.records import PropertyObservation
 
 log = structlog.get_logger(__name__)
 
@@ -40,6 +55,55 @@ CAUSE = "webhook"
 
 Refresh = Callable[[str, str], Awaitable[object]]
 MarkOutdated = Callable[[str], Awaitable[None]]
+Observe = Callable[[Sequence[PropertyObservation], str], Awaitable[object]]
+
+# Template statuses Meta documents (an event that is one of them is the new status).
+TEMPLATE_STATUSES = frozenset(
+    {
+        "APPROVED",
+        "IN_APPEAL",
+        "PENDING",
+        "REJECTED",
+        "PENDING_DELETION",
+        "DELETED",
+        "DISABLED",
+        "PAUSED",
+        "LIMIT_EXCEEDED",
+        "ARCHIVED",
+        "LOCKED",
+    }
+)
+_TEMPLATE_FIELDS = (
+    "message_template_status_update",
+    "message_template_quality_update",
+    "template_category_update",
+)
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def notified_values(field: str, value: Mapping[str, Any]) -> dict[str, str | None]:
+    """The kept fields a notification states outright (see the module's table)."""
+    if field == "phone_number_quality_update":
+        return {
+            "messaging_limit_tier": _text(value.get("current_limit")),
+            "whatsapp_business_manager_messaging_limit": _text(
+                value.get("max_daily_conversations_per_business")
+            ),
+        }
+    if field == "message_template_status_update":
+        event = _text(value.get("event"))
+        values = {"status": event if event in TEMPLATE_STATUSES else None}
+        if event == "REJECTED":
+            values["rejected_reason"] = _text(value.get("reason"))
+        return values
+    if field == "message_template_quality_update":
+        return {"quality_score": _text(value.get("new_quality_score"))}
+    if field == "template_category_update":
+        return {"category": _text(value.get("new_category"))}
+    return {}
 
 
 class WebhookCatalog(Protocol):
@@ -62,10 +126,14 @@ class MetaWebhookIngest:
         budget: CallBudget | None = None,
         min_refresh_interval_seconds: float = 5.0,
         clock: Callable[[], float] = time.monotonic,
+        observe: Observe | None = None,
+        wall_clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._catalog = catalog
         self._refresh = refresh
         self._mark_outdated = mark_outdated
+        self._observe = observe
+        self._wall_clock = wall_clock
         self._budget = budget
         self._min_interval = min_refresh_interval_seconds
         self._clock = clock
@@ -95,6 +163,7 @@ class MetaWebhookIngest:
 
     async def _process(self, document: Mapping[str, Any]) -> None:
         node_ids: dict[str, None] = {}
+        observations: list[PropertyObservation] = []
         for entry in _objects(document.get("entry")):
             waba_id = str(entry.get("id") or "")
             for change in _objects(entry.get("changes")):
@@ -110,6 +179,16 @@ class MetaWebhookIngest:
                     continue
                 log.info("meta webhook", field=field, waba_id=waba_id, nodes=len(found))
                 node_ids.update(dict.fromkeys(found))
+                values = notified_values(field, value)
+                if any(v is not None for v in values.values()):
+                    # Seen on arrival, by our clock: Meta's `time` is another clock's.
+                    now = self._wall_clock()
+                    observations += [PropertyObservation(n, values, now) for n in found]
+        if observations and self._observe is not None:
+            try:
+                await self._observe(observations, CAUSE)
+            except Exception:
+                log.exception("meta webhook: cannot record the values it carries")
         for node_id in node_ids:
             await self._mark_outdated(node_id)
         limit = asyncio.Semaphore(_REFRESH_CONCURRENCY)
@@ -152,14 +231,14 @@ class MetaWebhookIngest:
         if field == "business_capability_update":
             numbers = await self._catalog.phone_numbers_of_waba(waba_id)
             return [waba_id, *(n.id for n in numbers)]
-        if field == "phone_number_quality_update":
+        if field in ("phone_number_quality_update", "phone_number_name_update"):
             digits = normalize_phone_number(str(value.get("display_phone_number") or ""))
             numbers = await self._catalog.phone_numbers_of_waba(waba_id)
             matches = [n.id for n in numbers if digits and n.digits == digits]
             if not matches:
                 log.info("meta webhook for a phone number not in the catalog", waba_id=waba_id)
             return matches
-        if field in ("message_template_status_update", "message_template_quality_update"):
+        if field in _TEMPLATE_FIELDS:
             template_id = str(value.get("message_template_id") or "")
             return [template_id] if template_id.isdigit() else []
         return []

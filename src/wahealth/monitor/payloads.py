@@ -26,6 +26,9 @@ EVENT_HEADER = "X-Wahealth-Event"
 
 _ICONS = {"BLOCKED": ":red_circle:", "LIMITED": ":large_yellow_circle:"}
 _RECOVERED_ICON = ":large_green_circle:"
+# A kept field's new value (quality ratings and scores are colours already).
+_FIELD_ICONS = {"RED": ":red_circle:", "YELLOW": ":large_yellow_circle:"}
+_FIELD_ICONS["GREEN"] = _RECOVERED_ICON
 # Slack refuses messages with more than 50 blocks or sections over 3000 characters.
 _MAX_ERROR_BLOCKS = 20
 _MAX_SECTION_CHARS = 2900
@@ -88,12 +91,17 @@ def slack_message(document: Mapping[str, Any]) -> dict[str, Any]:
     before = document.get("before")
     kind = _kind(document.get("node_kind"))
     node_id = str(document.get("node_id") or "?")
-    icon = _RECOVERED_ICON if event == "RECOVERED" else _ICONS.get(after, ":white_circle:")
-    title = f"{kind} {node_id} is {after}"
+    field = document.get("field")
+    if field:  # a kept field (quality, limit, status) changed, not the health
+        icon = _FIELD_ICONS.get(after, ":white_circle:")
+        title = f"{kind} {node_id} {field} is {after}"
+    else:
+        icon = _RECOVERED_ICON if event == "RECOVERED" else _ICONS.get(after, ":white_circle:")
+        title = f"{kind} {node_id} is {after}"
     change = f"{before or 'unknown'} → {after}"
     fields = [
         f"*Node*\n{_escape(kind)} `{_escape(node_id)}`",
-        f"*Status*\n{_escape(change)}",
+        f"*{_escape(str(field)) if field else 'Status'}*\n{_escape(change)}",
     ]
     if document.get("space_id"):
         fields.append(f"*Space*\n{_escape(str(document['space_id']))}")

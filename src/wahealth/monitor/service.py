@@ -7,12 +7,15 @@ whether or not the loops run; `monitor.enabled` only decides whether this
 process refreshes the fleet and delivers alerts (run them on one replica: the
 call budget is per process).
 
-The recorder is built before the health core (which reports to it) and the
-rest after it, so nothing needs wiring after it is built:
+The recorder is built before the health core (which reports to it), the tracker of
+kept fields before the catalog sync (which reports to it), and the rest after them,
+so nothing needs wiring after it is built:
 
+    tracker = build_tracker(settings, sessions, sender)
+    sync = CatalogSync(graph, TrackedCatalog(catalog, tracker))
     recorder = build_recorder(settings, sessions, sender)
     health = HealthService(..., observers=(recorder.observe,))
-    monitor = Monitor.build(settings, sessions, secretbox, sender, health, graph, budget)
+    monitor = Monitor.build(settings, sessions, secretbox, sender, health, graph, budget, tracker)
 """
 
 from __future__ import annotations
@@ -28,8 +31,16 @@ from wahealth.core.budget import CallBudget
 from wahealth.core.health import HealthService
 from wahealth.monitor.meta_webhooks import MetaWebhookIngest
 from wahealth.monitor.outbox import OutboxSender
+from wahealth.monitor.properties import (
+    FieldsGraph,
+    FieldsUpstream,
+    PropertySink,
+    PropertyTracker,
+    WebhookRefresh,
+    snapshots,
+)
 from wahealth.monitor.recorder import TransitionRecorder
-from wahealth.monitor.refresh import BatchUpstream, FleetRefresher
+from wahealth.monitor.refresh import FleetRefresher
 from wahealth.monitor.retention import Retention
 from wahealth.monitor.subscriptions import apply_subscriptions
 from wahealth.settings import Settings
@@ -37,6 +48,7 @@ from wahealth.storage.catalog import CatalogRepository
 from wahealth.storage.flaps import FlapRepository
 from wahealth.storage.health import HealthRepository
 from wahealth.storage.outbox import OutboxRepository
+from wahealth.storage.properties import PropertyRepository
 
 log = structlog.get_logger(__name__)
 
@@ -66,6 +78,16 @@ def build_recorder(settings: Settings, sessions: Any, sender: OutboxSender) -> T
     )
 
 
+def build_tracker(settings: Settings, sessions: Any, sender: OutboxSender) -> PropertyTracker:
+    """The tracker of kept fields the catalog sync, the refresh and webhooks report to."""
+    return PropertyTracker(
+        properties=PropertyRepository(sessions),
+        flaps=FlapRepository(sessions),
+        flap_window_seconds=settings.alerts.flap_window_seconds,
+        on_alerts=sender.wake,
+    )
+
+
 @dataclass
 class Monitor:
     """Fleet refresh, alert delivery and Meta webhook ingestion, started and stopped together."""
@@ -78,6 +100,7 @@ class Monitor:
     sender: OutboxSender
     webhooks: MetaWebhookIngest
     retention: Retention
+    tracker: PropertyTracker
     _stop: asyncio.Event | None = field(init=False, default=None)
     _tasks: list[asyncio.Task[None]] = field(init=False, default_factory=list)
 
@@ -89,14 +112,18 @@ class Monitor:
         secretbox: SecretBox,
         sender: OutboxSender,
         health: HealthService,
-        upstream: BatchUpstream,
+        graph: FieldsGraph,
         budget: CallBudget,
+        tracker: PropertyTracker,
     ) -> Monitor:
         monitor = settings.monitor
         history = HealthRepository(sessions)
+        # The refresh's calls ask each node's kept fields too; the sink records them.
+        stored = snapshots()
+        sink = PropertySink(health, tracker, stored)
         refresher = FleetRefresher(
-            upstream=upstream,
-            sink=health,
+            upstream=FieldsUpstream(graph, tracker.properties, stored),
+            sink=sink,
             schedule=history,
             calls_per_minute=monitor.meta_calls_per_minute,
             interval_seconds=monitor.interval_seconds,
@@ -105,10 +132,11 @@ class Monitor:
         )
         webhooks = MetaWebhookIngest(
             catalog=CatalogRepository(sessions),
-            refresh=lambda node_id, cause: health.refresh(node_id, cause=cause),
+            refresh=WebhookRefresh(graph, health, sink, tracker),
             mark_outdated=health.mark_outdated,
             budget=budget,
             min_refresh_interval_seconds=settings.meta_webhooks.min_refresh_interval_seconds,
+            observe=tracker.observe,
         )
         outbox = OutboxRepository(sessions)
         return cls(
@@ -120,6 +148,7 @@ class Monitor:
             sender=sender,
             webhooks=webhooks,
             retention=Retention(settings.retention, history, outbox),
+            tracker=tracker,
         )
 
     async def start(self) -> None:

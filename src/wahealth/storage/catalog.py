@@ -3,6 +3,10 @@
 It answers the questions the dialects ask before they can query Meta: which
 phone_number_id is `8613800000001` in this space, which template id is
 (`order_update`, `en`), and does this node id belong to the caller at all.
+
+It keeps each node's kept fields too (quality, limits, statuses): a replace writes the
+values it brings but never clears one Meta did not send; `PropertyRepository` records
+their changes as transitions.
 """
 
 from __future__ import annotations
@@ -10,12 +14,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import NamedTuple, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from sqlalchemy import Select, String, delete, insert, literal, select, union_all, update
 
 from wahealth.domain.model import NodeKind
 from wahealth.domain.nodes import normalize_phone_number
+from wahealth.domain.properties import PHONE_NUMBER_FIELDS, TEMPLATE_FIELDS
 from wahealth.domain.records import PhoneNumberRecord, TemplateRecord
 from wahealth.storage._session import Factory, reading, writing
 from wahealth.storage.columns import utcnow
@@ -35,6 +40,13 @@ class PhoneNumber:
     verified_name: str | None
     quality_rating: str | None
     synced_at: datetime
+    messaging_limit_tier: str | None = None
+    whatsapp_business_manager_messaging_limit: str | None = None
+    throughput: str | None = None
+    status: str | None = None
+    name_status: str | None = None
+    code_verification_status: str | None = None
+    observed_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +58,9 @@ class Template:
     status: str | None
     category: str | None
     synced_at: datetime
+    quality_score: str | None = None
+    rejected_reason: str | None = None
+    observed_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,10 +133,9 @@ class CatalogRepository:
         """Make the WABA's numbers exactly `records`, in one transaction."""
         wanted = {
             record.id: {
+                **_kept(record, PHONE_NUMBER_FIELDS),
                 "display_phone_number": record.display_phone_number,
                 "digits": normalize_phone_number(record.display_phone_number),
-                "verified_name": record.verified_name,
-                "quality_rating": record.quality_rating,
             }
             for record in records
         }
@@ -138,8 +152,7 @@ class CatalogRepository:
             record.id: {
                 "name": record.name,
                 "language": record.language,
-                "status": record.status,
-                "category": record.category,
+                **_kept(record, TEMPLATE_FIELDS),
             }
             for record in records
         }
@@ -172,6 +185,10 @@ class CatalogRepository:
                         "waba_id": row[1],
                         **dict(zip(_fields_of(model), row[2:], strict=True)),
                     }
+            for node_id, values in wanted.items():
+                known = stored.get(node_id)
+                if known is not None:  # a value Meta did not send is kept, not cleared
+                    values.update({k: known[k] for k, v in values.items() if v is None})
             # Deleted first: a template re-created under the same name and language
             # has a new id and must not collide with the old row.
             removed = [node_id for node_id in stored if node_id not in wanted]
@@ -216,6 +233,15 @@ class CatalogRepository:
                     r.verified_name,
                     r.quality_rating,
                     r.synced_at,
+                    messaging_limit_tier=r.messaging_limit_tier,
+                    whatsapp_business_manager_messaging_limit=(
+                        r.whatsapp_business_manager_messaging_limit
+                    ),
+                    throughput=r.throughput,
+                    status=r.status,
+                    name_status=r.name_status,
+                    code_verification_status=r.code_verification_status,
+                    observed_at=r.observed_at,
                 )
                 for r in rows
             ]
@@ -228,7 +254,18 @@ class CatalogRepository:
                 .order_by(TemplateRow.name, TemplateRow.language, TemplateRow.id)
             )
             return [
-                Template(r.id, r.waba_id, r.name, r.language, r.status, r.category, r.synced_at)
+                Template(
+                    r.id,
+                    r.waba_id,
+                    r.name,
+                    r.language,
+                    r.status,
+                    r.category,
+                    r.synced_at,
+                    quality_score=r.quality_score,
+                    rejected_reason=r.rejected_reason,
+                    observed_at=r.observed_at,
+                )
                 for r in rows
             ]
 
@@ -343,9 +380,14 @@ class CatalogRepository:
 
 _IN_CHUNK = 500  # ids per IN (...) list, well under any database's parameter limit
 _FIELDS: dict[str, tuple[str, ...]] = {
-    "phone_numbers": ("display_phone_number", "digits", "verified_name", "quality_rating"),
-    "templates": ("name", "language", "status", "category"),
+    "phone_numbers": (*PHONE_NUMBER_FIELDS, "digits"),
+    "templates": ("name", "language", *TEMPLATE_FIELDS),
 }
+
+
+def _kept(record: Any, names: tuple[str, ...]) -> dict[str, str | None]:
+    """A record's kept fields; one that lacks a field (any record shape goes) did not send it."""
+    return {name: getattr(record, name, None) for name in names}
 
 
 def _fields_of(model: type[_CatalogRow]) -> tuple[str, ...]:

@@ -4,7 +4,8 @@ Alerts are enqueued with their transition, in its transaction (see
 `HealthRepository.record`), so none is ever lost. Folding runs right after, in
 a transaction of its own: for one node and one subscription it keeps the
 newest alert that has not been tried yet, deletes the older untried ones into
-it (counting them in the payload's `grouped`) and may hold it back until the
+it (counting them in the payload's `grouped`; the alerts of its health and of each
+kept field apart) and may hold it back until the
 flap window since the last alert sent has passed. What to do is decided by a
 pure policy passed in; this module only reads the rows and applies the plan.
 Alerts already claimed by a sender are never touched: one may be on the wire.
@@ -45,11 +46,18 @@ class FlapRepository:
         """Apply `policy` to each untried alert of the transition; returns alerts deleted."""
         dropped = 0
         async with writing(self._sessions) as session:
-            node_id = await session.scalar(
-                select(TransitionRow.node_id).where(TransitionRow.id == transition_id)
-            )
-            if node_id is None:
+            found = (
+                await session.execute(
+                    select(TransitionRow.node_id, TransitionRow.field).where(
+                        TransitionRow.id == transition_id
+                    )
+                )
+            ).first()
+            if found is None:
                 return 0
+            # A node's health and each of its kept fields are grouped apart: a quality
+            # alert must never absorb a BLOCKED one.
+            node_id, changed_field = found
             fresh = (
                 await session.scalars(
                     select(OutboxRow)
@@ -69,6 +77,7 @@ class FlapRepository:
                         .where(
                             OutboxRow.subscription_id == row.subscription_id,
                             TransitionRow.node_id == node_id,
+                            TransitionRow.field.is_not_distinct_from(changed_field),
                             OutboxRow.id != row.id,
                             OutboxRow.state != AlertState.DEAD.value,
                         )

@@ -56,7 +56,7 @@ COLUMNS = (
     "template_language",
     "quality",
     "limit_tier",
-    "template_status",
+    "meta_status",
 )
 
 
@@ -121,6 +121,8 @@ def _kinds() -> dict[str, _Kind]:
                 "display_phone_number": phone.display_phone_number,
                 "verified_name": phone.verified_name,
                 "quality": phone.quality_rating,
+                "limit_tier": phone.messaging_limit_tier,
+                "meta_status": phone.status,
             },
             (phone.display_phone_number,),
             phone.display_phone_number,
@@ -138,7 +140,8 @@ def _kinds() -> dict[str, _Kind]:
                 "waba_name": WabaRow.name,
                 "template_name": template.name,
                 "template_language": template.language,
-                "template_status": template.status,
+                "quality": template.quality_score,
+                "meta_status": template.status,
             },
             (template.name, template.language),
             template.name,

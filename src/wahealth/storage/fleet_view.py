@@ -20,9 +20,11 @@ from typing import Any
 from sqlalchemy import Row, select
 
 from wahealth.core.directory import TtlCache
+from wahealth.domain.model import NodeKind
+from wahealth.domain.properties import fields_of
 from wahealth.storage._session import Factory, reading
 from wahealth.storage.fleet_query import UNKNOWN, Health, Order, StatusFilter, counting, listing
-from wahealth.storage.models import TransitionRow
+from wahealth.storage.models import PhoneNumberRow, TemplateRow, TransitionRow
 
 STATUSES = ("BLOCKED", "LIMITED", UNKNOWN, "AVAILABLE")  # worst first
 MAX_UPTIME_TRANSITIONS = 50_000  # per node and window: beyond it the oldest are left out
@@ -36,6 +38,13 @@ SMALL_FLEET = 5_000
 # filters within this time reuses the counts (the rows themselves are always read anew).
 COUNTS_TTL_SECONDS = 5.0
 COUNTS_CACHED = 1_000
+
+
+_KEPT: dict[str, type[PhoneNumberRow] | type[TemplateRow]] = {
+    NodeKind.PHONE_NUMBER.value: PhoneNumberRow,
+    NodeKind.MESSAGE_TEMPLATE.value: TemplateRow,
+}
+_SHOWN_AS_NAME = frozenset({"display_phone_number", "verified_name"})
 
 
 class FleetSort(enum.StrEnum):
@@ -63,7 +72,7 @@ class FleetNode:
     template_language: str | None
     quality: str | None
     limit_tier: str | None
-    template_status: str | None
+    meta_status: str | None
     status: str  # AVAILABLE, LIMITED, BLOCKED or UNKNOWN
     error_codes: tuple[str, ...]
     fetched_at: datetime | None
@@ -235,6 +244,19 @@ class FleetView:
             row = (await session.execute(query)).first()
         return None if row is None else _fleet_node(row)
 
+    async def kept_fields(self, node_id: str, kind: str) -> dict[str, str | None]:
+        """The catalog fields kept for a number or template (Meta's names and values)."""
+        model = _KEPT.get(kind)
+        if model is None:
+            return {}
+        names = [name for name in fields_of(kind) if name not in _SHOWN_AS_NAME]
+        query = select(*(model.__table__.c[name] for name in names)).where(
+            model.__table__.c.id == node_id
+        )
+        async with reading(self._sessions) as session:
+            row = (await session.execute(query)).first()
+        return {} if row is None else dict(zip(names, row, strict=True))
+
     async def status_changes(
         self, node_id: str, since: datetime
     ) -> tuple[str | None, list[StatusChange]]:
@@ -242,13 +264,21 @@ class FleetView:
         oldest first."""
         prior = (
             select(TransitionRow.after)
-            .where(TransitionRow.node_id == node_id, TransitionRow.occurred_at < since)
+            .where(
+                TransitionRow.node_id == node_id,
+                TransitionRow.field.is_(None),  # changes of health, not of a kept field
+                TransitionRow.occurred_at < since,
+            )
             .order_by(TransitionRow.occurred_at.desc(), TransitionRow.id.desc())
             .limit(1)
         )
         newest = (
             select(TransitionRow.occurred_at, TransitionRow.before, TransitionRow.after)
-            .where(TransitionRow.node_id == node_id, TransitionRow.occurred_at >= since)
+            .where(
+                TransitionRow.node_id == node_id,
+                TransitionRow.field.is_(None),
+                TransitionRow.occurred_at >= since,
+            )
             .order_by(TransitionRow.occurred_at.desc(), TransitionRow.id.desc())
             .limit(MAX_UPTIME_TRANSITIONS)
         )
@@ -275,7 +305,7 @@ def _fleet_node(row: Row[Any]) -> FleetNode:
         template_language=m["template_language"],
         quality=m["quality"],
         limit_tier=m["limit_tier"],
-        template_status=m["template_status"],
+        meta_status=m["meta_status"],
         status=m["status"] or UNKNOWN,
         error_codes=tuple(m["error_codes"] or ()),
         fetched_at=m["fetched_at"],

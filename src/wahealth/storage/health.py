@@ -63,6 +63,7 @@ def _transition(row: TransitionRow) -> Transition:
         tuple(row.error_codes),
         TransitionCause(row.cause),
         row.occurred_at,
+        row.field,
     )
 
 

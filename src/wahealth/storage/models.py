@@ -73,7 +73,12 @@ class WabaRow(Base):
 
 
 class PhoneNumberRow(Base):
-    """A phone number of a WABA, as last synced from Meta."""
+    """A phone number of a WABA, as last synced from Meta.
+
+    Its kept fields (quality, limits, statuses: Meta's names and values) are updated by
+    the sync, the fleet refresh and Meta's webhooks; `observed_at` is when they were
+    last seen, so an older observation arriving later is not applied over a newer one.
+    """
 
     __tablename__ = "phone_numbers"
     __table_args__ = (Index(None, "display_phone_number", "id"),)  # the fleet page's name order
@@ -84,11 +89,18 @@ class PhoneNumberRow(Base):
     digits: Mapped[str] = mapped_column(index=True)
     verified_name: Mapped[str | None]
     quality_rating: Mapped[str | None]
+    messaging_limit_tier: Mapped[str | None]
+    whatsapp_business_manager_messaging_limit: Mapped[str | None]
+    throughput: Mapped[str | None]
+    status: Mapped[str | None]
+    name_status: Mapped[str | None]
+    code_verification_status: Mapped[str | None]
+    observed_at: Mapped[datetime | None]
     synced_at: Mapped[datetime]
 
 
 class TemplateRow(Base):
-    """A message template of a WABA, as last synced from Meta."""
+    """A message template of a WABA, as last synced from Meta (kept fields: as numbers')."""
 
     __tablename__ = "templates"
     __table_args__ = (
@@ -102,6 +114,9 @@ class TemplateRow(Base):
     language: Mapped[str]
     status: Mapped[str | None]
     category: Mapped[str | None]
+    quality_score: Mapped[str | None]
+    rejected_reason: Mapped[str | None]
+    observed_at: Mapped[datetime | None]
     synced_at: Mapped[datetime]
 
 
@@ -166,7 +181,11 @@ class NodeHealthRow(Base):
 
 
 class TransitionRow(Base):
-    """A change in a node's health: what it was, what it became, and why we looked."""
+    """A change of a node: what it was, what it became, and why we looked.
+
+    `field` is null for a change of health (before/after: overall statuses), else the
+    kept field that changed (before/after: its values).
+    """
 
     __tablename__ = "transitions"
     __table_args__ = (
@@ -184,6 +203,7 @@ class TransitionRow(Base):
     error_codes: Mapped[list[str]]
     cause: Mapped[str]
     occurred_at: Mapped[datetime] = mapped_column(index=True)
+    field: Mapped[str | None]
 
 
 class AlertSubscriptionRow(Base):

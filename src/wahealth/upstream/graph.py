@@ -23,7 +23,7 @@ import structlog
 
 from wahealth import __version__
 from wahealth.core.ports import UpstreamRejected
-from wahealth.domain import HealthReport, MalformedHealthStatus, parse_health_status
+from wahealth.domain import HealthReport, MalformedHealthStatus, NodeKind, parse_health_status
 from wahealth.http_body import NotJson, loads_bounded
 from wahealth.upstream.errors import (
     WABA_RATE_LIMIT_CODES,
@@ -38,6 +38,7 @@ from wahealth.upstream.errors import (
 from wahealth.upstream.records import (
     PhoneNumberRecord,
     TemplateRecord,
+    kept_fields,
     phone_number_from_graph,
     template_from_graph,
 )
@@ -45,8 +46,6 @@ from wahealth.upstream.records import (
 log = structlog.get_logger(__name__)
 
 MAX_BATCH = 50
-PHONE_NUMBER_FIELDS = "id,display_phone_number,verified_name,quality_rating"
-TEMPLATE_FIELDS = "id,name,language,status,category"
 _NODE_ID = re.compile(r"^[A-Za-z0-9_.-]+$")
 # A health answer is a few KiB and five levels deep; anything far beyond is not an answer,
 # and would cost memory here and fail later when the report is rendered (orjson stops at 255).
@@ -135,23 +134,31 @@ class GraphClient:
         if self._on_call is not None:
             self._on_call(method, None)
 
-    async def health(self, node_id: str, *, attempts: int | None = None) -> HealthReport:
+    async def health(
+        self, node_id: str, *, attempts: int | None = None, kind: NodeKind | None = None
+    ) -> HealthReport:
         """`GET /<node>?fields=health_status` for a phone number, template or WABA.
 
         `attempts` caps the tries of this call (default: the client's `max_attempts`).
+        With the node's `kind`, the same call also asks its kept fields (quality, limits,
+        status), which the report carries in `extra`.
         """
         with self._observing("health"):
             path = f"/{self.api_version}/{_check_node_id(node_id)}"
-            payload = await self._call(
-                "GET", path, params={"fields": "health_status"}, attempts=attempts
-            )
+            params = {"fields": self._fields(kind)}
+            payload = await self._call("GET", path, params=params, attempts=attempts)
             return _report(node_id, payload)
+
+    def _fields(self, kind: NodeKind | None) -> str:
+        kept = kept_fields(kind, self.api_version) if kind is not None else ()
+        return ",".join(("health_status", *kept))
 
     async def phone_numbers(self, waba_id: str) -> list[PhoneNumberRecord]:
         """Every phone number of a WABA (all pages)."""
         with self._observing("phone_numbers"):
             path = f"/{self.api_version}/{_check_node_id(waba_id)}/phone_numbers"
-            items = await self._paged(path, {"fields": PHONE_NUMBER_FIELDS})
+            fields = ",".join(("id", *kept_fields(NodeKind.PHONE_NUMBER, self.api_version)))
+            items = await self._paged(path, {"fields": fields})
             return [phone_number_from_graph(item) for item in items]
 
     async def message_templates(
@@ -168,7 +175,8 @@ class GraphClient:
         self, waba_id: str, name: str | None, language: str | None
     ) -> list[TemplateRecord]:
         path = f"/{self.api_version}/{_check_node_id(waba_id)}/message_templates"
-        params = {"fields": TEMPLATE_FIELDS}
+        kept = kept_fields(NodeKind.MESSAGE_TEMPLATE, self.api_version)
+        params = {"fields": ",".join(("id", "name", "language", *kept))}
         if name is not None:
             params["name"] = name
         if language is not None:
@@ -205,8 +213,13 @@ class GraphClient:
                     raise
                 raise _rejected(exc) from exc
 
-    async def batch_health(self, node_ids: Sequence[str]) -> dict[str, HealthReport | GraphError]:
+    async def batch_health(
+        self, node_ids: Sequence[str], *, kinds: Mapping[str, NodeKind] | None = None
+    ) -> dict[str, HealthReport | GraphError]:
         """health_status for many nodes, 50 per Graph batch request.
+
+        A node whose kind is in `kinds` is asked its kept fields too, in the same
+        sub-request (see `health`).
 
         Each node maps to its report or to the error for its sub-request. A whole
         batch that fails maps every node in it to that error. After an app-level
@@ -215,9 +228,11 @@ class GraphClient:
         Ids that cannot be Graph ids map to `GraphNotFound` without being sent.
         """
         with self._observing("batch_health"):
-            return await self._batch_health(node_ids)
+            return await self._batch_health(node_ids, kinds or {})
 
-    async def _batch_health(self, node_ids: Sequence[str]) -> dict[str, HealthReport | GraphError]:
+    async def _batch_health(
+        self, node_ids: Sequence[str], kinds: Mapping[str, NodeKind]
+    ) -> dict[str, HealthReport | GraphError]:
         unique = list(dict.fromkeys(node_ids))
         results: dict[str, HealthReport | GraphError] = {}
         sendable = []
@@ -233,7 +248,7 @@ class GraphClient:
                 results.update(dict.fromkeys(chunk, halted))
                 continue
             try:
-                chunk_results = await self._batch_chunk(chunk)
+                chunk_results = await self._batch_chunk(chunk, kinds)
             except GraphAuthError:
                 raise
             except GraphError as exc:
@@ -249,9 +264,14 @@ class GraphClient:
             )
         return {node_id: results[node_id] for node_id in unique}
 
-    async def _batch_chunk(self, chunk: list[str]) -> dict[str, HealthReport | GraphError]:
+    async def _batch_chunk(
+        self, chunk: list[str], kinds: Mapping[str, NodeKind]
+    ) -> dict[str, HealthReport | GraphError]:
         requests = [
-            {"method": "GET", "relative_url": f"{self.api_version}/{n}?fields=health_status"}
+            {
+                "method": "GET",
+                "relative_url": f"{self.api_version}/{n}?fields={self._fields(kinds.get(n))}",
+            }
             for n in chunk
         ]
         data = {"batch": json.dumps(requests), "include_headers": "true"}

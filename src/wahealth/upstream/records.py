@@ -2,22 +2,48 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
+from wahealth.domain.model import NodeKind
+from wahealth.domain.properties import fields_of, properties_of
 from wahealth.domain.records import PhoneNumberRecord, TemplateRecord
 from wahealth.upstream.errors import GraphBadResponse
 
-__all__ = ["PhoneNumberRecord", "TemplateRecord", "phone_number_from_graph", "template_from_graph"]
+__all__ = [
+    "PhoneNumberRecord",
+    "TemplateRecord",
+    "kept_fields",
+    "phone_number_from_graph",
+    "template_from_graph",
+]
+
+# Meta serves the messaging limit as `messaging_limit_tier` up to v23.0 and as
+# `whatsapp_business_manager_messaging_limit` from v24.0 (its "Messaging limits" page):
+# each version is asked only the field it has, since a field a node lacks fails the call.
+_LIMIT_FIELDS = ("messaging_limit_tier", "whatsapp_business_manager_messaging_limit")
+_FIRST_VERSION_WITHOUT_TIER = 24
+_VERSION = re.compile(r"^v(\d+)\.\d+$")
+
+
+def kept_fields(kind: NodeKind | str, api_version: str) -> tuple[str, ...]:
+    """The kept fields (see `wahealth.domain.properties`) this Graph version serves for a
+    kind of node."""
+    match = _VERSION.match(api_version)
+    major = int(match.group(1)) if match else _FIRST_VERSION_WITHOUT_TIER
+    dropped = _LIMIT_FIELDS[0] if major >= _FIRST_VERSION_WITHOUT_TIER else _LIMIT_FIELDS[1]
+    return tuple(name for name in fields_of(kind) if name != dropped)
 
 
 def phone_number_from_graph(item: Mapping[str, Any]) -> PhoneNumberRecord:
     """A `phone_numbers` edge item; GraphBadResponse when it lacks an id or a number."""
+    kept = properties_of(NodeKind.PHONE_NUMBER, item)
+    del kept["display_phone_number"]
     return PhoneNumberRecord(
         id=_required(item, "id", "phone number"),
         display_phone_number=_required(item, "display_phone_number", "phone number"),
-        verified_name=_optional(item, "verified_name"),
-        quality_rating=_optional(item, "quality_rating"),
+        **kept,
     )
 
 
@@ -27,8 +53,7 @@ def template_from_graph(item: Mapping[str, Any]) -> TemplateRecord:
         id=_required(item, "id", "template"),
         name=_required(item, "name", "template"),
         language=_required(item, "language", "template"),
-        status=_optional(item, "status"),
-        category=_optional(item, "category"),
+        **properties_of(NodeKind.MESSAGE_TEMPLATE, item),
     )
 
 
@@ -39,8 +64,3 @@ def _required(item: Mapping[str, Any], key: str, what: str) -> str:
     if not isinstance(value, str) or not value:
         raise GraphBadResponse(f"{what} without a {key}: {dict(item)!r:.200}")
     return value
-
-
-def _optional(item: Mapping[str, Any], key: str) -> str | None:
-    value = item.get(key)
-    return value if isinstance(value, str) else None

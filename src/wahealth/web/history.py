@@ -1,4 +1,8 @@
-"""`GET /api/v1/nodes/{node_id}/history`: a node's status transitions, newest first.
+"""`GET /api/v1/nodes/{node_id}/history`: a node's transitions, newest first.
+
+A transition is a change of health (`field` null; `before`/`after` are overall
+statuses) or of one kept field (`field` names it, e.g. `quality_rating`;
+`before`/`after` are its values, e.g. `GREEN` -> `YELLOW`).
 
 Authenticated like the Graph dialect (`Authorization: Bearer <Graph token>`) and
 counted against the account's rate limit; an account sees only nodes in its own
@@ -7,7 +11,8 @@ probed. Paged by transition id: `next` is the cursor to pass as `before` for the
 following page, null on the last one.
 
     {"node_id": "106540352242922",
-     "data": [{"id": 7, "before": "AVAILABLE", "after": "BLOCKED", "cause": "poll", ...}],
+     "data": [{"id": 8, "field": "quality_rating", "before": "GREEN", "after": "YELLOW", ...},
+              {"id": 7, "field": null, "before": "AVAILABLE", "after": "BLOCKED", ...}],
      "next": "7"}
 """
 
@@ -46,6 +51,7 @@ def transition_json(transition: Transition) -> dict[str, Any]:
         "node_id": transition.node_id,
         "node_kind": transition.node_kind,
         "space_id": transition.space_id,
+        "field": transition.field,
         "before": transition.before,
         "after": transition.after,
         "error_codes": list(transition.error_codes),

@@ -1,4 +1,10 @@
-"""The emulator's admin API under `/_emulator/`: change healths, count calls, inject faults.
+"""The emulator's admin API under `/_emulator/`: change healths and fields, count calls,
+inject faults.
+
+`PATCH /_emulator/nodes/{id}` changes a phone number's or template's fields, named as
+Meta names them (`{"quality_rating": "RED", "status": "FLAGGED"}`, `{"status": "PAUSED"}`),
+checked as a scenario's are; the Graph answers show them at once, and the matching
+Meta webhooks go out (see `field_webhooks`).
 
 No token is needed: the admin API is for tests and demos, and answers plain
 JSON (`{"error": ...}` on failure), not Graph envelopes. Bodies are read up to
@@ -15,7 +21,13 @@ from starlette.routing import Route
 
 from wahealth.upstream.emulator.bodies import BadBody, invalid, json_body, validation_details
 from wahealth.upstream.emulator.scenario import HealthSpec, HealthValue
-from wahealth.upstream.emulator.state import EmulatorState, Fault, UnknownNode
+from wahealth.upstream.emulator.state import (
+    CHANGEABLE_FIELDS,
+    EmulatorState,
+    Fault,
+    UnchangeableField,
+    UnknownNode,
+)
 from wahealth.upstream.emulator.webhooks import webhook_routes
 
 
@@ -54,6 +66,32 @@ async def put_health(request: Request) -> JSONResponse:
             "entity_type": change.entity_type.value,
             "health": change.after.model_dump(mode="json", exclude_none=True),
         }
+    )
+
+
+async def patch_node(request: Request) -> JSONResponse:
+    state = _state(request)
+    node_id = request.path_params["node_id"]
+    node = state.node(node_id)
+    if node is None:
+        return JSONResponse({"error": f"unknown node {node_id!r}"}, status_code=404)
+    try:
+        body = await json_body(request)
+    except BadBody as exc:
+        return exc.response
+    if not isinstance(body, dict):
+        return invalid("the body must be a JSON object of field values")
+    try:
+        change = await state.set_fields(node_id, body)
+    except UnchangeableField as exc:
+        allowed = sorted(CHANGEABLE_FIELDS.get(node.type, ()))
+        return invalid(str(exc), {"changeable": allowed})
+    except ValidationError as exc:
+        return invalid("invalid field values", validation_details(exc))
+    spec = change.node.spec
+    fields = {name: getattr(spec, name) for name in sorted(CHANGEABLE_FIELDS[change.node.type])}
+    return JSONResponse(
+        {"id": node_id, "fields": fields, "changed": sorted(change.after)},
     )
 
 
@@ -112,6 +150,7 @@ _ANY_METHOD = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 def admin_routes() -> list[Route]:
     return [
         Route("/_emulator/nodes/{node_id}/health", put_health, methods=["PUT"]),
+        Route("/_emulator/nodes/{node_id}", patch_node, methods=["PATCH"]),
         Route("/_emulator/calls", get_calls, methods=["GET"]),
         Route("/_emulator/calls", delete_calls, methods=["DELETE"]),
         Route("/_emulator/faults", post_fault, methods=["POST"]),

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 HealthValue = Literal["AVAILABLE", "LIMITED", "BLOCKED"]
 TemplateStatus = Literal[
@@ -33,6 +33,49 @@ TemplateStatus = Literal[
 ]
 TemplateCategory = Literal["MARKETING", "UTILITY", "AUTHENTICATION"]
 QualityRating = Literal["GREEN", "YELLOW", "RED", "NA", "UNKNOWN"]
+QualityScore = Literal["GREEN", "YELLOW", "RED", "UNKNOWN"]
+# `messaging_limit_tier` (up to Graph v23.0) and `whatsapp_business_manager_messaging_limit`
+# (v24.0 on, the business portfolio's limit; TIER_2K where the older scheme said TIER_1K).
+MessagingLimit = Literal[
+    "TIER_50",
+    "TIER_250",
+    "TIER_1K",
+    "TIER_2K",
+    "TIER_10K",
+    "TIER_100K",
+    "TIER_UNLIMITED",
+    "TIER_NOT_SET",
+]
+ThroughputLevel = Literal["STANDARD", "HIGH", "NOT_APPLICABLE"]
+PhoneStatus = Literal[
+    "PENDING",
+    "DELETED",
+    "MIGRATED",
+    "BANNED",
+    "RESTRICTED",
+    "RATE_LIMITED",
+    "FLAGGED",
+    "CONNECTED",
+    "DISCONNECTED",
+    "UNKNOWN",
+    "UNVERIFIED",
+]
+NameStatus = Literal[
+    "APPROVED", "AVAILABLE_WITHOUT_REVIEW", "DECLINED", "EXPIRED", "PENDING_REVIEW", "NONE"
+]
+CodeVerificationStatus = Literal["VERIFIED", "NOT_VERIFIED", "EXPIRED"]
+RejectedReason = Literal[
+    "NONE",
+    "ABUSIVE_CONTENT",
+    "CATEGORY_NOT_AVAILABLE",
+    "INCORRECT_CATEGORY",
+    "INVALID_FORMAT",
+    "PROMOTIONAL",
+    "SCAM",
+    "TAG_CONTENT_MISMATCH",
+]
+# Fields Meta sends as objects, written either way in a scenario or an admin PATCH.
+_MEMBERS = {"throughput": "level", "quality_score": "score"}
 
 DEMO_SCENARIO_RESOURCE = "demo.toml"
 
@@ -82,22 +125,58 @@ class WabaSpec(_Model):
     health: HealthSpec = HealthSpec()
 
 
-class PhoneNumberSpec(_Model):
-    id: str = Field(min_length=1)
-    waba: str
+def _member(name: str, value: Any) -> Any:
+    """`{"level": "HIGH"}` -> `HIGH` for the fields Meta sends as objects."""
+    member = _MEMBERS.get(name)
+    if member is not None and isinstance(value, Mapping) and set(value) <= {member, "date"}:
+        return value.get(member)
+    return value
+
+
+class PhoneNumberFields(_Model):
+    """A phone number's fields besides its id, WABA and health, named as Meta names them."""
+
     display_phone_number: str
     verified_name: str = ""
     quality_rating: QualityRating = "GREEN"
+    messaging_limit_tier: MessagingLimit = "TIER_1K"
+    whatsapp_business_manager_messaging_limit: MessagingLimit = "TIER_2K"
+    throughput: ThroughputLevel = "STANDARD"
+    status: PhoneStatus = "CONNECTED"
+    name_status: NameStatus = "APPROVED"
+    code_verification_status: CodeVerificationStatus = "VERIFIED"
+
+    @field_validator("throughput", mode="before")
+    @classmethod
+    def _level(cls, value: Any) -> Any:
+        return _member("throughput", value)
+
+
+class PhoneNumberSpec(PhoneNumberFields):
+    id: str = Field(min_length=1)
+    waba: str
     health: HealthSpec = HealthSpec()
 
 
-class TemplateSpec(_Model):
+class TemplateFields(_Model):
+    """A template's fields that change (status, quality, category), named as Meta names them."""
+
+    status: TemplateStatus = "APPROVED"
+    category: TemplateCategory = "UTILITY"
+    quality_score: QualityScore = "UNKNOWN"
+    rejected_reason: RejectedReason = "NONE"
+
+    @field_validator("quality_score", mode="before")
+    @classmethod
+    def _score(cls, value: Any) -> Any:
+        return _member("quality_score", value)
+
+
+class TemplateSpec(TemplateFields):
     id: str = Field(min_length=1)
     waba: str
     name: str
     language: str
-    status: TemplateStatus = "APPROVED"
-    category: TemplateCategory = "UTILITY"
     health: HealthSpec = HealthSpec()
 
 

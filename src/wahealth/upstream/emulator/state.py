@@ -10,7 +10,7 @@ import inspect
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar, cast
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -20,8 +20,10 @@ from wahealth.upstream.emulator.scenario import (
     AppSpec,
     BusinessSpec,
     HealthSpec,
+    PhoneNumberFields,
     PhoneNumberSpec,
     Scenario,
+    TemplateFields,
     TemplateSpec,
     WabaSpec,
 )
@@ -70,6 +72,32 @@ class HealthChange:
 
 
 HealthHook = Callable[[HealthChange], Awaitable[None] | None]
+
+# The fields the admin API may change, per kind of node (ids, WABA and health it may not).
+CHANGEABLE_FIELDS: dict[NodeType, frozenset[str]] = {
+    "phone_number": frozenset(PhoneNumberFields.model_fields),
+    "template": frozenset(TemplateFields.model_fields),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class FieldChange:
+    """Fields of a phone number or template changed through the admin API.
+
+    `before` and `after` hold only the fields whose value changed; `node` is the node
+    as it is now.
+    """
+
+    node: Node
+    before: dict[str, Any]
+    after: dict[str, Any]
+
+
+FieldHook = Callable[[FieldChange], Awaitable[None] | None]
+
+
+class UnchangeableField(ValueError):
+    """A field the admin API cannot change on this kind of node."""
 
 
 class Fault(BaseModel):
@@ -152,6 +180,17 @@ class CallStats:
         self.by_node.clear()
 
 
+def _status_after(template: TemplateSpec, health: HealthSpec) -> TemplateSpec:
+    """A template's status moves with its health as Meta's does: one that can send is
+    APPROVED; an APPROVED one that is BLOCKED is PAUSED; otherwise it stays."""
+    status = template.status
+    if health.can_send_message == "AVAILABLE":
+        status = "APPROVED"
+    elif health.can_send_message == "BLOCKED" and status == "APPROVED":
+        status = "PAUSED"
+    return template if status == template.status else template.model_copy(update={"status": status})
+
+
 class UnknownNode(LookupError):
     """No node with that id in the scenario."""
 
@@ -167,7 +206,9 @@ class EmulatorState:
         self.faults = FaultQueue()
         self.budget = CallBudget(scenario.rate_limit, clock)
         self.on_health_change: list[HealthHook] = []
+        self.on_field_change: list[FieldHook] = []
         self.webhooks = WebhookEmitter(self)  # signed Meta webhooks (see webhooks.py)
+        self.on_field_change.append(self.webhooks.on_field_change)
         self._nodes: dict[str, Node] = {}
         self._health: dict[str, HealthSpec] = {}
         self.phone_ids_by_waba: dict[str, list[str]] = {w.id: [] for w in scenario.wabas}
@@ -245,12 +286,45 @@ class EmulatorState:
             raise UnknownNode(node_id)
         before = self._health[node_id]
         self._health[node_id] = health
+        if isinstance(node.spec, TemplateSpec):
+            self._nodes[node_id] = node = Node(node.type, _status_after(node.spec, health))
         waba_ids, affected = self._reach(node)
         change = HealthChange(node.entity_type, node_id, before, health, waba_ids, affected)
         for hook in list(self.on_health_change):
             result = hook(change)
             if inspect.isawaitable(result):
                 await result
+        return change
+
+    async def set_fields(self, node_id: str, values: dict[str, Any]) -> FieldChange:
+        """Change a phone number's or template's fields (validated as a scenario's are) and
+        tell every `on_field_change` hook, in order, if any value changed.
+
+        Raises UnknownNode, UnchangeableField, or pydantic's ValidationError for a bad value.
+        """
+        node = self._nodes.get(node_id)
+        if node is None:
+            raise UnknownNode(node_id)
+        allowed = CHANGEABLE_FIELDS.get(node.type, frozenset())
+        refused = sorted(set(values) - allowed)
+        if refused or not values:
+            raise UnchangeableField(
+                f"a {node.type} has no changeable field {', '.join(refused)}"
+                if refused
+                else "no field to change"
+            )
+        spec = node.spec
+        updated = type(spec).model_validate({**spec.model_dump(), **values})
+        before = {k: getattr(spec, k) for k in values if getattr(spec, k) != getattr(updated, k)}
+        after = {k: getattr(updated, k) for k in before}
+        node = Node(node.type, updated)
+        self._nodes[node_id] = node
+        change = FieldChange(node, before, after)
+        if before:
+            for hook in list(self.on_field_change):
+                result = hook(change)
+                if inspect.isawaitable(result):
+                    await result
         return change
 
     def _reach(self, node: Node) -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -274,7 +348,11 @@ class EmulatorState:
         """The scenario as it stands now, with every health change applied."""
 
         def updated(specs: tuple[_S, ...]) -> tuple[_S, ...]:
-            return tuple(s.model_copy(update={"health": self._health[s.id]}) for s in specs)
+            # Each node's current spec (fields changed through the admin API) and health.
+            return tuple(
+                cast(_S, self._nodes[s.id].spec).model_copy(update={"health": self._health[s.id]})
+                for s in specs
+            )
 
         s = self.scenario
         return s.model_copy(

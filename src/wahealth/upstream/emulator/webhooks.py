@@ -6,11 +6,15 @@ background, what Meta would send about it:
 
 - a phone number: `phone_number_quality_update`, event `FLAGGED` when worse
   (or still not AVAILABLE), else `UNFLAGGED`;
-- a template: `message_template_status_update`, event `PAUSED` (BLOCKED),
-  `FLAGGED` (LIMITED) or `APPROVED` (AVAILABLE);
+- a template: `message_template_status_update`, event `FLAGGED` when LIMITED, else
+  the template's status, which moves with its health (AVAILABLE makes it `APPROVED`,
+  BLOCKED makes an approved one `PAUSED`);
 - a WABA, business or app: `account_update`, one entry per WABA concerned, event
   `ACCOUNT_VIOLATION` (BLOCKED), `ACCOUNT_RESTRICTION` (LIMITED) or
   `DISABLED_UPDATE` with `waba_ban_state: REINSTATE` (AVAILABLE).
+
+Every `PATCH /_emulator/nodes/{id}` that changes a number's or template's fields
+(quality, limits, statuses) sends the notifications listed in `field_webhooks`.
 
 The body is `{"object": "whatsapp_business_account", "entry": [{"id": <WABA>,
 "time": <unix>, "changes": [{"field", "value"}]}]}` with
@@ -40,16 +44,16 @@ from starlette.routing import Route
 
 from wahealth.domain import EntityType
 from wahealth.upstream.emulator.bodies import BadBody, json_body, validation_details
+from wahealth.upstream.emulator.field_webhooks import field_notices
 from wahealth.upstream.emulator.scenario import PhoneNumberSpec, TemplateSpec
 
 if TYPE_CHECKING:
-    from wahealth.upstream.emulator.state import EmulatorState, HealthChange
+    from wahealth.upstream.emulator.state import EmulatorState, FieldChange, HealthChange
 
 log = structlog.get_logger(__name__)
 
 SIGNATURE_HEADER = "X-Hub-Signature-256"
 _SEVERITY = {"AVAILABLE": 0, "LIMITED": 1, "BLOCKED": 2}
-_TEMPLATE_EVENTS = {"BLOCKED": "PAUSED", "LIMITED": "FLAGGED", "AVAILABLE": "APPROVED"}
 _KEPT_DELIVERIES = 100
 
 
@@ -96,7 +100,7 @@ def notification_for(state: EmulatorState, change: HealthChange, now: float) -> 
         }
         entries.append(_entry(spec.waba, now, "phone_number_quality_update", value))
     elif change.entity_type is EntityType.MESSAGE_TEMPLATE and isinstance(spec, TemplateSpec):
-        event = _TEMPLATE_EVENTS[after_status]
+        event = "FLAGGED" if after_status == "LIMITED" else spec.status
         value = {
             "event": event,
             "message_template_id": int(spec.id) if spec.id.isdigit() else spec.id,
@@ -181,7 +185,18 @@ class WebhookEmitter:
         """The `on_health_change` hook: schedule the webhook for every target."""
         if not self._targets:
             return
-        notification = notification_for(self._state, change, self._clock())
+        self._send(notification_for(self._state, change, self._clock()))
+
+    async def on_field_change(self, change: FieldChange) -> None:
+        """The `on_field_change` hook: one webhook per Meta field concerned, for every target."""
+        if not self._targets:
+            return
+        now = self._clock()
+        for waba_id, field, value in field_notices(change):
+            entry = _entry(waba_id, now, field, value)
+            self._send({"object": "whatsapp_business_account", "entry": [entry]})
+
+    def _send(self, notification: dict[str, Any]) -> None:
         if not notification["entry"]:
             return
         body = json.dumps(notification, separators=(",", ":")).encode("utf-8")

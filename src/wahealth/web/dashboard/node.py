@@ -21,6 +21,19 @@ from wahealth.web.dashboard.ports import Alerts, Fleet, HealthLog
 from wahealth.web.dashboard.uptime import WINDOWS, uptimes
 
 TIMELINE_LENGTH = 50
+# Meta's names of the kept catalog fields, as the page labels them.
+FIELD_LABELS = {
+    "quality_rating": "Quality",
+    "messaging_limit_tier": "Messaging limit tier",
+    "whatsapp_business_manager_messaging_limit": "Business Manager messaging limit",
+    "throughput": "Throughput",
+    "status": "Meta status",
+    "name_status": "Display name status",
+    "code_verification_status": "Code verification",
+    "quality_score": "Quality",
+    "category": "Category",
+    "rejected_reason": "Rejected reason",
+}
 DELIVERIES_SHOWN = 50
 
 
@@ -61,6 +74,7 @@ class NodePage:
                 report = None
             if report is not None:
                 entities = localize(report, visit.language).entities
+        fields = await self._fleet.kept_fields(node_id, node.kind)
         longest = max(span for _, span in WINDOWS)
         prior, changes = await self._fleet.status_changes(node_id, now - longest)
         timeline = await self._health.history(node_id, TIMELINE_LENGTH + 1, before)
@@ -70,6 +84,9 @@ class NodePage:
             "title": node_id,
             "node": node,
             "health": health,
+            "fields": [
+                (name, FIELD_LABELS.get(name, name), value) for name, value in fields.items()
+            ],
             "entities": entities,
             "problems": [e for e in entities if e.errors or e.additional_info],
             "uptimes": uptimes(now, prior, changes),

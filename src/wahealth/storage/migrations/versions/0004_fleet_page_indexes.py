@@ -5,7 +5,7 @@ Each branch of a fleet page reads an index range in its own order (see
 language, stored health by status or by when it was fetched.
 
 Revision ID: fleet_page_indexes
-Revises: 0002
+Revises: 0003
 Create Date: 2026-12-01
 """
 
@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = "fleet_page_indexes"
-down_revision: str | Sequence[str] | None = "0002"
+down_revision: str | Sequence[str] | None = "0003"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
