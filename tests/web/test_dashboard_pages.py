@@ -75,7 +75,8 @@ async def test_the_fleet_shows_names_statuses_and_counts(console: RunningApp) ->
     assert rows[PHONE_LIMITED].startswith(
         "+86 138 0000 0002 wahealth Demo Support phone number LIMITED"
     )
-    assert "GREEN" in rows[PHONE_LIMITED]  # quality
+    # Quality, messaging limit tier and Meta's status of the number, as the catalog keeps them.
+    assert "LIMITED GREEN TIER_250 CONNECTED" in rows[PHONE_LIMITED]
     assert "UNKNOWN" in rows[PHONE_ON_BLOCKED_WABA]
     assert "never" in rows[PHONE_ON_BLOCKED_WABA]
     assert page.rows["status"] == {
@@ -166,7 +167,7 @@ async def test_bad_parameters_get_a_clear_answer(
 
 async def test_a_node_page_explains_in_the_chosen_language(console: RunningApp) -> None:
     client = console.client
-    english = await _page(console, f"/dashboard/nodes/{PHONE_LIMITED}")
+    english = limited_fields = await _page(console, f"/dashboard/nodes/{PHONE_LIMITED}")
     assert DISPLAY_NAME_PENDING in english.text
     page = await _page(console, f"/dashboard/nodes/{TEMPLATE_BLOCKED}")
     assert "order_update en BLOCKED" in page.text
@@ -209,6 +210,8 @@ async def test_a_node_page_explains_in_the_chosen_language(console: RunningApp) 
     bad = await client.post("/dashboard/language", data={"csrf": csrf, "lang": "xx"})
     assert bad.status_code == 400
 
+    assert "Messaging limit tier TIER_250" in limited_fields.text
+    assert "Display name status" in limited_fields.text
     # The LIMITED reason Meta sent in English, in the chosen language.
     limited = await _page(console, f"/dashboard/nodes/{PHONE_LIMITED}")
     assert translate_info(DISPLAY_NAME_PENDING, "zh") in limited.text
