@@ -66,9 +66,10 @@ def target(url: str) -> str:
     if parts.port:
         host = f"{host}:{parts.port}"
     segments = [s for s in parts.path.split("/") if s]
-    path = f"/{segments[0]}" if segments else "/"
-    more = "/…" if len(segments) > 1 or parts.query else ""
-    return f"{parts.scheme}://{host}{path}{more}"
+    shown = f"{parts.scheme}://{host}/" + (segments[0] if segments else "")
+    if len(segments) > 1 or parts.query:
+        shown += "/…" if segments else "…"
+    return shown
 
 
 def status_class(status: str | None) -> str:
