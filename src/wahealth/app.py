@@ -32,6 +32,7 @@ from wahealth.components import (
     Components,
     Overrides,
     build_components,
+    dashboard_session_key,
     open_secretbox,
 )
 from wahealth.core.bulk import BulkHealth
@@ -44,7 +45,9 @@ from wahealth.metrics import METRICS_PATH, MetricsMode, metrics_endpoint
 from wahealth.middleware import DirectDialects, RequestIdMiddleware
 from wahealth.settings import Settings, load_settings
 from wahealth.storage import create_engine, session_factory, upgrade
+from wahealth.storage.alerts_view import AlertsView
 from wahealth.storage.credentials import CredentialRepository
+from wahealth.storage.fleet_view import FleetView
 from wahealth.storage.tenancy import TenancyRepository
 from wahealth.upstream.emulator.app import emulator_state
 from wahealth.web.badges import badge_routes
@@ -142,7 +145,14 @@ def _routes(components: Components, readiness: Readiness) -> list[BaseRoute]:
     routes += bulk_routes(BulkHealth(components.queries))
     routes += webhooks.routes()
     routes += dashboard_routes(
-        Dashboard(components.directory, components.tenancy, components.catalog, components.history)
+        Dashboard(
+            directory=components.directory,
+            spaces=components.tenancy,
+            fleet=FleetView(components.sessions),
+            health=components.history,
+            alerts=AlertsView(components.sessions),
+            session_key=dashboard_session_key(components.secretbox),
+        )
     )
     routes += badge_routes(components.public_views)
     routes += status_page_routes(components.public_views)

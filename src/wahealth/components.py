@@ -54,9 +54,9 @@ from wahealth.settings import Settings, master_key_of
 from wahealth.storage import create_engine, session_factory
 from wahealth.storage.catalog import CatalogRepository
 from wahealth.storage.credentials import CredentialRepository
-from wahealth.storage.fleet_view import FleetView
 from wahealth.storage.graph_catalog import GraphCatalogRepository
 from wahealth.storage.health import HealthRepository
+from wahealth.storage.metrics_view import MetricsView
 from wahealth.storage.outbox import OutboxRepository
 from wahealth.storage.public_views import PublicViews
 from wahealth.storage.silences import SilenceOwners, SilenceRepository
@@ -144,6 +144,11 @@ class Components:
 def open_secretbox(settings: Settings) -> SecretBox:
     """The master key: `master_key` (WAHEALTH_MASTER_KEY) or the key file."""
     return SecretBox.load(master_key_of(settings), settings.security.master_key_file)
+
+
+def dashboard_session_key(secretbox: SecretBox) -> bytes:
+    """The dashboard's cookie key: derived from the master key, so every worker agrees."""
+    return bytes.fromhex(secretbox.token_hasher().keyed("wahealth dashboard session key v1"))
 
 
 def with_emulator_webhooks(settings: Settings) -> Settings:
@@ -286,7 +291,7 @@ def build_components(settings: Settings, overrides: Overrides | None = None) -> 
         metrics = Metrics(
             instruments,
             count_alerts=OutboxRepository(sessions).count_by_state,
-            fleet=FleetView(sessions),
+            fleet=MetricsView(sessions),
             per_node=PerNode(settings.metrics.per_node, settings.metrics.per_node_max_nodes),
             rounds=monitor.refresher,
             allowance=settings.monitor.meta_calls_per_minute,

@@ -195,32 +195,77 @@ async def test_history_integer_past_python_int_limit_is_a_400(fuzzed: Fuzzed, na
     json_error_or(response)
 
 
-# --- /dashboard and /dashboard/login ---------------------------------------------------------
+# --- /dashboard ------------------------------------------------------------------------------
 
 _TOKEN_VALUES = mostly(
     st.sampled_from((DEMO.graph_token, DEMO.other_graph_token)), text.map(quote) | url_component()
 )
+_PAGE_PARAMETERS = ("status", "kind", "space", "q", "sort", "dir", "page", "per", "state", "before")
+_PAGE_VALUES = (
+    "BLOCKED",
+    "UNKNOWN",
+    "phone",
+    "demo-space",
+    "other-space",
+    "age",
+    "desc",
+    "2",
+    "25",
+)
+
+
+async def _login_form(fuzzed: Fuzzed) -> str:
+    """A fresh sign-in form's token (its cookie is now in the client's jar)."""
+    fuzzed.client.cookies.clear()
+    form = html_page(await fuzzed.client.get("/dashboard/login"))
+    return form.split('name="csrf" value="', 1)[1].split('"', 1)[0]
+
+
+async def _session_cookie(fuzzed: Fuzzed, token: str) -> str:
+    csrf = await _login_form(fuzzed)
+    answer = await fuzzed.client.post("/dashboard/login", data={"token": token, "csrf": csrf})
+    assert answer.status_code == 303
+    cookie = fuzzed.client.cookies["wahealth_session"]
+    fuzzed.client.cookies.clear()
+    return cookie
 
 
 @fuzz_settings(150)
 @given(
-    query=mostly(_TOKEN_VALUES.map(lambda t: "access_token=" + t), raw_query(("access_token",))),
-    header_list=headers(
-        ("authorization", header_values(_BEARER)),
-        ("cookie", header_values(f"wahealth_token={DEMO.graph_token}", "wahealth_token=%ff")),
+    path=mostly(
+        st.sampled_from(("/dashboard", "/dashboard/alerts", f"/dashboard/nodes/{KNOWN_NODES[0]}")),
+        url_component().map(lambda c: "/dashboard/nodes/" + c),
     ),
+    query=raw_query(_PAGE_PARAMETERS, *_PAGE_VALUES),
+    token=st.sampled_from((DEMO.graph_token, DEMO.other_graph_token, None)),
+    header_list=headers(("accept-language", header_values("id-ID,id;q=0.9", "zh-TW, *"))),
 )
-@example(query="access_token=%00%ff", header_list=[(b"cookie", b"wahealth_token=\xff\xfe")])
-async def test_dashboard(
-    fuzzed: Fuzzed, query: str, header_list: list[tuple[bytes, bytes]]
+@example(
+    path="/dashboard", query="q=%00%ff&page=99999999999", token=DEMO.graph_token, header_list=[]
+)
+async def test_dashboard_pages(
+    fuzzed: Fuzzed,
+    path: str,
+    query: str,
+    token: str | None,
+    header_list: list[tuple[bytes, bytes]],
 ) -> None:
-    response = await send(fuzzed.client, "GET", "/dashboard?" + query, header_list)
+    cookies = []
+    if token is not None:
+        cookies = [
+            (b"cookie", b"wahealth_session=" + (await _session_cookie(fuzzed, token)).encode())
+        ]
+    response = await send(fuzzed.client, "GET", f"{path}?{query}", header_list + cookies)
 
-    page = html_page(response)
     event(str(response.status_code))
-    assert response.status_code in (200, 401)
-    if response.status_code == 200 and "Sign in" not in page:
-        assert "<h1>wahealth — " in page
+    no_python_on_the_wire(response)
+    if response.status_code == 303:
+        assert response.headers["location"].startswith("/dashboard/login")
+    elif response.headers["content-type"].startswith("application/json"):
+        assert response.status_code == 404  # a path no page owns (an id with a "/" in it)
+    else:
+        html_page(response)
+        assert response.status_code in (200, 400, 404)
 
 
 @fuzz_settings(150)
@@ -228,16 +273,22 @@ async def test_dashboard(
     body=mostly(
         _TOKEN_VALUES.map(lambda t: ("token=" + t).encode()),
         st.binary(max_size=300)
-        | raw_query(("token",), DEMO.graph_token).map(str.encode)
+        | raw_query(("token", "next"), DEMO.graph_token, "/dashboard/alerts").map(str.encode)
         | st.sampled_from([b"token=" + e.encode() for e in BAD_ESCAPES]),
     ),
+    with_form_token=mostly(st.just(True), st.just(False)),
     content_type=st.sampled_from(
         (b"application/x-www-form-urlencoded", b"multipart/form-data", b"text/plain; charset=\xff")
     ),
 )
-@example(body=b"token=" + b"x" * 5000, content_type=b"application/x-www-form-urlencoded")
-@example(body=b"token=%00%ff\x00\xff", content_type=b"application/x-www-form-urlencoded")
-async def test_dashboard_login(fuzzed: Fuzzed, body: bytes, content_type: bytes) -> None:
+@example(body=b"token=" + b"x" * 9000, with_form_token=True, content_type=b"text/plain")
+@example(body=b"token=%00%ff\x00\xff", with_form_token=True, content_type=b"text/plain")
+async def test_dashboard_login(
+    fuzzed: Fuzzed, body: bytes, with_form_token: bool, content_type: bytes
+) -> None:
+    csrf = await _login_form(fuzzed)
+    if with_form_token:
+        body = b"csrf=" + csrf.encode() + b"&" + body
     response = await send(
         fuzzed.client, "POST", "/dashboard/login", [(b"content-type", content_type)], body
     )
@@ -245,8 +296,9 @@ async def test_dashboard_login(fuzzed: Fuzzed, body: bytes, content_type: bytes)
     event(str(response.status_code))
     if response.status_code == 303:
         no_python_on_the_wire(response)
-        assert response.headers["location"] == "/dashboard"
+        assert response.headers["location"].startswith("/dashboard")
         assert "httponly" in response.headers["set-cookie"].lower()
     else:
         html_page(response)
-        assert response.status_code in (200, 401)
+        assert response.status_code in (400, 401, 403)
+        assert "wahealth_session" not in response.headers.get("set-cookie", "")

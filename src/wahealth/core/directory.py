@@ -175,7 +175,14 @@ class Directory:
     async def graph_principal(self, token: str | None) -> Principal:
         if not token:
             raise Unauthenticated("missing access token")
-        token_hash = self._hash_token(token)
+        return await self.graph_principal_of_digest(self._hash_token(token))
+
+    def token_digest(self, token: str) -> str:
+        """The lookup digest of a token: what a session keeps instead of the token itself."""
+        return self._hash_token(token)
+
+    async def graph_principal_of_digest(self, token_hash: str) -> Principal:
+        """`graph_principal` for a token known by its lookup digest (a signed-in session)."""
 
         async def load() -> Principal | None:
             row = await self._credentials.graph_token(token_hash)

@@ -84,6 +84,7 @@ class PhoneNumberRow(Base):
     """
 
     __tablename__ = "phone_numbers"
+    __table_args__ = (Index(None, "display_phone_number", "id"),)  # the fleet page's name order
 
     id: Mapped[str] = mapped_column(primary_key=True)
     waba_id: Mapped[str] = mapped_column(ForeignKey("wabas.id", ondelete="CASCADE"), index=True)
@@ -105,7 +106,10 @@ class TemplateRow(Base):
     """A message template of a WABA, as last synced from Meta (kept fields: as numbers')."""
 
     __tablename__ = "templates"
-    __table_args__ = (UniqueConstraint("waba_id", "name", "language"),)
+    __table_args__ = (
+        UniqueConstraint("waba_id", "name", "language"),
+        Index(None, "name", "language", "id"),  # the fleet page's name order
+    )
 
     id: Mapped[str] = mapped_column(primary_key=True)
     waba_id: Mapped[str] = mapped_column(ForeignKey("wabas.id", ondelete="CASCADE"))
@@ -166,6 +170,7 @@ class NodeHealthRow(Base):
     """
 
     __tablename__ = "node_health"
+    __table_args__ = (Index(None, "can_send_message", "node_id"),)  # the fleet page's status
 
     node_id: Mapped[str] = mapped_column(primary_key=True)
     node_kind: Mapped[str]
@@ -173,7 +178,7 @@ class NodeHealthRow(Base):
     can_send_message: Mapped[str | None]
     payload: Mapped[dict[str, Any] | None]
     error_codes: Mapped[list[str]]
-    fetched_at: Mapped[datetime | None]
+    fetched_at: Mapped[datetime | None] = mapped_column(index=True)
     checked_at: Mapped[datetime | None]
     next_due_at: Mapped[datetime | None] = mapped_column(index=True)
 

@@ -1,0 +1,342 @@
+"""The SQL behind the fleet page: one branch per kind of node, each on its own indexes.
+
+A fleet page is a union of the account's phone numbers, templates and WABAs, each left
+joined to its stored health. Each branch is filtered, ordered and limited by itself
+(`ORDER BY … LIMIT offset + limit` on the branch's own index: numbers by
+`(display_phone_number, id)`, templates by `(name, language, id)`, health by
+`(can_send_message, node_id)` or `fetched_at`), and only the few rows each hands up are
+merged and cut to the page. So the first page costs a few index range scans however
+large the fleet; counting per status is the one query that reads every matching node,
+and it reads only ids and statuses.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Executable,
+    FromClause,
+    Select,
+    String,
+    func,
+    literal,
+    or_,
+    select,
+    union_all,
+)
+
+from wahealth.domain.model import NodeKind
+from wahealth.domain.nodes import normalize_phone_number
+from wahealth.storage.models import (
+    AccountRow,
+    NodeHealthRow,
+    PhoneNumberRow,
+    SpaceRow,
+    TemplateRow,
+    WabaRow,
+)
+
+UNKNOWN = "UNKNOWN"  # a node never fetched successfully
+
+# The columns every branch hands up, by name (a union takes its names from its first part).
+COLUMNS = (
+    "node_id",
+    "kind",
+    "space_id",
+    "waba_id",
+    "waba_name",
+    "display_phone_number",
+    "verified_name",
+    "template_name",
+    "template_language",
+    "quality",
+    "limit_tier",
+    "meta_status",
+)
+
+
+class Order(enum.StrEnum):
+    """How rows are ordered inside one part of a page (see `FleetView.page`)."""
+
+    NAME = "name"
+    ID = "id"
+    KIND = "kind"
+    AGE = "age"
+
+
+class Health(enum.Enum):
+    """Which stored statuses one part of a page reads."""
+
+    ANY = "any"
+    UNKNOWN = "unknown"  # never fetched: no stored report
+    KNOWN = "known"  # fetched at least once
+
+
+@dataclass(frozen=True, slots=True)
+class StatusFilter:
+    """Rows of one status (`status`), or of a `Health` class; `sparse` picks the index."""
+
+    health: Health = Health.ANY
+    status: str | None = None
+    sparse: bool = False
+
+
+def _none() -> ColumnElement[Any]:
+    # Typed, so that PostgreSQL can unite it with the other branches' text columns.
+    return literal(None, String)
+
+
+@dataclass(frozen=True)
+class _Kind:
+    kind: str
+    rank: int
+    node_id: Any
+    source: FromClause
+    values: dict[str, Any]  # every name in COLUMNS but node_id, kind, space_id, waba_id
+    name_keys: tuple[Any, ...]  # the branch's own name order (on an index), without the id
+    sort_a: Any
+    sort_b: Any
+    texts: tuple[Any, ...]  # what a name search matches
+    digits: Any | None  # what a number search matches
+
+
+def _kinds() -> dict[str, _Kind]:
+    none = dict.fromkeys(COLUMNS[4:])
+    phone = PhoneNumberRow
+    template = TemplateRow
+    return {
+        NodeKind.PHONE_NUMBER.value: _Kind(
+            NodeKind.PHONE_NUMBER.value,
+            0,
+            phone.id,
+            phone.__table__.join(WabaRow, WabaRow.id == phone.waba_id),
+            {
+                **none,
+                "waba_name": WabaRow.name,
+                "display_phone_number": phone.display_phone_number,
+                "verified_name": phone.verified_name,
+                "quality": phone.quality_rating,
+                "limit_tier": phone.messaging_limit_tier,
+                "meta_status": phone.status,
+            },
+            (phone.display_phone_number,),
+            phone.display_phone_number,
+            literal("", String),
+            (phone.verified_name, WabaRow.name),
+            phone.digits,
+        ),
+        NodeKind.MESSAGE_TEMPLATE.value: _Kind(
+            NodeKind.MESSAGE_TEMPLATE.value,
+            1,
+            template.id,
+            template.__table__.join(WabaRow, WabaRow.id == template.waba_id),
+            {
+                **none,
+                "waba_name": WabaRow.name,
+                "template_name": template.name,
+                "template_language": template.language,
+                "quality": template.quality_score,
+                "meta_status": template.status,
+            },
+            (template.name, template.language),
+            template.name,
+            template.language,
+            (template.name, WabaRow.name),
+            None,
+        ),
+        NodeKind.WABA.value: _Kind(
+            NodeKind.WABA.value,
+            2,
+            WabaRow.id,
+            WabaRow.__table__,
+            {**none, "waba_name": WabaRow.name},
+            (func.coalesce(WabaRow.name, WabaRow.id),),
+            func.coalesce(WabaRow.name, WabaRow.id),
+            literal("", String),
+            (WabaRow.name,),
+            None,
+        ),
+    }
+
+
+KINDS = _kinds()
+
+
+def _spaces_of(account: str) -> Any:
+    return (
+        select(SpaceRow.id)
+        .join(AccountRow, AccountRow.id == SpaceRow.account_id)
+        .where(AccountRow.name == account)
+        .scalar_subquery()
+    )
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _search(kind: _Kind, search: str) -> ColumnElement[bool]:
+    pattern = f"%{_escape_like(search)}%"
+    found: list[ColumnElement[bool]] = [kind.node_id == search]
+    found += [text.ilike(pattern, escape="\\") for text in kind.texts]
+    digits = normalize_phone_number(search)
+    if len(digits) >= 3 and not any(ch.isalpha() for ch in search):
+        if kind.digits is not None:
+            found.append(kind.digits.like(f"%{digits}%"))
+        found.append(kind.node_id.like(f"{digits}%"))
+    return or_(*found)
+
+
+def _health_condition(health: StatusFilter) -> list[ColumnElement[bool]]:
+    h = NodeHealthRow
+    if health.status is not None:
+        if health.sparse:
+            return [h.can_send_message == health.status]  # found through its index
+        # Written so that no index on the status applies: the name order's index drives.
+        return [func.coalesce(h.can_send_message, UNKNOWN) == health.status]
+    if health.health is Health.UNKNOWN:
+        return [h.can_send_message.is_(None)]
+    if health.health is Health.KNOWN:
+        return [h.can_send_message.is_not(None)]
+    return []
+
+
+def _where(
+    kind: _Kind,
+    account: str,
+    space_id: str | None,
+    search: str | None,
+    node_id: str | None,
+    *,
+    by_space: bool = True,
+) -> list[ColumnElement[bool]]:
+    # `by_space=False` writes the space test so that no index applies to it (on SQLite
+    # and PostgreSQL alike): the planner then walks the order's index and stops at the
+    # page's end, instead of sorting every node of the space.
+    space = WabaRow.space_id if by_space else WabaRow.space_id.concat("")
+    conditions: list[ColumnElement[bool]] = [space.in_(_spaces_of(account))]
+    if space_id is not None:
+        conditions.append(space == space_id)
+    if node_id is not None:
+        conditions.append(kind.node_id == node_id)
+    if search:
+        conditions.append(_search(kind, search))
+    return conditions
+
+
+def _kinds_of(kind: str | None) -> list[_Kind]:
+    return list(KINDS.values()) if kind is None else [KINDS[kind]] if kind in KINDS else []
+
+
+def _branch_keys(kind: _Kind, order: Order) -> list[Any]:
+    if order is Order.ID:
+        return [kind.node_id]
+    if order is Order.AGE:
+        return [NodeHealthRow.fetched_at, kind.node_id]
+    return [*kind.name_keys, kind.node_id]
+
+
+def _outer_keys(fleet: Any, order: Order) -> list[Any]:
+    if order is Order.ID:
+        return [fleet.c.node_id]
+    if order is Order.AGE:
+        return [fleet.c.fetched_at, fleet.c.node_id]
+    names = [fleet.c.sort_a, fleet.c.sort_b, fleet.c.node_id]
+    return [fleet.c.kind_rank, *names] if order is Order.KIND else names
+
+
+def _directed(keys: Sequence[Any], descending: bool) -> list[Any]:
+    return [key.desc() if descending else key.asc() for key in keys]
+
+
+def listing(
+    account: str,
+    *,
+    kind: str | None,
+    space_id: str | None,
+    search: str | None,
+    health: StatusFilter,
+    order: Order,
+    descending: bool,
+    offset: int,
+    limit: int,
+    node_id: str | None = None,
+    by_space: bool = True,
+) -> Select[Any] | None:
+    """One ordered slice of the account's nodes with their health; None when no kind
+    matches. `by_space=False` for a large account (see `_where`)."""
+    h = NodeHealthRow
+    # Only a slice that may hold never-fetched nodes needs the outer join; an inner one
+    # lets the planner start from the health table's indexes.
+    outer = health.status is None and health.health is not Health.KNOWN
+    branches = []
+    for branch in _kinds_of(kind):
+        columns = [
+            branch.node_id.label("node_id"),
+            literal(branch.kind, String).label("kind"),
+            WabaRow.space_id.label("space_id"),
+            WabaRow.id.label("waba_id"),
+            *(
+                (_none() if branch.values[name] is None else branch.values[name]).label(name)
+                for name in COLUMNS[4:]
+            ),
+            h.can_send_message.label("status"),
+            h.error_codes.label("error_codes"),
+            h.fetched_at.label("fetched_at"),
+            branch.sort_a.label("sort_a"),
+            branch.sort_b.label("sort_b"),
+            literal(branch.rank).label("kind_rank"),
+        ]
+        query = (
+            select(*columns)
+            .select_from(branch.source.join(h, h.node_id == branch.node_id, isouter=outer))
+            .where(
+                *_where(branch, account, space_id, search, node_id, by_space=by_space),
+                *_health_condition(health),
+            )
+            .order_by(*_directed(_branch_keys(branch, order), descending))
+            .limit(offset + limit)
+        )
+        branches.append(select(query.subquery()))
+    if not branches:
+        return None
+    fleet = (union_all(*branches) if len(branches) > 1 else branches[0]).subquery("fleet")
+    return (
+        select(fleet)
+        .order_by(*_directed(_outer_keys(fleet, order), descending))
+        .offset(offset)
+        .limit(limit)
+    )
+
+
+def counting(
+    account: str, *, kind: str | None, space_id: str | None, search: str | None
+) -> Executable | None:
+    """(status, how many) of the account's matching nodes, per kind (sum them); None when
+    no kind matches. Status None counts every matching node (known or not): the nodes
+    never fetched are that total less the others.
+
+    Two cheap passes instead of one outer join: the totals are read from the catalog's
+    indexes alone, the statuses by an inner join on the health table's primary key.
+    """
+    h = NodeHealthRow
+    parts: list[Any] = []
+    for branch in _kinds_of(kind):
+        where = _where(branch, account, space_id, search, None)
+        parts.append(
+            select(_none().label("status"), func.count().label("nodes"))
+            .select_from(branch.source)
+            .where(*where)
+        )
+        parts.append(
+            select(h.can_send_message.label("status"), func.count().label("nodes"))
+            .select_from(branch.source.join(h, h.node_id == branch.node_id))
+            .where(*where, h.can_send_message.is_not(None))
+            .group_by(h.can_send_message)
+        )
+    return union_all(*parts) if parts else None
