@@ -131,9 +131,9 @@ async def test_alerts_gauge_follows_the_outbox(tmp_path: Path) -> None:
     def alerts(samples: Samples) -> dict[str, float]:
         return {state.value: value(samples, "wahealth_alerts", state=state) for state in AlertState}
 
-    assert alerts(quiet) == {"pending": 0, "delivered": 0, "dead": 0}
-    assert alerts(pending) == {"pending": 1, "delivered": 0, "dead": 0}
-    assert alerts(dead) == {"pending": 0, "delivered": 0, "dead": 1}
+    assert alerts(quiet) == {"pending": 0, "delivered": 0, "dead": 0, "suppressed": 0}
+    assert alerts(pending) == {"pending": 1, "delivered": 0, "dead": 0, "suppressed": 0}
+    assert alerts(dead) == {"pending": 0, "delivered": 0, "dead": 1, "suppressed": 0}
 
 
 async def test_each_app_has_its_own_registry(tmp_path: Path) -> None:

@@ -176,7 +176,7 @@ async def test_history(
         fuzzed.client, "GET", f"/api/v1/nodes/{node}/history?{query}", header_list
     )
 
-    body = json_error_or(response, {"node_id", "data", "next"})
+    body = json_error_or(response, {"node_id", "acknowledgement", "data", "next"})
     event(str(response.status_code))
     if response.status_code == 200:
         assert isinstance(body["data"], list)
