@@ -270,3 +270,27 @@ async def test_a_quality_drop_of_a_number_on_a_silenced_waba_is_stored_suppresse
         assert alert.state is AlertState.SUPPRESSED
         assert alert.payload["suppressed"]["silence"]["id"] == created.json()["id"]
         assert (alert.payload["before"], alert.payload["after"]) == ("GREEN", "YELLOW")
+
+
+async def test_a_waba_silence_that_runs_out_alerts_its_nodes_still_blocked(
+    tmp_path: Path, receiver: tuple[e2e.Receiver, RunningServer]
+) -> None:
+    got, server = receiver
+    blocked_waba, its_number = "299399000000001", "106540352242999"  # BLOCKED in the demo
+    async with running_app(settings_for(tmp_path, server.base_url)) as running:
+        for node_id in (blocked_waba, its_number):
+            await e2e.baseline(running, node_id)
+        created = await running.client.post(
+            "/api/v1/silences", json={"waba": blocked_waba, "for": "1s"}, headers=GRAPH
+        )
+        assert created.status_code == 201, created.text
+        [ended] = await got.wait_for(lambda a: a.json["event"] == "SILENCE_ENDED")
+
+    body = ended.json
+    assert body["silence"]["id"] == created.json()["id"]
+    assert body["silence"]["lifted_at"] is None
+    assert sorted((n["node_id"], n["status"]) for n in body["nodes"]) == [
+        (its_number, "BLOCKED"),
+        (blocked_waba, "BLOCKED"),
+    ]
+    assert body["grouped"] == 2
