@@ -97,9 +97,11 @@ class Gateway:
     components: Components
 
     async def transitions(self, node_id: str = NODE) -> int:
+        await self.components.health.drain()  # the queries' reports are recorded after answering
         return len(await HealthRepository(self.components.sessions).history(node_id, limit=1000))
 
     async def stored_payload(self, node_id: str = NODE) -> Any:
+        await self.components.health.drain()
         row = await HealthRepository(self.components.sessions).get(node_id)
         return None if row is None else (row.payload, row.fetched_at)
 
