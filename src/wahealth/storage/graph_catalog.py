@@ -14,34 +14,16 @@ from typing import Any
 from sqlalchemy import select
 
 from wahealth.core.ports import CatalogNode
+from wahealth.domain import properties
 from wahealth.domain.model import NodeKind
 from wahealth.storage._session import Factory, reading
 from wahealth.storage.models import PhoneNumberRow, TemplateRow, WabaRow
 
-# Meta's fields of each node type the catalog may keep, by their Graph names.
-PHONE_NUMBER_FIELDS = (
-    "id",
-    "display_phone_number",
-    "verified_name",
-    "quality_rating",
-    "messaging_limit_tier",
-    "whatsapp_business_manager_messaging_limit",
-    "throughput",
-    "status",
-    "name_status",
-    "code_verification_status",
-    "platform_type",
-    "account_mode",
-)
-TEMPLATE_FIELDS = (
-    "id",
-    "name",
-    "language",
-    "status",
-    "category",
-    "quality_score",
-    "rejected_reason",
-)
+# Meta's fields of each node type the catalog may keep, by their Graph names: the
+# identifying ones and the kept fields (`wahealth.domain.properties`); only those that are
+# columns are read.
+PHONE_NUMBER_FIELDS = ("id", *properties.PHONE_NUMBER_FIELDS, "platform_type", "account_mode")
+TEMPLATE_FIELDS = ("id", "name", "language", *properties.TEMPLATE_FIELDS)
 WABA_FIELDS = ("id", "name")
 
 _Row = PhoneNumberRow | TemplateRow | WabaRow
