@@ -19,6 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
+from tests._healthz import wait_for_healthz
 
 from wahealth.metrics import Instruments, Metrics
 from wahealth.metrics.multiprocess import MULTIPROC_ENV, Publisher
@@ -119,16 +120,7 @@ def _serve(config: Path, port: int) -> Iterator[subprocess.Popen[str]]:
         start_new_session=True,
     )
     try:
-        deadline = time.monotonic() + START_TIMEOUT_SECONDS
-        while True:
-            assert process.poll() is None, "the server exited"
-            assert time.monotonic() < deadline, "the server did not answer /healthz"
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/healthz", trust_env=False).is_success:
-                    break
-            except httpx.TransportError:
-                pass
-            time.sleep(0.1)
+        wait_for_healthz(process, port, START_TIMEOUT_SECONDS)
         yield process
     finally:
         if process.poll() is None:

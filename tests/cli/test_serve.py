@@ -7,13 +7,13 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 import pytest
+from tests._healthz import wait_for_healthz
 
 START_TIMEOUT_SECONDS = 30.0
 STOP_TIMEOUT_SECONDS = 15.0
@@ -110,16 +110,7 @@ def _running(config: Path, port: int) -> Iterator[list[str]]:
         start_new_session=True,
     )
     try:
-        deadline = time.monotonic() + START_TIMEOUT_SECONDS
-        while True:
-            assert process.poll() is None, "the server exited"
-            assert time.monotonic() < deadline, "the server did not answer /healthz"
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/healthz", trust_env=False).is_success:
-                    break
-            except httpx.TransportError:
-                pass
-            time.sleep(0.1)
+        wait_for_healthz(process, port, START_TIMEOUT_SECONDS)
         yield printed
     finally:
         if process.poll() is None:
