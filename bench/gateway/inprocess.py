@@ -1,6 +1,7 @@
 """Microseconds per cache-hit request for each dialect, the ASGI app called directly.
 
-    .venv/bin/python bench/gateway/inprocess.py [--iterations 20000] [--profile cams]
+    .venv/bin/python bench/gateway/inprocess.py [--iterations 20000] [--dialects d360,cams]
+        [--profile cams]
 
 No sockets, no server: the real app (`create_app` on the demo scenario, cache TTL a day,
 account unthrottled) with its lifespan running, driven by a loop that builds an HTTP scope,
@@ -143,6 +144,9 @@ async def main() -> None:
     parser.add_argument("--warmup", type=int, default=2_000, help="untimed requests first")
     parser.add_argument("--rounds", type=int, default=3, help="keep the fastest round")
     parser.add_argument("--profile", choices=DIALECTS, help="profile one dialect instead")
+    parser.add_argument(
+        "--dialects", default=",".join(DIALECTS), help="comma-separated subset to time"
+    )
     args = parser.parse_args()
     configure_logging(level="warning")
     with tempfile.TemporaryDirectory(prefix="wahealth-inprocess-") as tmp:
@@ -173,7 +177,7 @@ async def main() -> None:
                 await _measure(manager.app, args.profile, args.iterations, args.warmup, True)
                 return
             print("in-process (ASGI app called directly, cache hits), us per request:")
-            for dialect in DIALECTS:
+            for dialect in args.dialects.split(","):
                 best = min(
                     [
                         await _measure(manager.app, dialect, args.iterations, args.warmup, False)

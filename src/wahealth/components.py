@@ -39,13 +39,13 @@ from wahealth.core.ports import NonceStore, RateLimiter, ReportCache, SecretOpen
 from wahealth.core.queries import FailClosedNonces, HealthQueries
 from wahealth.domain import HealthReport
 from wahealth.metrics import (
-    InstrumentedCache,
-    InstrumentedLimiter,
     Instruments,
     MetaCallCounter,
     Metrics,
     MetricsMode,
     PerNode,
+    instrumented_cache,
+    instrumented_limiter,
 )
 from wahealth.metrics.multiprocess import multiprocess_dir
 from wahealth.monitor.properties import TrackedCatalog
@@ -231,8 +231,8 @@ def build_components(settings: Settings, overrides: Overrides | None = None) -> 
     cache = overrides.report_cache or create_report_cache(settings.cache.url, redis)
     limiter = overrides.limiter or create_rate_limiter(settings.ratelimit.url, redis)
     if instruments is not None:
-        cache = InstrumentedCache(cache, instruments)
-        limiter = InstrumentedLimiter(limiter)
+        cache = instrumented_cache(cache, instruments)
+        limiter = instrumented_limiter(limiter)
     nonces = overrides.nonces or create_nonce_store(settings.cache.url, redis)
     graph, emulator, forward = _graph(settings, overrides, instruments)
     sender = build_sender(settings, sessions, secretbox)
@@ -270,6 +270,7 @@ def build_components(settings: Settings, overrides: Overrides | None = None) -> 
         limiter=limiter,
         signatures=CamsSignatureVerifier(
             access_key=directory.access_key,
+            access_key_now=directory.access_key_now,
             nonces=replay_guard,
             max_skew_seconds=settings.security.signature_max_skew_seconds,
         ),

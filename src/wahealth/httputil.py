@@ -7,6 +7,7 @@ from typing import Any, Generic, TypeVar
 
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import Route
 from starlette.types import Scope, Send
 
 from wahealth.core.errors import CoreError
@@ -18,7 +19,9 @@ __all__ = [
     "EVERY_METHOD",
     "MAX_BODY_BYTES",
     "BodyTooLarge",
+    "DialectRoute",
     "ErrorTable",
+    "Immediate",
     "PrebuiltResponse",
     "core_error_types",
     "header",
@@ -77,6 +80,28 @@ class PrebuiltResponse(Response):
             }
         )
         await send({"type": "http.response.body", "body": self.body})
+
+
+# Answers a request at once (no awaiting) given its scope and request id, or returns None.
+Immediate = Callable[[Scope, str], "PrebuiltResponse | None"]
+
+
+class DialectRoute(Route):
+    """A dialect's route, reached by every method; `now`, if given, answers cache hits at once.
+
+    `now` must either answer completely or leave no trace (nothing counted, nothing
+    claimed) when it returns None: the request then takes the ordinary endpoint.
+    """
+
+    def __init__(
+        self,
+        path: str,
+        endpoint: Callable[[Request], Any],
+        *,
+        now: Immediate | None = None,
+    ) -> None:
+        super().__init__(path, endpoint, methods=EVERY_METHOD)
+        self.now = now
 
 
 class ErrorTable(Generic[R]):

@@ -15,7 +15,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from structlog.typing import EventDict, WrappedLogger
 
-from wahealth.httputil import PrebuiltResponse
+from wahealth.httputil import DialectRoute, Immediate, PrebuiltResponse
 
 _log = structlog.get_logger(__name__)
 
@@ -86,6 +86,7 @@ class RequestIdMiddleware:
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 Observe = Callable[[str, int, float], None]
+Target = tuple[Endpoint, Immediate | None]
 
 
 class DirectDialects:
@@ -100,32 +101,41 @@ class DirectDialects:
 
     def __init__(self, routes: Sequence[Route], observe: Observe | None = None) -> None:
         self._observe = observe
-        self._exact: dict[str, Endpoint] = {}
-        self._prefixed: list[tuple[str, str, Endpoint]] = []
+        self._exact: dict[str, Target] = {}
+        self._prefixed: list[tuple[str, str, Target]] = []
         for route in routes:
+            target = (route.endpoint, route.now if isinstance(route, DialectRoute) else None)
             prefix, brace, param = route.path.partition("{")
             if not brace:
-                self._exact[route.path] = route.endpoint
+                self._exact[route.path] = target
             elif param.endswith(":path}") and "{" not in param:
-                self._prefixed.append((prefix, param.removesuffix(":path}"), route.endpoint))
+                self._prefixed.append((prefix, param.removesuffix(":path}"), target))
             else:
                 raise ValueError(f"DirectDialects cannot match {route.path!r}")
 
-    def match(self, scope: Scope) -> Endpoint | None:
+    def match(self, scope: Scope) -> Target | None:
         path: str = scope["path"]
-        endpoint = self._exact.get(path)
-        if endpoint is not None:
-            return endpoint
+        target = self._exact.get(path)
+        if target is not None:
+            return target
         for prefix, name, candidate in self._prefixed:
             if path.startswith(prefix):
                 scope["path_params"] = {name: path[len(prefix) :]}
                 return candidate
         return None
 
-    async def serve(self, endpoint: Endpoint, scope: Scope, receive: Receive, send: Send) -> None:
+    async def serve(self, target: Target, scope: Scope, receive: Receive, send: Send) -> None:
+        endpoint, now = target
         request_id = new_request_id()
-        scope.setdefault("state", {})["request_id"] = request_id
         start = perf_counter()
+        if now is not None:
+            answered = self._now(now, scope, request_id)
+            if answered is not None:
+                await answered.send_with(send, (REQUEST_ID_HEADER, request_id.encode()))
+                if self._observe is not None:
+                    self._observe(scope["path"], answered.status_code, perf_counter() - start)
+                return
+        scope.setdefault("state", {})["request_id"] = request_id
         token = request_id_var.set(request_id)
         status = 500
         try:
@@ -144,3 +154,12 @@ class DirectDialects:
             request_id_var.reset(token)
             if self._observe is not None:
                 self._observe(scope["path"], status, perf_counter() - start)
+
+    @staticmethod
+    def _now(now: Immediate, scope: Scope, request_id: str) -> PrebuiltResponse | None:
+        """The immediate answer, or None (a failure in it is logged; the endpoint then runs)."""
+        try:
+            return now(scope, request_id)
+        except Exception as exc:  # noqa: BLE001 — the ordinary path answers instead
+            _log.error("immediate answer failed", path=scope["path"], exc_info=exc)
+            return None

@@ -83,6 +83,10 @@ class MemoryReportCache:
 
     async def get(self, node_id: str) -> CachedReport | None:
         """The report for `node_id` unless missing or past its retention."""
+        return self.get_now(node_id)
+
+    def get_now(self, node_id: str) -> CachedReport | None:
+        """`get`, answered without awaiting (it never does I/O)."""
         entries = self._entries
         stored = entries.pop(node_id, None)
         if stored is None:
@@ -157,6 +161,10 @@ class MemoryNonceStore:
 
     async def claim(self, nonce: str, ttl_seconds: float) -> bool:
         """True the first time a nonce is seen within its ttl, False after."""
+        return self.claim_now(nonce, ttl_seconds)
+
+    def claim_now(self, nonce: str, ttl_seconds: float) -> bool:
+        """`claim`, answered without awaiting (it never does I/O)."""
         if ttl_seconds <= 0:
             raise ValueError(f"nonce ttl must be positive, got {ttl_seconds}")
         now = self._clock()

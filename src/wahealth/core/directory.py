@@ -65,6 +65,11 @@ class TtlCache(Generic[K, V]):
     def size_bytes(self) -> int:
         return self._entries.size_bytes
 
+    def get_now(self, key: K) -> V | None:
+        """The value while it is fresh, without loading; None when missing or expired."""
+        hit = self._entries.get(key)
+        return hit[1] if hit is not None and hit[0] > self._clock() else None
+
     async def get(self, key: K, load: Callable[[], Awaitable[V]]) -> V:
         hit = self._entries.get(key)
         if hit is not None and hit[0] > self._clock():
@@ -146,6 +151,10 @@ class Directory:
 
     async def access_key(self, key_id: str) -> AccessKey | None:
         return await self._access_keys.get(key_id, lambda: self._load_access_key(key_id))
+
+    def access_key_now(self, key_id: str) -> AccessKey | None:
+        """The AccessKey if looked up moments ago (as `access_key` would answer); else None."""
+        return self._access_keys.get_now(key_id)
 
     async def _load_access_key(self, key_id: str) -> AccessKey | None:
         row = await self._credentials.access_key(key_id)

@@ -26,6 +26,7 @@ import structlog
 from wahealth.core.backoff import Backoff
 from wahealth.core.coalesce import SingleFlight
 from wahealth.core.errors import NodeNotFound, UpstreamUnavailable
+from wahealth.core.immediate import ImmediateReportCache, immediate_cache
 from wahealth.core.lru import BoundedLru
 from wahealth.core.ports import (
     BackendUnavailable,
@@ -82,6 +83,28 @@ class HealthService:
         default_factory=lambda: BoundedLru(PARSED_MAX_ENTRIES, PARSED_MAX_BYTES)
     )
     _background: set[asyncio.Task[object]] = field(default_factory=set)
+    _immediate: ImmediateReportCache | None = field(init=False, default=None)
+
+    def __post_init__(self) -> None:
+        self._immediate = immediate_cache(self.cache)
+
+    def get_now(self, node_id: str) -> HealthReport | None:
+        """The node's fresh cached report, when the cache answers at once; else None.
+
+        None asks nothing of anyone: the caller then awaits `get`, which also covers the
+        stale, outdated, revalidating and missing cases.
+        """
+        cache = self._immediate
+        if cache is None:
+            return None
+        cached = cache.get_now(node_id)
+        if (
+            cached is None
+            or cached.outdated
+            or self.clock() - cached.fetched_at >= self.freshness.ttl_seconds
+        ):
+            return None
+        return self._from_cache(cached, ReportSource.CACHE)
 
     async def get(
         self, node_id: str, *, cause: str = "query", waba_id: str | None = None

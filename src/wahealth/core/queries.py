@@ -28,6 +28,12 @@ from wahealth.core.errors import (
     Unauthenticated,
 )
 from wahealth.core.health import HealthService
+from wahealth.core.immediate import (
+    ImmediateNonceStore,
+    ImmediateRateLimiter,
+    immediate_limiter,
+    immediate_nonces,
+)
 from wahealth.core.lru import BoundedLru
 from wahealth.core.ports import (
     BackendUnavailable,
@@ -70,7 +76,14 @@ class SignedCall:
     request: Any
 
 
-Credential = ApiKey | BearerToken | SignedCall
+@dataclass(frozen=True, slots=True)
+class Verified:
+    """A caller whose signed request the dialect has already verified (and its nonce claimed)."""
+
+    principal: Principal
+
+
+Credential = ApiKey | BearerToken | SignedCall | Verified
 
 
 # --- Queries: which node --------------------------------------------------------------------
@@ -174,6 +187,10 @@ class FailClosedNonces:
                 retry_after=BACKEND_RETRY_AFTER_SECONDS,
             ) from exc
 
+    def immediate(self) -> ImmediateNonceStore | None:
+        """The store's synchronous twin, if it has one (an in-process store never fails)."""
+        return immediate_nonces(self.store)
+
     async def aclose(self) -> None:
         await self.store.aclose()
 
@@ -208,6 +225,35 @@ class HealthQueries:
     _remembered: BoundedLru[Hashable, _Resolved] = field(
         default_factory=lambda: BoundedLru(REMEMBERED_MAX_ENTRIES, REMEMBERED_MAX_BYTES)
     )
+    _immediate: ImmediateRateLimiter | None = field(init=False, default=None)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_immediate", immediate_limiter(self.limiter))
+
+    def repeat_now(
+        self, same_as: tuple[str, ...], principal: Principal | None = None
+    ) -> Answer | None:
+        """A repeat's answer when nothing needs awaiting; None: call `health_of` instead.
+
+        That is: the request was resolved moments ago (see `health_of`'s `same_as`), the
+        node's report is fresh in an in-process cache, and the limiter decides at once. A
+        signed call passes its verified `principal`, which must be the one remembered.
+        Nothing is counted unless an answer (or `Throttled`) comes back.
+        """
+        limiter = self._immediate
+        if limiter is None:
+            return None
+        hit = self._recalled(same_as)
+        if hit is None or (principal is not None and hit.principal != principal):
+            return None
+        report = self.health.get_now(hit.node_id)
+        if report is None:
+            return None
+        account = hit.principal
+        decision = limiter.acquire_now(account.account, account.qps)
+        if not decision.allowed:
+            raise Throttled(decision.retry_after)
+        return Answer(report, hit.query, hit.node_id)
 
     async def health_of(
         self,
@@ -224,7 +270,7 @@ class HealthQueries:
         (never given lazily) is verified every time; then only its query's resolution is
         reused.
         """
-        signed = isinstance(credential, SignedCall)
+        signed = isinstance(credential, SignedCall | Verified)
         hit = self._recalled(same_as)
         if hit is not None and not signed:
             await self.admit(hit.principal)
@@ -274,6 +320,8 @@ class HealthQueries:
     async def authenticate(self, credential: Credential) -> Principal:
         if isinstance(credential, SignedCall):
             return await self.signatures.verify(credential.request)
+        if isinstance(credential, Verified):
+            return credential.principal
         if isinstance(credential, ApiKey):
             return await self.directory.d360_principal(credential.value)
         return await self.directory.graph_principal(credential.value)

@@ -36,13 +36,14 @@ from starlette.responses import Response, StreamingResponse
 
 from wahealth.domain.records import AlertState
 from wahealth.metrics.fleet import FleetMetrics, FleetSource, PerNode
-from wahealth.metrics.instruments import (
+from wahealth.metrics.instruments import Instruments, MetaCallCounter
+from wahealth.metrics.multiprocess import Merged, Publisher
+from wahealth.metrics.wrappers import (
     InstrumentedCache,
     InstrumentedLimiter,
-    Instruments,
-    MetaCallCounter,
+    instrumented_cache,
+    instrumented_limiter,
 )
-from wahealth.metrics.multiprocess import Merged, Publisher
 
 __all__ = [
     "CONTENT_TYPE",
@@ -55,6 +56,8 @@ __all__ = [
     "Metrics",
     "MetricsMode",
     "PerNode",
+    "instrumented_cache",
+    "instrumented_limiter",
     "metrics_endpoint",
 ]
 

@@ -30,8 +30,6 @@ from prometheus_client.core import (
     Metric,
 )
 
-from wahealth.core.ports import CachedReport, Decision, RateLimiter, ReportCache
-
 # Few buckets: each costs a series per dialect, and a cache hit is well under 1 ms.
 LATENCY_BUCKETS = (0.001, 0.005, 0.025, 0.1, 0.5, 2.5)
 DIALECTS = ("cams", "d360", "graph", "other")
@@ -45,6 +43,11 @@ _MINUTE = 60
 _throttled: contextvars.ContextVar[bool] = contextvars.ContextVar(
     "wahealth_throttled", default=False
 )
+
+
+def mark_throttled() -> None:
+    """The limiter refused the request being served (counted under its dialect)."""
+    _throttled.set(True)
 
 
 class Coalescer(Protocol):
@@ -262,65 +265,6 @@ def _counters(
 
 def _le(bound: float) -> str:
     return "+Inf" if bound == float("inf") else repr(bound)
-
-
-class InstrumentedCache:
-    """A ReportCache that counts hits, misses and errors of the cache it wraps."""
-
-    def __init__(self, inner: ReportCache, instruments: Instruments) -> None:
-        self._inner = inner
-        self._instruments = instruments
-        self._lookups = instruments.cache_lookups
-
-    async def get(self, node_id: str) -> CachedReport | None:
-        try:
-            entry = await self._inner.get(node_id)
-        except Exception as exc:
-            self._lookups["error"] += 1
-            self._instruments.count_cache_error("get", exc)
-            raise
-        self._lookups["miss" if entry is None else "hit"] += 1
-        return entry
-
-    async def put(self, entry: CachedReport, retain_seconds: float) -> None:
-        try:
-            await self._inner.put(entry, retain_seconds)
-        except Exception as exc:
-            self._instruments.count_cache_error("put", exc)
-            raise
-
-    async def mark_outdated(self, node_id: str) -> None:
-        try:
-            await self._inner.mark_outdated(node_id)
-        except Exception as exc:
-            self._instruments.count_cache_error("mark_outdated", exc)
-            raise
-
-    async def delete(self, node_id: str) -> None:
-        try:
-            await self._inner.delete(node_id)
-        except Exception as exc:
-            self._instruments.count_cache_error("delete", exc)
-            raise
-
-    async def aclose(self) -> None:
-        await self._inner.aclose()
-
-
-class InstrumentedLimiter:
-    """A RateLimiter that marks a refused request, so it is counted under its dialect."""
-
-    def __init__(self, inner: RateLimiter) -> None:
-        self._inner = inner
-
-    async def acquire(self, key: str, limit: int, cost: int = 1) -> Decision:
-        decision = await self._inner.acquire(key, limit, cost)
-        if not decision.allowed:
-            _throttled.set(True)
-        return decision
-
-    async def aclose(self) -> None:
-        await self._inner.aclose()
 
 
 def meta_calls_in(request: httpx.Request) -> int:

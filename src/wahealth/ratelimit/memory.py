@@ -40,6 +40,13 @@ class MemoryRateLimiter:
 
         A cost above the limit counts as the limit: a bulk call is never inadmissible.
         """
+        return self.acquire_now(key, limit, cost)
+
+    def acquire_now(self, key: str, limit: int, cost: int = 1) -> Decision:
+        """`acquire`, answered without awaiting (it never does I/O).
+
+        A cost above the limit counts as the limit: a bulk call is never inadmissible.
+        """
         if limit < 1:
             raise ValueError(f"rate limit must be at least 1 request per second, got {limit}")
         if cost < 1:

@@ -9,6 +9,7 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+from starlette.types import Scope
 
 from wahealth.core.errors import (
     AccessDenied,
@@ -24,7 +25,13 @@ from wahealth.core.errors import (
 from wahealth.core.queries import ApiKey, HealthQueries, KeyNumber
 from wahealth.dialects.language import request_language
 from wahealth.dialects.meta_shape import MetaAnswerCache
-from wahealth.httputil import EVERY_METHOD, ErrorTable, header, retry_after_header
+from wahealth.httputil import (
+    DialectRoute,
+    ErrorTable,
+    PrebuiltResponse,
+    header,
+    retry_after_header,
+)
 
 _JSON = "application/json"
 _METHODS = ("GET", "HEAD")
@@ -73,6 +80,21 @@ class D360Endpoint:
         self._queries = queries
         self._answers = MetaAnswerCache(_JSON)
 
+    def now(self, scope: Scope, request_id: str) -> PrebuiltResponse | None:
+        """A repeat of a recent request for a cached node, answered at once (else None)."""
+        if scope["method"] != "GET":
+            return None
+        key = header(scope, b"d360-api-key")
+        if key is None:
+            return None
+        try:
+            answer = self._queries.repeat_now(("d360", key))
+        except CoreError:
+            return None  # throttled: `handle` asks the limiter again and says so
+        if answer is None:
+            return None
+        return self._answers.response(answer.report, request_language(scope))
+
     async def handle(self, request: Request) -> Response:
         if request.method not in _METHODS:
             return _error(405, "Method Not Allowed", {"Allow": ", ".join(_METHODS)})
@@ -88,4 +110,5 @@ class D360Endpoint:
 
 def routes(queries: HealthQueries) -> list[Route]:
     # Every method reaches the endpoint, so a wrong one is refused in 360dialog's own shape.
-    return [Route("/health_status", D360Endpoint(queries).handle, methods=EVERY_METHOD)]
+    endpoint = D360Endpoint(queries)
+    return [DialectRoute("/health_status", endpoint.handle, now=endpoint.now)]

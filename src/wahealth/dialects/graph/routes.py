@@ -39,7 +39,13 @@ from wahealth.dialects.graph.read import GraphReadEndpoint
 from wahealth.dialects.language import request_language
 from wahealth.dialects.meta_shape import MetaAnswerCache
 from wahealth.domain.languages import Language, choose
-from wahealth.httputil import EVERY_METHOD, ErrorTable, header, retry_after_header
+from wahealth.httputil import (
+    DialectRoute,
+    ErrorTable,
+    PrebuiltResponse,
+    header,
+    retry_after_header,
+)
 
 _JSON = "application/json; charset=UTF-8"
 _QUERY_KEYS = frozenset({"fields", "access_token", "locale"})
@@ -167,6 +173,26 @@ class GraphEndpoint:
         self._reads = reads
         self._answers = MetaAnswerCache(_JSON)
 
+    def now(self, scope: Scope, request_id: str) -> PrebuiltResponse | None:
+        """A repeat of a recent health_status read of a cached node, answered at once."""
+        if scope["method"] != "GET":
+            return None
+        raw_query: bytes = scope["query_string"]
+        authorization = header(scope, b"authorization") or ""
+        same_as = (
+            "graph",
+            authorization,
+            raw_query.decode("latin-1"),
+            scope["path_params"]["after_v"],
+        )
+        try:
+            answer = self._queries.repeat_now(same_as)
+        except CoreError:
+            return None  # throttled: `handle` asks the limiter again and says so
+        if answer is None:
+            return None
+        return self._answers.response(answer.report, _language(scope, raw_query))
+
     async def handle(self, request: Request) -> Response:
         """The hot path for `?fields=health_status` of one node; the read API for the rest."""
         if self._reads is not None and not _health_only(request):
@@ -175,7 +201,8 @@ class GraphEndpoint:
 
     async def health_status(self, request: Request) -> Response:
         """`GET /v{N}.{M}/{node}?fields=health_status`, from prebuilt answers when cached."""
-        version, _, path = request.path_params["after_v"].partition("/")
+        after_v: str = request.path_params["after_v"]
+        version, _, path = after_v.partition("/")
         node_id, _, rest = path.partition("/")
         if not _VERSION.fullmatch(version):
             return _error(
@@ -198,7 +225,8 @@ class GraphEndpoint:
             answer = await self._queries.health_of(
                 credential,
                 lambda: parse_query(node_id, parsed),
-                same_as=("graph", authorization, raw_query.decode("latin-1"), node_id),
+                # The whole path: a repeat skips the version and path checks too.
+                same_as=("graph", authorization, raw_query.decode("latin-1"), after_v),
             )
         except CoreError as exc:
             return ERRORS.render(exc)(node_id)
@@ -223,7 +251,8 @@ def _health_only(request: Request) -> bool:
 def routes(queries: HealthQueries, reads: GraphReads | None = None) -> list[Route]:
     """The Graph dialect; without `reads`, only `fields=health_status` of a node is served."""
     read_api = GraphReadEndpoint(reads, BatchEndpoint(reads)) if reads is not None else None
+    endpoint = GraphEndpoint(queries, read_api)
     return [
         # Every path starting with /v is Graph's: bad versions, edges and methods get Meta's errors.
-        Route("/v{after_v:path}", GraphEndpoint(queries, read_api).handle, methods=EVERY_METHOD),
+        DialectRoute("/v{after_v:path}", endpoint.handle, now=endpoint.now),
     ]
