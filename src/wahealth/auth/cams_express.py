@@ -116,13 +116,19 @@ class CamsExpress(Generic[T]):
         """Whether the lane can ever settle a call (an in-process nonce store, quick keys)."""
         return self._nonces is not None and self._keys is not None
 
-    def verify_now(self, scope: Mapping[str, Any]) -> tuple[Principal, T] | None:
-        """The signer and the shape's info of a call settled here; None: use the general path."""
+    def verify_now(
+        self, scope: Mapping[str, Any], headers: Mapping[bytes, bytes] | None = None
+    ) -> tuple[Principal, T] | None:
+        """The signer and the shape's info of a call settled here; None: use the general path.
+
+        `headers` is `dict(scope["headers"])` when the caller has made it already.
+        """
         nonces, keys = self._nonces, self._keys
         if nonces is None or keys is None:
             return None
         raw_headers = scope["headers"]
-        headers: dict[bytes, bytes] = dict(raw_headers)
+        if headers is None:
+            headers = dict(raw_headers)
         if len(headers) != len(raw_headers):
             return None  # a repeated header: the general path joins them
         authorization = headers.get(b"authorization")
