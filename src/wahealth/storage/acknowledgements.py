@@ -76,6 +76,24 @@ class AcknowledgementRepository:
             )
             return {row.node_id: acknowledgement_of_row(row) for row in rows}
 
+    async def acknowledgements_in_force(
+        self, node_ids: Iterable[str]
+    ) -> dict[str, Acknowledgement]:
+        """The acknowledgements of these nodes that still hold (their status is unchanged)."""
+        wanted = sorted(set(node_ids))
+        if not wanted:
+            return {}
+        async with reading(self._sessions) as session:
+            rows = await session.scalars(
+                select(AcknowledgementRow)
+                .join(NodeHealthRow, NodeHealthRow.node_id == AcknowledgementRow.node_id)
+                .where(
+                    AcknowledgementRow.node_id.in_(wanted),
+                    NodeHealthRow.can_send_message == AcknowledgementRow.status,
+                )
+            )
+            return {row.node_id: acknowledgement_of_row(row) for row in rows}
+
     async def acknowledgement_of(self, node_id: str) -> Acknowledgement | None:
         """The node's acknowledgement, if its status is still the one acknowledged."""
         async with reading(self._sessions) as session:
