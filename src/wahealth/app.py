@@ -48,6 +48,7 @@ from wahealth.storage import create_engine, session_factory, upgrade
 from wahealth.storage.alerts_view import AlertsView
 from wahealth.storage.credentials import CredentialRepository
 from wahealth.storage.fleet_view import FleetView
+from wahealth.storage.sign_outs import SignOutRepository
 from wahealth.storage.tenancy import TenancyRepository
 from wahealth.upstream.emulator.app import emulator_state
 from wahealth.web.badges import badge_routes
@@ -151,6 +152,8 @@ def _routes(components: Components, readiness: Readiness) -> list[BaseRoute]:
             fleet=FleetView(components.sessions),
             health=components.history,
             alerts=AlertsView(components.sessions),
+            alerting=components.alerting,
+            sign_outs=SignOutRepository(components.sessions),
             session_key=dashboard_session_key(components.secretbox),
         )
     )

@@ -8,7 +8,7 @@ credential's label, or what the CLI was told with `--by`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -70,6 +70,10 @@ class SilenceStore(Protocol):
     ) -> Acknowledgement | None: ...
 
     async def acknowledgement_of(self, node_id: str) -> Acknowledgement | None: ...
+
+    async def acknowledgements_in_force(
+        self, node_ids: Iterable[str]
+    ) -> Mapping[str, Acknowledgement]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,6 +177,11 @@ class Alerting:
     async def acknowledgement_of(self, node_id: str) -> Acknowledgement | None:
         """The node's acknowledgement while its status is still the one acknowledged."""
         return await self.store.acknowledgement_of(node_id)
+
+    async def acknowledgements(self, node_ids: Iterable[str]) -> Mapping[str, Acknowledgement]:
+        """Of these nodes, the acknowledgements that still hold, by node id (the caller
+        has checked that the nodes are its own)."""
+        return await self.store.acknowledgements_in_force(node_ids)
 
 
 def silence_json(silence: Silence) -> dict[str, Any]:

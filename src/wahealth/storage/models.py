@@ -285,3 +285,13 @@ class AcknowledgementRow(Base):
     acknowledged_by: Mapped[str | None]
     note: Mapped[str | None] = mapped_column(Text)
     acknowledged_at: Mapped[datetime]
+
+
+class SignOutRow(Base):
+    """A dashboard session signed out before its cookie expires: refused until then."""
+
+    __tablename__ = "dashboard_sign_outs"
+    __table_args__ = (Index(None, "expires_at"),)
+
+    session_id: Mapped[str] = mapped_column(primary_key=True)
+    expires_at: Mapped[datetime]

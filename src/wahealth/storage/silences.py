@@ -6,8 +6,8 @@ are stored as suppressed, never delivered. When it ends, `plan_ended` plans in o
 transaction the one alert per subscription that lists the nodes of its scope still
 not AVAILABLE, and marks the silence so it is planned only once.
 
-An acknowledgement holds for a node while its overall status stays the one
-acknowledged; the recorder drops it at the first change of status.
+Acknowledgements are kept by the same repository (see `acknowledgements`); which
+space a scope is in, for a caller, by `SilenceOwners` (see `silence_owners`).
 """
 
 from __future__ import annotations
@@ -17,24 +17,21 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Select, delete, func, or_, select
+from sqlalchemy import Select, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from wahealth.domain.model import Status
 from wahealth.domain.records import (
-    Acknowledgement,
     AlertState,
     PlannedAlert,
     Silence,
     SilenceScope,
     Subscription,
 )
-from wahealth.storage._session import Factory, insert_for, reading, writing
-from wahealth.storage.catalog import catalog_nodes
+from wahealth.storage._session import insert_for, reading, writing
+from wahealth.storage.acknowledgements import AcknowledgementRepository, acknowledged
 from wahealth.storage.errors import UnknownSpace
 from wahealth.storage.models import (
-    AccountRow,
-    AcknowledgementRow,
     AlertSubscriptionRow,
     NodeHealthRow,
     OutboxRow,
@@ -45,6 +42,16 @@ from wahealth.storage.models import (
     TransitionRow,
 )
 from wahealth.storage.outbox import subscription_of
+from wahealth.storage.silence_owners import SilenceOwners
+
+__all__ = [
+    "EndPlanner",
+    "SilenceOwners",
+    "SilenceRepository",
+    "SilencedNode",
+    "UnknownSilence",
+    "silence_of",
+]
 
 
 class UnknownSilence(LookupError):
@@ -83,17 +90,6 @@ def silence_of(row: SilenceRow) -> Silence:
     )
 
 
-def _ack(row: AcknowledgementRow) -> Acknowledgement:
-    return Acknowledgement(
-        row.node_id,
-        row.status,
-        row.transition_id,
-        row.acknowledged_by,
-        row.note,
-        row.acknowledged_at,
-    )
-
-
 def _not_over(now: datetime) -> Select[SilenceRow]:
     """Silences that have not ended by `now` (started or still to start)."""
     return select(SilenceRow).where(
@@ -101,11 +97,8 @@ def _not_over(now: datetime) -> Select[SilenceRow]:
     )
 
 
-class SilenceRepository:
+class SilenceRepository(AcknowledgementRepository):
     """Silences per space and acknowledgements per node."""
-
-    def __init__(self, sessions: Factory) -> None:
-        self._sessions = sessions
 
     async def add(
         self,
@@ -181,7 +174,7 @@ class SilenceRepository:
                 silence = silence_of(row)
                 nodes = await self._unavailable(session, silence)
                 # A node under another silence, or acknowledged, is not news now.
-                acked = await _acknowledged(session, [n.node_id for n in nodes])
+                acked = await acknowledged(session, [n.node_id for n in nodes])
                 nodes = [
                     n
                     for n in nodes
@@ -257,88 +250,12 @@ class SilenceRepository:
         async with reading(self._sessions) as session:
             return {str(node): str(waba) for node, waba in await session.execute(query)}
 
-    # --- acknowledgements ------------------------------------------------------------------
-
-    async def acknowledge(
-        self, node_id: str, *, by: str | None, note: str | None, now: datetime
-    ) -> Acknowledgement | None:
-        """Acknowledge the node's current status; None if it is AVAILABLE or never seen."""
-        async with writing(self._sessions) as session:
-            health = await session.get(NodeHealthRow, node_id)
-            status = health.can_send_message if health is not None else None
-            if status is None or status == Status.AVAILABLE.value:
-                return None
-            last = await session.scalar(
-                select(func.max(TransitionRow.id)).where(
-                    TransitionRow.node_id == node_id, TransitionRow.field.is_(None)
-                )
-            )
-            values = {
-                "status": status,
-                "transition_id": last,
-                "acknowledged_by": by,
-                "note": note,
-                "acknowledged_at": now,
-            }
-            insert = insert_for(session)(AcknowledgementRow)
-            await session.execute(
-                insert.values(node_id=node_id, **values).on_conflict_do_update(
-                    index_elements=[AcknowledgementRow.node_id], set_=values
-                )
-            )
-            return Acknowledgement(node_id, status, last, by, note, now)
-
-    async def acknowledgements(self, node_ids: Iterable[str]) -> dict[str, Acknowledgement]:
-        """The stored acknowledgements of these nodes (valid or not: see `acknowledgement_of`)."""
-        wanted = sorted(set(node_ids))
-        if not wanted:
-            return {}
-        async with reading(self._sessions) as session:
-            rows = await session.scalars(
-                select(AcknowledgementRow).where(AcknowledgementRow.node_id.in_(wanted))
-            )
-            return {row.node_id: _ack(row) for row in rows}
-
-    async def acknowledgement_of(self, node_id: str) -> Acknowledgement | None:
-        """The node's acknowledgement, if its status is still the one acknowledged."""
-        async with reading(self._sessions) as session:
-            row = await session.get(AcknowledgementRow, node_id)
-            health = await session.get(NodeHealthRow, node_id)
-            if row is None or health is None or health.can_send_message != row.status:
-                return None
-            return _ack(row)
-
-    async def clear_acknowledgements(self, node_ids: Iterable[str]) -> int:
-        """Drop the acknowledgements of nodes whose status changed."""
-        wanted = sorted(set(node_ids))
-        if not wanted:
-            return 0
-        async with writing(self._sessions) as session:
-            result = await session.execute(
-                delete(AcknowledgementRow).where(AcknowledgementRow.node_id.in_(wanted))
-            )
-            return int(getattr(result, "rowcount", 0) or 0)
-
 
 def _covers(silence: Silence, node: SilencedNode) -> bool:
     # A WABA silence's members were found by the catalog; here only the node itself matters.
     return silence.space_id == node.space_id and (
         silence.scope is SilenceScope.SPACE or silence.scope_id == node.node_id
     )
-
-
-async def _acknowledged(session: AsyncSession, node_ids: list[str]) -> set[str]:
-    if not node_ids:
-        return set()
-    rows = await session.execute(
-        select(AcknowledgementRow.node_id)
-        .join(NodeHealthRow, NodeHealthRow.node_id == AcknowledgementRow.node_id)
-        .where(
-            AcknowledgementRow.node_id.in_(node_ids),
-            NodeHealthRow.can_send_message == AcknowledgementRow.status,
-        )
-    )
-    return {node_id for (node_id,) in rows}
 
 
 async def _subscriptions(session: AsyncSession, space_id: str) -> list[Subscription]:
@@ -367,40 +284,3 @@ def _outbox_row(alert: PlannedAlert, now: datetime) -> dict[str, object]:
         "delivered_at": None,
         "group_key": alert.group_key,
     }
-
-
-class SilenceOwners:
-    """Which space a node, WABA or space is in, within an account (`core.alerting.Owners`)."""
-
-    def __init__(self, sessions: Factory) -> None:
-        self._sessions = sessions
-
-    async def space_of(self, account: str | None, scope: SilenceScope, scope_id: str) -> str | None:
-        if scope is SilenceScope.SPACE:
-            query = select(SpaceRow.id).where(SpaceRow.id == scope_id)
-        else:
-            nodes = catalog_nodes().subquery()
-            query = (
-                select(SpaceRow.id)
-                .join(nodes, nodes.c.space_id == SpaceRow.id)
-                .where(nodes.c.node_id == scope_id)
-            )
-            if scope is SilenceScope.WABA:
-                query = query.where(nodes.c.kind == "WABA")
-        if account is not None:
-            query = query.join(AccountRow, AccountRow.id == SpaceRow.account_id).where(
-                AccountRow.name == account
-            )
-        async with reading(self._sessions) as session:
-            found = await session.scalar(query.limit(1))
-        return None if found is None else str(found)
-
-    async def spaces_of(self, account: str) -> list[str]:
-        query = (
-            select(SpaceRow.id)
-            .join(AccountRow, AccountRow.id == SpaceRow.account_id)
-            .where(AccountRow.name == account)
-            .order_by(SpaceRow.id)
-        )
-        async with reading(self._sessions) as session:
-            return [str(space) for space in await session.scalars(query)]

@@ -2,7 +2,8 @@
 
 Sign in with a Graph token of the account; the session lives in an encrypted cookie
 that holds no token (see `session`). Pages: the fleet (`/dashboard`), a node
-(`/dashboard/nodes/{id}`) and the alerts (`/dashboard/alerts`). Every asset is served
+(`/dashboard/nodes/{id}`, with its acknowledge and silence controls) and the alerts
+(`/dashboard/alerts`, with the account's silences). Every asset is served
 from `/dashboard/static/`; nothing is loaded from another site.
 """
 
@@ -11,12 +12,14 @@ from __future__ import annotations
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from wahealth.core.alerting import Alerting
 from wahealth.core.directory import Directory
 from wahealth.web.dashboard.alerts import AlertsPage
 from wahealth.web.dashboard.console import Console
+from wahealth.web.dashboard.controls import Controls
 from wahealth.web.dashboard.fleet import FleetPage
 from wahealth.web.dashboard.node import NodePage
-from wahealth.web.dashboard.ports import Alerts, Fleet, HealthLog, Spaces
+from wahealth.web.dashboard.ports import Alerts, Fleet, HealthLog, SignOuts, Spaces
 from wahealth.web.dashboard.render import Pages
 from wahealth.web.dashboard.session import SESSION_SECONDS, SessionCodec
 
@@ -34,14 +37,17 @@ class Dashboard:
         fleet: Fleet,
         health: HealthLog,
         alerts: Alerts,
+        alerting: Alerting,
+        sign_outs: SignOuts,
         session_key: bytes,
         session_seconds: int = SESSION_SECONDS,
     ) -> None:
         codec = SessionCodec(session_key, session_seconds=session_seconds)
-        self.console = Console(directory, spaces, codec, Pages())
-        self.fleet = FleetPage(self.console, fleet)
-        self.node = NodePage(self.console, fleet, health, alerts)
-        self.alerts = AlertsPage(self.console, alerts)
+        self.console = Console(directory, spaces, codec, Pages(), sign_outs)
+        self.fleet = FleetPage(self.console, fleet, alerting)
+        self.node = NodePage(self.console, fleet, health, alerts, alerting)
+        self.alerts = AlertsPage(self.console, alerts, alerting)
+        self.controls = Controls(self.node, alerting)
 
     def routes(self) -> list[BaseRoute]:
         signed_in = self.console.signed_in
@@ -52,6 +58,17 @@ class Dashboard:
             Route("/dashboard/logout", signed_in(self.console.logout), methods=["POST"]),
             Route("/dashboard/language", signed_in(self.console.choose_language), methods=["POST"]),
             Route("/dashboard/nodes/{node_id}", signed_in(self.node.show), methods=["GET"]),
+            Route("/dashboard/nodes/{node_id}/ack", signed_in(self.controls.ack), methods=["POST"]),
+            Route(
+                "/dashboard/nodes/{node_id}/silence",
+                signed_in(self.controls.silence),
+                methods=["POST"],
+            ),
+            Route(
+                "/dashboard/silences/{silence_id}/end",
+                signed_in(self.controls.unsilence),
+                methods=["POST"],
+            ),
             Route("/dashboard/alerts", signed_in(self.alerts.show), methods=["GET"]),
             Route(
                 "/dashboard/alerts/{alert_id}/retry",

@@ -1,10 +1,12 @@
-"""The alerts page: the account's outbox by state, dead letters to retry, its subscriptions."""
+"""The alerts page: the account's outbox by state, dead letters to retry, its silences (to
+end early) and its subscriptions."""
 
 from __future__ import annotations
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from wahealth.core.alerting import Alerting
 from wahealth.domain.records import AlertState
 from wahealth.web.dashboard.console import BadRequest, Console, Visit
 from wahealth.web.dashboard.ports import Alerts
@@ -17,6 +19,7 @@ NOTICES = {
     "retried": "The alert is queued again and will be sent on the next delivery round.",
     "not-dead": "That alert is not dead (it was already retried or delivered).",
     "not-found": "No such alert for this account.",
+    "unsilenced": "The silence has ended; if nodes are still not AVAILABLE, one alert says so.",
 }
 _OUTCOMES = {"retried": "retried", "not dead": "not-dead", "not found": "not-found"}
 
@@ -31,9 +34,10 @@ def _page_number(request: Request) -> int:
 
 
 class AlertsPage:
-    def __init__(self, console: Console, alerts: Alerts) -> None:
+    def __init__(self, console: Console, alerts: Alerts, alerting: Alerting) -> None:
         self._console = console
         self._alerts = alerts
+        self._alerting = alerting
 
     async def show(self, request: Request, visit: Visit) -> Response:
         state = request.query_params.get("state", "")
@@ -58,6 +62,7 @@ class AlertsPage:
             "page": page,
             "more": len(listed) > PAGE_SIZE,
             "subscriptions": await self._alerts.subscriptions(visit.account),
+            "silences": await self._alerting.silences(visit.principal),
             "notice": NOTICES.get(request.query_params.get("notice", ""), ""),
         }
         return self._console.page(request, visit, "alerts.html", context)

@@ -2,13 +2,15 @@
 
 Every page but the sign-in form needs a session; every POST needs the session's form
 token. A session whose token was revoked (or whose account was disabled) stops at the
-next request after the directory's short lookup cache.
+next request after the directory's short lookup cache; a session signed out stops at
+once (its id is recorded until the cookie would expire).
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs, urlencode
 
@@ -17,9 +19,10 @@ from starlette.responses import RedirectResponse, Response
 
 from wahealth.core.directory import Directory
 from wahealth.core.errors import Unauthenticated
+from wahealth.core.ports import Principal
 from wahealth.domain.languages import Language, language_of, negotiate
 from wahealth.httputil import BodyTooLarge, read_body
-from wahealth.web.dashboard.ports import Spaces
+from wahealth.web.dashboard.ports import SignOuts, Spaces
 from wahealth.web.dashboard.render import LANGUAGE_NAMES, Pages
 from wahealth.web.dashboard.session import (
     COOKIE_PATH,
@@ -47,12 +50,14 @@ class NotFound(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Visit:
-    """A signed-in request: whose, in which language, and its form fields (for POST)."""
+    """A signed-in request: whose (the credential's principal: its label is who acts), in
+    which language, and its form fields (for POST)."""
 
     session: Session
     account: str
     language: Language
     space_ids: tuple[str, ...]
+    principal: Principal
     form: Mapping[str, str] = field(default_factory=dict)
 
 
@@ -91,12 +96,18 @@ class Console:
     """What every page shares: the session, the account's spaces, the templates."""
 
     def __init__(
-        self, directory: Directory, spaces: Spaces, codec: SessionCodec, pages: Pages
+        self,
+        directory: Directory,
+        spaces: Spaces,
+        codec: SessionCodec,
+        pages: Pages,
+        sign_outs: SignOuts,
     ) -> None:
         self.directory = directory
         self.spaces = spaces
         self.codec = codec
         self.pages = pages
+        self.sign_outs = sign_outs
 
     # --- pages -------------------------------------------------------------------------
 
@@ -129,9 +140,9 @@ class Console:
     # --- sessions ----------------------------------------------------------------------
 
     async def visit(self, request: Request) -> Visit | None:
-        """The signed-in visit, or None (no cookie, altered, expired or revoked)."""
+        """The signed-in visit, or None (no cookie, altered, expired, signed out or revoked)."""
         session = self.codec.open(request.cookies.get(SESSION_COOKIE))
-        if session is None:
+        if session is None or await self.sign_outs.signed_out(session.id):
             return None
         try:
             principal = await self.directory.graph_principal_of_digest(session.token_digest)
@@ -146,6 +157,7 @@ class Console:
             principal.account,
             language or negotiate(request.headers.get("accept-language")),
             tuple(space.id for space in spaces),
+            principal,
         )
 
     def signed_in(self, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
@@ -172,9 +184,7 @@ class Console:
                             403,
                             "This form has expired. Reload the page and try again.",
                         )
-                    visit = Visit(
-                        visit.session, visit.account, visit.language, visit.space_ids, form
-                    )
+                    visit = replace(visit, form=form)
                 return await handler(request, visit)
             except BadRequest as exc:
                 return self.problem(request, visit, 400, str(exc))
@@ -246,6 +256,8 @@ class Console:
         return response
 
     async def logout(self, request: Request, visit: Visit) -> Response:
+        expires = datetime.fromtimestamp(visit.session.expires_at, UTC)
+        await self.sign_outs.sign_out(visit.session.id, expires)
         response = RedirectResponse("/dashboard/login", status_code=303)
         response.delete_cookie(SESSION_COOKIE, path=COOKIE_PATH)
         return response

@@ -1,7 +1,9 @@
 """The fleet page: every node of the account, filtered, searched, sorted and paged.
 
 All of it is done by the database (see the `Fleet` port); the page only reads its
-parameters, refusing values it cannot use with a 400 that says which and why.
+parameters, refusing values it cannot use with a 400 that says which and why. Nodes
+acknowledged or under a silence are marked (two more reads: the page's nodes'
+acknowledgements, and the account's silences).
 """
 
 from __future__ import annotations
@@ -12,7 +14,9 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
+from wahealth.core.alerting import Alerting
 from wahealth.web.dashboard.console import BadRequest, Console, NotFound, Visit
+from wahealth.web.dashboard.node import covering
 from wahealth.web.dashboard.ports import Fleet
 
 STATUSES = ("BLOCKED", "LIMITED", "UNKNOWN", "AVAILABLE")  # as the page lists them
@@ -83,9 +87,10 @@ def parse_query(request: Request, space_ids: tuple[str, ...]) -> FleetQuery:
 
 
 class FleetPage:
-    def __init__(self, console: Console, fleet: Fleet) -> None:
+    def __init__(self, console: Console, fleet: Fleet, alerting: Alerting) -> None:
         self._console = console
         self._fleet = fleet
+        self._alerting = alerting
 
     async def show(self, request: Request, visit: Visit) -> Response:
         query = parse_query(request, visit.space_ids)
@@ -100,6 +105,15 @@ class FleetPage:
             offset=(query.page - 1) * query.per,
             limit=query.per,
         )
+        acks = await self._alerting.acknowledgements([n.node_id for n in found.nodes])
+        now = self._alerting.clock()
+        silences = await self._alerting.silences(visit.principal) if found.nodes else []
+        active = [s for s in silences if s.active_at(now)]
+        silenced = {}
+        for node in found.nodes:
+            ends = [s.effective_end() for s in covering(active, node)]
+            if ends:
+                silenced[node.node_id] = max(ends)
         pages = max(1, -(-found.total // query.per))
         first = (query.page - 1) * query.per + 1 if found.nodes else 0
         context = {
@@ -108,6 +122,8 @@ class FleetPage:
             "q": query,
             "params": query.params(),
             "nodes": found.nodes,
+            "acks": acks,
+            "silenced": silenced,
             "total": found.total,
             "counts": {status: found.counts.get(status, 0) for status in STATUSES},
             "counted": sum(found.counts.values()),

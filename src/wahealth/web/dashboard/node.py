@@ -2,22 +2,28 @@
 
 The entities come from the node's last stored report, with the catalog's descriptions
 and solutions (and LIMITED reasons) in the chosen language; uptime is computed from
-the node's transitions; the deliveries are the outbox rows of those transitions.
+the node's transitions; the deliveries are the outbox rows of those transitions. The
+controls (see `controls`) show the node's acknowledgement and the silences covering it,
+with the forms that change them.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 
+from wahealth.core.alerting import Alerting
 from wahealth.core.validate import is_node_id
 from wahealth.domain.catalog import localize
 from wahealth.domain.model import Entity
+from wahealth.domain.records import Silence
 from wahealth.domain.wire import MalformedHealthStatus, parse_health_status
 from wahealth.web.dashboard.console import BadRequest, Console, NotFound, Visit
-from wahealth.web.dashboard.ports import Alerts, Fleet, HealthLog
+from wahealth.web.dashboard.ports import Alerts, Fleet, FleetNode, HealthLog
 from wahealth.web.dashboard.uptime import WINDOWS, uptimes
 
 TIMELINE_LENGTH = 50
@@ -35,6 +41,13 @@ FIELD_LABELS = {
     "rejected_reason": "Rejected reason",
 }
 DELIVERIES_SHOWN = 50
+# What a control answered, as the page tells it after the redirect.
+NOTICES = {
+    "acknowledged": "Acknowledged: no repeat alert for this node until its status changes.",
+    "silenced": "Silenced: alerts in its scope are stored as suppressed, not delivered.",
+    "unsilenced": "The silence has ended; if nodes are still not AVAILABLE, one alert says so.",
+}
+DURATIONS = ("30m", "1h", "2h", "4h", "8h", "1d", "3d", "7d")
 
 
 def _before(request: Request) -> int | None:
@@ -46,22 +59,71 @@ def _before(request: Request) -> int | None:
     return int(raw)
 
 
+def scopes(node: FleetNode) -> dict[str, tuple[str, str]]:
+    """What a silence from this node's page may cover: kind -> (id, how the page says it)."""
+    waba = node.node_id if node.kind == "WABA" else node.waba_id
+    found = {"node": (node.node_id, "this node")}
+    if node.kind != "WABA":
+        found["waba"] = (waba, f"its WABA {node.waba_name or waba}")
+    else:
+        found["waba"] = (waba, "this WABA and its numbers and templates")
+    found["space"] = (node.space_id, f"its space {node.space_id}")
+    return found
+
+
+def covering(silences: Iterable[Silence], node: FleetNode) -> list[Silence]:
+    """The silences whose scope takes in this node (itself, its WABA or its space)."""
+    waba = node.node_id if node.kind == "WABA" else node.waba_id
+    return [
+        s
+        for s in silences
+        if s.space_id == node.space_id and s.covers(node.node_id, waba, node.space_id)
+    ]
+
+
 class NodePage:
-    def __init__(self, console: Console, fleet: Fleet, health: HealthLog, alerts: Alerts) -> None:
+    def __init__(
+        self,
+        console: Console,
+        fleet: Fleet,
+        health: HealthLog,
+        alerts: Alerts,
+        alerting: Alerting,
+    ) -> None:
         self._console = console
         self._fleet = fleet
         self._health = health
         self._alerts = alerts
+        self._alerting = alerting
 
-    async def show(self, request: Request, visit: Visit) -> Response:
-        node_id: str = request.path_params["node_id"]
+    async def node_of(self, visit: Visit, node_id: str) -> FleetNode:
+        """The account's node by id; NotFound for any other."""
         missing = NotFound(f"Node {node_id[:64]} is not known to this account.")
         if not is_node_id(node_id):
             raise missing
-        before = _before(request)
         node = await self._fleet.node(visit.account, node_id)
         if node is None:
             raise missing
+        return node
+
+    async def show(self, request: Request, visit: Visit) -> Response:
+        before = _before(request)
+        node = await self.node_of(visit, request.path_params["node_id"])
+        notice = NOTICES.get(request.query_params.get("notice", ""), "")
+        return await self.render(request, visit, node, {"notice": notice}, before=before)
+
+    async def render(
+        self,
+        request: Request,
+        visit: Visit,
+        node: FleetNode,
+        extra: Mapping[str, Any],
+        *,
+        before: int | None = None,
+        status_code: int = 200,
+    ) -> Response:
+        """The node's page; `extra` says what a control answered (notice, error, form)."""
+        node_id = node.node_id
         now = datetime.now(UTC)
         health = await self._health.get(node_id)
         entities: tuple[Entity, ...] = ()
@@ -96,5 +158,19 @@ class NodePage:
             "deliveries": deliveries,
             "now": now,
             "window_days": longest / timedelta(days=1),
+            **await self._controls(visit, node),
+            "notice": "",
+            "control_error": "",
+            "filled": {},
+            **extra,
         }
-        return self._console.page(request, visit, "node.html", context)
+        return self._console.page(request, visit, "node.html", context, status_code)
+
+    async def _controls(self, visit: Visit, node: FleetNode) -> dict[str, Any]:
+        return {
+            "ack": await self._alerting.acknowledgement_of(node.node_id),
+            "can_ack": node.status in ("LIMITED", "BLOCKED"),
+            "silences": covering(await self._alerting.silences(visit.principal), node),
+            "scopes": scopes(node),
+            "durations": DURATIONS,
+        }

@@ -2,8 +2,9 @@
 
 The cookie holds no token. It holds the account, the token's lookup digest (so every
 request re-checks the credential: a revoked token ends its sessions within the
-directory's cache time), a random per-session CSRF token, the chosen language and an
-expiry, encrypted and authenticated with Fernet under a key derived from the master
+directory's cache time), a random session id (signing out records it, so a copy of
+the cookie kept afterwards opens nothing), a random per-session CSRF token, the chosen
+language and an expiry, encrypted and authenticated with Fernet under a key derived from the master
 key. A cookie that was altered, forged under another key or has expired reads as no
 session at all. The login form has its own short-lived cookie of the same kind holding
 only a CSRF token (double submit), so a sign-in cannot be forged either.
@@ -36,6 +37,7 @@ class Session:
     csrf: str
     language: str | None
     expires_at: int
+    id: str
 
     def with_language(self, language: str | None) -> Session:
         return replace(self, language=language)
@@ -48,6 +50,11 @@ def new_csrf() -> str:
 def csrf_matches(expected: str, given: str | None) -> bool:
     """Whether a submitted form token is the session's (in constant time)."""
     return bool(given) and hmac.compare_digest(expected.encode(), (given or "").encode())
+
+
+def _text(body: dict[str, object], key: str) -> str | None:
+    value = body.get(key)
+    return value if isinstance(value, str) and value else None
 
 
 class SessionCodec:
@@ -68,11 +75,14 @@ class SessionCodec:
 
     def start(self, account: str, token_digest: str, language: str | None) -> Session:
         expires = int(self._clock()) + self.session_seconds
-        return Session(account, token_digest, new_csrf(), language, expires)
+        return Session(
+            account, token_digest, new_csrf(), language, expires, secrets.token_urlsafe(18)
+        )
 
     def seal(self, session: Session) -> str:
         body = {
-            "v": 1,
+            "v": 2,
+            "s": session.id,
             "a": session.account,
             "d": session.token_digest,
             "c": session.csrf,
@@ -84,16 +94,22 @@ class SessionCodec:
     def open(self, cookie: str | None) -> Session | None:
         """The session in a cookie, or None when it is missing, altered or expired."""
         body = self._open(cookie, ttl=self.session_seconds)
-        if body is None or body.get("v") != 1:
+        if body is None or body.get("v") != 2:
             return None
-        account, digest, csrf = body.get("a"), body.get("d"), body.get("c")
+        session_id, account = _text(body, "s"), _text(body, "a")
+        digest, csrf = _text(body, "d"), _text(body, "c")
         language, expires = body.get("l"), body.get("e")
-        if not (isinstance(account, str) and isinstance(digest, str) and isinstance(csrf, str)):
+        if session_id is None or account is None or digest is None or csrf is None:
             return None
         if not isinstance(expires, int) or expires <= self._clock():
             return None
         return Session(
-            account, digest, csrf, language if isinstance(language, str) else None, expires
+            account,
+            digest,
+            csrf,
+            language if isinstance(language, str) else None,
+            expires,
+            session_id,
         )
 
     def seal_login(self, csrf: str) -> str:
