@@ -18,3 +18,31 @@ def request_language(scope: Scope) -> Language:
         if name == b"accept-language":
             return negotiate(header(scope, b"accept-language"))  # repeated ones joined
     return ENGLISH
+
+
+def credential_and_language(
+    scope: Scope, name: bytes, *, required: bool = True
+) -> tuple[str, Language] | None:
+    """The one header `name` (lower-case) and the answer's language, in a single pass.
+
+    None when either header is repeated, or `name` is `required` and absent (else it
+    reads as ""): the hot path then leaves the request to the endpoint, which joins
+    repeated headers the general way.
+    """
+    found: bytes | None = None
+    asked: bytes | None = None
+    for key, value in scope["headers"]:
+        if key == name:
+            if found is not None:
+                return None
+            found = value
+        elif key == b"accept-language":
+            if asked is not None:
+                return None
+            asked = value
+    if found is None:
+        if required:
+            return None
+        found = b""
+    lang = ENGLISH if asked is None else negotiate(asked.decode("latin-1"))
+    return found.decode("latin-1"), lang

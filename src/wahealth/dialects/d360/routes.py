@@ -23,7 +23,7 @@ from wahealth.core.errors import (
     UpstreamUnavailable,
 )
 from wahealth.core.queries import ApiKey, HealthQueries, KeyNumber
-from wahealth.dialects.language import request_language
+from wahealth.dialects.language import credential_and_language, request_language
 from wahealth.dialects.meta_shape import MetaAnswerCache
 from wahealth.httputil import (
     DialectRoute,
@@ -84,16 +84,16 @@ class D360Endpoint:
         """A repeat of a recent request for a cached node, answered at once (else None)."""
         if scope["method"] != "GET":
             return None
-        key = header(scope, b"d360-api-key")
-        if key is None:
+        asked = credential_and_language(scope, b"d360-api-key")
+        if asked is None:
             return None
         try:
-            answer = self._queries.repeat_now(("d360", key))
+            answer = self._queries.repeat_now(("d360", asked[0]))
         except CoreError:
             return None  # throttled: `handle` asks the limiter again and says so
         if answer is None:
             return None
-        return self._answers.response(answer.report, request_language(scope))
+        return self._answers.response(answer.report, asked[1])
 
     async def handle(self, request: Request) -> Response:
         if request.method not in _METHODS:

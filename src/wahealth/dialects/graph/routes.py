@@ -36,7 +36,7 @@ from wahealth.core.queries import BearerToken, ByNodeId, HealthQueries
 from wahealth.core.validate import is_node_id
 from wahealth.dialects.graph.batch import BatchEndpoint
 from wahealth.dialects.graph.read import GraphReadEndpoint
-from wahealth.dialects.language import request_language
+from wahealth.dialects.language import credential_and_language, request_language
 from wahealth.dialects.meta_shape import MetaAnswerCache
 from wahealth.domain.languages import Language, choose
 from wahealth.httputil import (
@@ -178,20 +178,20 @@ class GraphEndpoint:
         if scope["method"] != "GET":
             return None
         raw_query: bytes = scope["query_string"]
-        authorization = header(scope, b"authorization") or ""
-        same_as = (
-            "graph",
-            authorization,
-            raw_query.decode("latin-1"),
-            scope["path_params"]["after_v"],
-        )
+        asked = credential_and_language(scope, b"authorization", required=False)
+        if asked is None or b"locale=" in raw_query:
+            return None  # a locale in the query: the endpoint reads it
+        authorization, lang = asked
+        after_v: str = scope["path_params"]["after_v"]
         try:
-            answer = self._queries.repeat_now(same_as)
+            answer = self._queries.repeat_now(
+                ("graph", authorization, raw_query.decode("latin-1"), after_v)
+            )
         except CoreError:
             return None  # throttled: `handle` asks the limiter again and says so
         if answer is None:
             return None
-        return self._answers.response(answer.report, _language(scope, raw_query))
+        return self._answers.response(answer.report, lang)
 
     async def handle(self, request: Request) -> Response:
         """The hot path for `?fields=health_status` of one node; the read API for the rest."""
