@@ -1,0 +1,176 @@
+"""The admin API's request and response bodies: pydantic models, also the OpenAPI schemas.
+
+Requests refuse fields they do not know (`extra="forbid"`), so a typo or a field this
+version does not support yet is a 422 that names it, never silently ignored.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,99}$"
+META_ID_PATTERN = r"^[0-9]{1,32}$"
+MAX_QPS = 100_000
+MAX_OVERLAP_SECONDS = 30 * 24 * 3600
+DEFAULT_OVERLAP_SECONDS = 24 * 3600
+
+Name = Annotated[
+    str,
+    Field(
+        pattern=NAME_PATTERN,
+        description="Letters, digits and . _ @ -, starting with a letter or digit; ≤ 100.",
+        examples=["acme"],
+    ),
+]
+MetaId = Annotated[str, Field(pattern=META_ID_PATTERN, examples=["102290129340398"])]
+Qps = Annotated[int, Field(ge=1, le=MAX_QPS, description="Requests per second.")]
+KeyKindName = Literal["access-key", "d360", "graph"]
+KeyState = Literal["live", "expiring", "expired", "revoked"]
+
+
+class _Request(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class FieldProblem(BaseModel):
+    loc: list[str | int] = Field(description="Where in the body: field names and indexes.")
+    msg: str
+
+
+class Problem(BaseModel):
+    """Every error answer: one line, and for a 422 which fields are wrong."""
+
+    error: str
+    details: list[FieldProblem] | None = None
+
+
+class AccountCreate(_Request):
+    name: Name
+    qps: Qps | None = Field(default=None, description="Default: ratelimit.default_qps.")
+
+
+class AccountUpdate(_Request):
+    qps: Qps | None = None
+    disabled: bool | None = Field(
+        default=None, description="true: its keys stop authenticating; false: they work again."
+    )
+
+    @model_validator(mode="after")
+    def _something(self) -> AccountUpdate:
+        if self.qps is None and self.disabled is None:
+            raise ValueError("nothing to change: give qps or disabled")
+        return self
+
+
+class Account(BaseModel):
+    name: str
+    qps: int
+    disabled: bool
+    created_at: datetime
+    disabled_at: datetime | None
+    spaces: list[str]
+
+
+class AccountDeleted(BaseModel):
+    name: str
+    spaces: list[str] = Field(description="Its spaces, deleted with it.")
+    revoked_keys: int = Field(description="Keys and admin tokens revoked by the deletion.")
+
+
+class SpaceCreate(_Request):
+    id: Name = Field(description="The space id (CAMS CustSpaceId).")
+    account: Name
+    wabas: list[MetaId] = Field(default_factory=list, max_length=1000)
+    badges: bool = False
+    public_status: bool = False
+
+
+class WabaAdd(_Request):
+    waba_id: MetaId
+
+
+class Space(BaseModel):
+    id: str
+    account: str
+    wabas: list[str]
+    badges: bool
+    public_status: bool
+    created_at: datetime
+
+
+class SpaceDeleted(BaseModel):
+    id: str
+    account: str
+    wabas: list[str] = Field(description="The WABAs taken out of it.")
+    revoked_keys: int = Field(description="360dialog keys of its numbers, revoked.")
+
+
+class KeyCreate(_Request):
+    account: Name
+    kind: KeyKindName
+    phone_number_id: MetaId | None = Field(
+        default=None, description="d360 only (and required there): the number it answers for."
+    )
+    label: str | None = Field(
+        default=None, min_length=1, max_length=100, description="Not for access keys."
+    )
+
+    @model_validator(mode="after")
+    def _fits_kind(self) -> KeyCreate:
+        if (self.kind == "d360") != (self.phone_number_id is not None):
+            raise ValueError("phone_number_id is required for d360 keys and only for them")
+        if self.kind == "access-key" and self.label is not None:
+            raise ValueError("access keys have no label")
+        return self
+
+
+class KeyRotate(_Request):
+    overlap_seconds: int = Field(
+        default=DEFAULT_OVERLAP_SECONDS,
+        ge=0,
+        le=MAX_OVERLAP_SECONDS,
+        description="How long the old key keeps working (default 24 h; 0: it stops now).",
+    )
+
+
+class Key(BaseModel):
+    id: str = Field(description="ak:<AccessKey id>, d360:<n> or graph:<n>.")
+    kind: KeyKindName
+    account: str
+    state: KeyState = Field(description="expiring: rotated, works until expires_at.")
+    label: str | None
+    phone_number_id: str | None
+    hash_prefix: str | None
+    created_at: datetime
+    revoked_at: datetime | None
+    expires_at: datetime | None
+
+
+class NewKey(Key):
+    """A key just made: the only answer that carries its secret."""
+
+    secret: str = Field(description="Shown once; only a hash or ciphertext is stored.")
+    access_key_id: str | None = Field(description="For access keys: what SDKs are given.")
+
+
+class Rotation(BaseModel):
+    old: Key
+    new: NewKey
+
+
+class AuditEntry(BaseModel):
+    id: int
+    occurred_at: datetime
+    actor: str = Field(description="Who: admin-token:<id> (<name>), or cli:<user>.")
+    account: str | None = Field(description="The account the change concerns.")
+    action: str
+    target: str
+    details: dict[str, Any]
+
+
+class AuditPage(BaseModel):
+    entries: list[AuditEntry]
+    next_before: int | None = Field(description="Pass as ?before= for the next page.")
