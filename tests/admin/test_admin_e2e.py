@@ -102,14 +102,16 @@ def test_a_tenant_made_by_api_is_served_to_the_cams_sdk_and_rotation_overlaps(
     space = _ok(admin.post(f"{ADMIN}/spaces/acme-space/wabas", json={"waba_id": FREE_WABA}))
     assert space["wabas"] == [FREE_WABA]
     key = _ok(admin.post(f"{ADMIN}/keys", json={"account": "acme", "kind": "access-key"}), 201)
-    assert key["id"] == f"ak:{key['access_key_id']}" and key["state"] == "live"
+    assert key["id"] == f"ak:{key['access_key_id']}"
+    assert key["state"] == "live"
     old_id, old_secret = key["access_key_id"], key["secret"]
 
     assert _cams(gateway, old_id, old_secret, "acme-space") == "BLOCKED"
     # The new account sees its own space only.
     assert _cams(gateway, old_id, old_secret, DEMO.space) != "BLOCKED"
 
-    rotated = _ok(admin.post(f"{ADMIN}/keys/ak:{old_id}/rotate", json={"overlap_seconds": 3600}), 201)  # fmt: skip
+    one_hour = {"overlap_seconds": 3600}
+    rotated = _ok(admin.post(f"{ADMIN}/keys/ak:{old_id}/rotate", json=one_hour), 201)
     new_id, new_secret = rotated["new"]["access_key_id"], rotated["new"]["secret"]
     assert rotated["old"]["state"] == "expiring"
     assert datetime.fromisoformat(rotated["old"]["expires_at"]) == clock.now + timedelta(hours=1)
@@ -127,7 +129,8 @@ def test_a_tenant_made_by_api_is_served_to_the_cams_sdk_and_rotation_overlaps(
     assert _ok(admin.get(f"{ADMIN}/keys/ak:{old_id}"))["state"] == "expired"
     # An expired key cannot be rotated again.
     refused = admin.post(f"{ADMIN}/keys/ak:{old_id}/rotate", json={})
-    assert refused.status_code == 409 and "expired" in refused.json()["error"]
+    assert refused.status_code == 409
+    assert "expired" in refused.json()["error"]
 
     audit = _ok(admin.get(f"{ADMIN}/audit", params={"account": "acme"}))["entries"]
     assert [(e["action"], e["target"]) for e in reversed(audit)] == [
@@ -140,7 +143,7 @@ def test_a_tenant_made_by_api_is_served_to_the_cams_sdk_and_rotation_overlaps(
     assert {e["actor"] for e in audit} == {"admin-token:1 (ops)"}
     assert audit[0]["details"]["new"] == f"ak:{new_id}"
     stored = gateway.run(gateway.components.admin.audit.entries(account="acme"))
-    assert [entry.action for entry in stored][0] == "key.rotate"
+    assert next(entry.action for entry in stored) == "key.rotate"
 
 
 def test_deleting_an_account_revokes_its_keys_at_once_and_keeps_its_history(
@@ -172,7 +175,8 @@ def test_deleting_a_space_takes_its_wabas_out_and_revokes_its_numbers_keys(
     body = {"id": "brief-space", "account": "brief", "wabas": ["102290129340398"]}
     # The WABA is the demo space's: placing it in a second space is refused.
     refused = admin.post(f"{ADMIN}/spaces", json=body)
-    assert refused.status_code == 409 and "demo-space" in refused.json()["error"]
+    assert refused.status_code == 409
+    assert "demo-space" in refused.json()["error"]
     assert admin.get(f"{ADMIN}/spaces/brief-space").status_code == 404
     body["wabas"] = []
     _ok(admin.post(f"{ADMIN}/spaces", json=body), 201)
