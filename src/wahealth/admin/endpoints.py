@@ -20,7 +20,15 @@ ADMIN_PREFIX = "/api/v1/admin"
 OPENAPI_PATH = "/api/v1/openapi.json"
 
 Endpoints = dict[str, Callable[[Request], Awaitable[Response]]]
+MAX_ID = 2**62
 _ACCOUNT = QueryParam("account", str, "Only this account's.")
+
+
+_AUDIT_QUERY = (
+    _ACCOUNT,
+    QueryParam("before", int, "An id: entries older than it.", 1, MAX_ID),
+    QueryParam("limit", int, "At most this many (default 100).", 1, 1000),
+)
 
 
 def operations(stores: AdminStores) -> list[Operation]:
@@ -87,7 +95,7 @@ def operations(stores: AdminStores) -> list[Operation]:
     bad = (400, 401, 403, 404, 409, 422)
     return [
         Operation("GET", f"{p}/accounts", "List accounts", list_accounts, list[schemas.Account],
-                  errors=(401,)),
+                  errors=(401, 422)),
         Operation("POST", f"{p}/accounts", "Create an account", create_account, schemas.Account,
                   body=schemas.AccountCreate, status=201, errors=bad),
         Operation("GET", f"{p}/accounts/{{name}}", "Get an account", get_account, schemas.Account),
@@ -120,9 +128,7 @@ def operations(stores: AdminStores) -> list[Operation]:
                   schemas.Key),
         Operation("DELETE", f"{p}/keys/{{key_id}}", "Delete a key", delete_key, schemas.Key),
         Operation("GET", f"{p}/audit", "Read the audit log, newest first", audit,
-                  schemas.AuditPage, errors=(401, 403, 404, 422),
-                  query=(_ACCOUNT, QueryParam("before", int, "An id: entries older than it."),
-                         QueryParam("limit", int, "At most this many (1-1000, default 100)."))),
+                  schemas.AuditPage, query=_AUDIT_QUERY),
     ]  # fmt: skip
 
 

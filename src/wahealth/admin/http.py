@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
-from pydantic import BaseModel, TypeAdapter, ValidationError
+from pydantic import TypeAdapter, ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -33,6 +33,8 @@ class QueryParam:
     name: str
     type: type[int] | type[str]
     description: str
+    minimum: int | None = None
+    maximum: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,14 +54,21 @@ class Operation:
     summary: str
     handler: Callable[[Call], Awaitable[Any]]
     answer: Any  # a model, or list[model]
-    body: type[BaseModel] | None = None
+    body: Any = None  # a model, or an annotated union of models
     status: int = 200
     query: tuple[QueryParam, ...] = ()
-    errors: tuple[int, ...] = (401, 403, 404)
+    errors: tuple[int, ...] = (401, 403, 404, 422)  # 422: an unknown query parameter
     _adapter: TypeAdapter[Any] = field(init=False, repr=False, compare=False)
+    _body_adapter: TypeAdapter[Any] | None = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_adapter", TypeAdapter(self.answer))
+        body = None if self.body is None else TypeAdapter(self.body)
+        object.__setattr__(self, "_body_adapter", body)
+
+    def parse(self, raw: bytes) -> Any:
+        assert self._body_adapter is not None
+        return self._body_adapter.validate_json(raw)
 
     def render(self, result: Any) -> Response:
         return Response(self._adapter.dump_json(result), self.status, media_type=_JSON)
@@ -97,15 +106,23 @@ def _validation_problem(exc: ValidationError) -> Response:
 
 
 def _query(op: Operation, request: Request) -> dict[str, Any]:
+    known = {param.name for param in op.query}
+    unknown = sorted(name for name in request.query_params if name not in known)
+    if unknown:
+        raise Invalid(f"unknown query parameter {unknown[0][:100]!r}")
     values: dict[str, Any] = {}
     for param in op.query:
         raw = request.query_params.get(param.name)
         if raw is None:
             values[param.name] = None
         elif param.type is int:
-            if not (raw.isascii() and raw.lstrip("-").isdigit()) or len(raw) > 18:
+            if not (raw.isascii() and raw.lstrip("-").isdigit()) or len(raw) > 30:
                 raise Invalid(f"query parameter {param.name} must be an integer")
-            values[param.name] = int(raw)
+            value = int(raw)
+            low, high = param.minimum, param.maximum
+            if (low is not None and value < low) or (high is not None and value > high):
+                raise Invalid(f"query parameter {param.name} must be within {low}..{high}")
+            values[param.name] = value
         else:
             values[param.name] = raw
     return values
@@ -119,7 +136,7 @@ async def _body(op: Operation, request: Request) -> Any:
         raise Invalid(f"the body is larger than {MAX_BODY_BYTES} bytes")
     if not raw.strip():
         raw = b"{}"
-    return op.body.model_validate_json(raw)
+    return op.parse(raw)
 
 
 def serve(op: Operation, tokens: AdminTokens) -> Callable[[Request], Awaitable[Response]]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from wahealth.admin import schemas
-from wahealth.admin.errors import Invalid
 from wahealth.admin.service import AdminBase
 from wahealth.admin.tokens import Caller
 from wahealth.auth.tokens import (
@@ -21,7 +20,7 @@ from wahealth.auth.tokens import (
     new_graph_token,
 )
 from wahealth.storage.credential_records import CredentialInfo, CredentialKind
-from wahealth.storage.errors import Conflict, UnknownAccount, UnknownCredential
+from wahealth.storage.errors import Conflict, NotFound, UnknownAccount, UnknownCredential
 
 KIND_OF_NAME = {
     "access-key": CredentialKind.ACCESS_KEY,
@@ -100,7 +99,11 @@ class Keys(AdminBase):
     async def get_key(self, caller: Caller, ref: str) -> schemas.Key:
         return shown_key(await self._key(caller, ref), self.stores.clock())
 
-    async def create_key(self, caller: Caller, body: schemas.KeyCreate) -> schemas.NewKey:
+    async def create_key(
+        self,
+        caller: Caller,
+        body: schemas.AccessKeyCreate | schemas.D360KeyCreate | schemas.GraphTokenCreate,
+    ) -> schemas.NewKey:
         self.require_manages(caller, body.account)
         account = await self.stores.tenancy.get_account(body.account)
         if account is None:
@@ -108,12 +111,11 @@ class Keys(AdminBase):
         if account.disabled:
             raise Conflict(f"account {body.account!r} is disabled; enable it first")
         credentials = self.stores.credentials
-        if body.kind == "access-key":
+        if isinstance(body, schemas.AccessKeyCreate):
             key_id, secret = new_access_key_id(), new_access_key_secret()
             encrypted = self.stores.secretbox.encrypt(secret)
             info = await credentials.add_access_key(body.account, key_id, encrypted)
-        elif body.kind == "d360":
-            assert body.phone_number_id is not None  # the schema requires it for d360
+        elif isinstance(body, schemas.D360KeyCreate):
             await self._check_number(body.account, body.phone_number_id)
             secret = new_d360_key()
             info = await credentials.add_d360_key(
@@ -128,9 +130,7 @@ class Keys(AdminBase):
     async def _check_number(self, account: str, phone_number_id: str) -> None:
         """A 360dialog key answers for its number, so it must be a synced number of the account."""
         if await self.stores.catalog.node_in_account(phone_number_id, account) is None:
-            raise Invalid(
-                f"phone number {phone_number_id} is not a synced number of account {account!r}"
-            )
+            raise NotFound(f"synced phone number of account {account!r}", phone_number_id)
 
     async def rotate_key(
         self, caller: Caller, ref: str, body: schemas.KeyRotate

@@ -6,10 +6,10 @@ import re
 from typing import Any, get_args, get_origin
 
 import orjson
-from pydantic import BaseModel
+from pydantic import BaseModel, TypeAdapter
 from pydantic.json_schema import models_json_schema
 
-from wahealth.admin.http import Operation
+from wahealth.admin.http import Operation, QueryParam
 from wahealth.admin.schemas import Problem
 
 _REF = "#/components/schemas/{model}"
@@ -35,11 +35,31 @@ def _model_of(answer: Any) -> tuple[type[BaseModel], bool]:
 def openapi_document(ops: list[Operation]) -> bytes:
     """The document, serialised once: it only changes with the code."""
     models: list[tuple[type[BaseModel], Any]] = [(Problem, "serialization")]
+    unions: list[Any] = []
     for op in ops:
         models.append((_model_of(op.answer)[0], "serialization"))
-        if op.body is not None:
+        if isinstance(op.body, type) and issubclass(op.body, BaseModel):
             models.append((op.body, "validation"))
+        elif op.body is not None:
+            unions.append(op.body)
     refs, defs = models_json_schema(list(dict.fromkeys(models)), ref_template=_REF)
+    schemas: dict[str, Any] = dict(defs.get("$defs", {}))
+    body_schemas: dict[int, dict[str, Any]] = {}
+    for union in unions:
+        schema = TypeAdapter(union).json_schema(ref_template=_REF, mode="validation")
+        schemas.update(schema.pop("$defs", {}))
+        body_schemas[id(union)] = schema
+
+    def body_schema(body: Any) -> dict[str, Any]:
+        if id(body) in body_schemas:
+            return body_schemas[id(body)]
+        return refs[(body, "validation")]
+
+    def body_required(body: Any) -> bool:
+        schema = body_schema(body)
+        if "$ref" in schema:
+            schema = schemas[schema["$ref"].rsplit("/", 1)[1]]
+        return bool(schema.get("required") or schema.get("minProperties") or "oneOf" in schema)
 
     def content(model: type[BaseModel], mode: str, many: bool = False) -> dict[str, Any]:
         schema = refs[(model, mode)]  # type: ignore[index]
@@ -67,7 +87,7 @@ def openapi_document(ops: list[Operation]) -> bytes:
             for name in _PATH_PARAM.findall(op.path)
         ] + [
             {"name": q.name, "in": "query", "required": False, "description": q.description,
-             "schema": {"type": "integer" if q.type is int else "string"}}
+             "schema": _query_schema(q)}
             for q in op.query
         ]  # fmt: skip
         operation: dict[str, Any] = {
@@ -80,8 +100,8 @@ def openapi_document(ops: list[Operation]) -> bytes:
             operation["parameters"] = parameters
         if op.body is not None:
             operation["requestBody"] = {
-                "required": False,
-                "content": content(op.body, "validation"),
+                "required": body_required(op.body),
+                "content": {"application/json": {"schema": body_schema(op.body)}},
             }
         paths.setdefault(op.path, {})[op.method.lower()] = operation
     document = {
@@ -93,7 +113,7 @@ def openapi_document(ops: list[Operation]) -> bytes:
         },
         "paths": paths,
         "components": {
-            "schemas": defs.get("$defs", {}),
+            "schemas": schemas,
             "securitySchemes": {
                 "adminToken": {
                     "type": "http",
@@ -104,3 +124,14 @@ def openapi_document(ops: list[Operation]) -> bytes:
         },
     }
     return orjson.dumps(document)
+
+
+def _query_schema(param: QueryParam) -> dict[str, Any]:
+    if param.type is str:
+        return {"type": "string"}
+    schema: dict[str, Any] = {"type": "integer"}
+    if param.minimum is not None:
+        schema["minimum"] = param.minimum
+    if param.maximum is not None:
+        schema["maximum"] = param.maximum
+    return schema

@@ -9,7 +9,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic.json_schema import WithJsonSchema
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,99}$"
 META_ID_PATTERN = r"^[0-9]{1,32}$"
@@ -26,13 +27,23 @@ Name = Annotated[
     ),
 ]
 MetaId = Annotated[str, Field(pattern=META_ID_PATTERN, examples=["102290129340398"])]
-Qps = Annotated[int, Field(ge=1, le=MAX_QPS, description="Requests per second.")]
+
+
+def _integral(value: Any) -> Any:
+    """JSON has one number type: 5.0 is the integer 5 (but 5.5 and "5" are not integers)."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+Qps = Annotated[
+    int, Field(ge=1, le=MAX_QPS, description="Requests per second."), BeforeValidator(_integral)
+]
 KeyKindName = Literal["access-key", "d360", "graph"]
 KeyState = Literal["live", "expiring", "expired", "revoked"]
 
 
 class _Request(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # Strict: `"true"` or `1` is not a boolean, `"5"` is not a number.
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class FieldProblem(BaseModel):
@@ -53,10 +64,33 @@ class AccountCreate(_Request):
 
 
 class AccountUpdate(_Request):
-    qps: Qps | None = None
-    disabled: bool | None = Field(
-        default=None, description="true: its keys stop authenticating; false: they work again."
-    )
+    """At least one of the fields."""
+
+    model_config = ConfigDict(json_schema_extra={"minProperties": 1})
+
+    # Optional, but never null: the documented types say so.
+    qps: Annotated[
+        Qps | None,
+        WithJsonSchema({"type": "integer", "minimum": 1, "maximum": MAX_QPS}),
+    ] = None
+    disabled: Annotated[
+        bool | None,
+        WithJsonSchema(
+            {
+                "type": "boolean",
+                "description": "true: its keys stop authenticating; false: they work again.",
+            }
+        ),
+    ] = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nulls(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            for name, value in data.items():
+                if value is None:
+                    raise ValueError(f"{name} must not be null: leave it out to keep it")
+        return data
 
     @model_validator(mode="after")
     def _something(self) -> AccountUpdate:
@@ -108,32 +142,48 @@ class SpaceDeleted(BaseModel):
     revoked_keys: int = Field(description="360dialog keys of its numbers, revoked.")
 
 
-class KeyCreate(_Request):
-    account: Name
-    kind: KeyKindName
-    phone_number_id: MetaId | None = Field(
-        default=None, description="d360 only (and required there): the number it answers for."
-    )
-    label: str | None = Field(
-        default=None, min_length=1, max_length=100, description="Not for access keys."
-    )
+Label = Annotated[str, Field(min_length=1, max_length=100, description="A note for listings.")]
 
-    @model_validator(mode="after")
-    def _fits_kind(self) -> KeyCreate:
-        if (self.kind == "d360") != (self.phone_number_id is not None):
-            raise ValueError("phone_number_id is required for d360 keys and only for them")
-        if self.kind == "access-key" and self.label is not None:
-            raise ValueError("access keys have no label")
-        return self
+
+class AccessKeyCreate(_Request):
+    """An Alibaba-style AccessKey (id and secret) for the CAMS dialect."""
+
+    account: Name
+    kind: Literal["access-key"]
+
+
+class D360KeyCreate(_Request):
+    """A 360dialog API key, answering for one phone number of the account."""
+
+    account: Name
+    kind: Literal["d360"]
+    phone_number_id: MetaId = Field(description="A synced phone number of the account.")
+    label: Label | None = None
+
+
+class GraphTokenCreate(_Request):
+    """A Graph bearer token."""
+
+    account: Name
+    kind: Literal["graph"]
+    label: Label | None = None
+
+
+KeyCreate = Annotated[
+    AccessKeyCreate | D360KeyCreate | GraphTokenCreate, Field(discriminator="kind")
+]
 
 
 class KeyRotate(_Request):
-    overlap_seconds: int = Field(
-        default=DEFAULT_OVERLAP_SECONDS,
-        ge=0,
-        le=MAX_OVERLAP_SECONDS,
-        description="How long the old key keeps working (default 24 h; 0: it stops now).",
-    )
+    overlap_seconds: Annotated[
+        int,
+        Field(
+            ge=0,
+            le=MAX_OVERLAP_SECONDS,
+            description="How long the old key keeps working (default 24 h; 0: it stops now).",
+        ),
+        BeforeValidator(_integral),
+    ] = DEFAULT_OVERLAP_SECONDS
 
 
 class Key(BaseModel):
