@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from wahealth.admin.errors import Unauthorized
 from wahealth.auth.tokens import TokenHasher, hash_token, tokens_equal
-from wahealth.storage.admin import AdminTokenRepository
+from wahealth.storage.admin import AdminToken, AdminTokenRepository
 
 ADMIN_TOKEN_PREFIX = "whadm_"  # noqa: S105 - a public prefix, not a secret
 _ALPHABET = string.digits + string.ascii_letters
@@ -46,6 +46,13 @@ class AdminTokens:
 
         token_id = await self._repository.add(name, account, stored)
         return token_id, _token(token_id, secret)
+
+    async def list(self) -> list[AdminToken]:
+        return await self._repository.list()
+
+    async def revoke(self, token_id: int) -> bool:
+        """Revoke a token; True if this call revoked it (NotFound if there is none)."""
+        return await self._repository.revoke(token_id)
 
     async def check(self, authorization: str | None) -> Caller:
         """The caller an `Authorization: Bearer …` header names; Unauthorized otherwise."""
