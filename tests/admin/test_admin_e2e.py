@@ -201,3 +201,52 @@ def test_the_demo_d360_key_is_refused_once_its_space_is_deleted(
             _poll_until(lambda: http.get("/health_status", headers=d360).status_code, 401)
             keys = _ok(http.get(f"{ADMIN}/keys", params={"account": DEMO.account}))
             assert [k["state"] for k in keys if k["kind"] == "d360"] == ["revoked"]
+
+
+def test_rotated_360dialog_keys_and_graph_tokens_expire_after_the_overlap(
+    gateway: ServedGateway, admin: httpx.Client, clock: Clock
+) -> None:
+    d360_body = {"account": DEMO.account, "kind": "d360", "phone_number_id": "106540352242922"}
+    d360 = _ok(admin.post(f"{ADMIN}/keys", json=d360_body), 201)
+    graph_body = {"account": DEMO.account, "kind": "graph", "label": "ci"}
+    graph = _ok(admin.post(f"{ADMIN}/keys", json=graph_body), 201)
+    d360_rotation = _ok(admin.post(f"{ADMIN}/keys/{d360['id']}/rotate"), 201)
+    graph_rotation = _ok(
+        admin.post(f"{ADMIN}/keys/{graph['id']}/rotate", json={"overlap_seconds": 60}), 201
+    )
+    assert d360_rotation["new"]["phone_number_id"] == "106540352242922"
+    assert graph_rotation["new"]["label"] == "ci"
+    # The default overlap is a day.
+    old_d360_expiry = datetime.fromisoformat(d360_rotation["old"]["expires_at"])
+    assert old_d360_expiry - datetime.fromisoformat(d360_rotation["new"]["created_at"]) == (
+        timedelta(hours=24)
+    )
+
+    def d360_status(key: str) -> int:
+        with gateway.http() as http:
+            return http.get("/health_status", headers={"D360-API-KEY": key}).status_code
+
+    def graph_status(token: str) -> int:
+        with gateway.http() as http:
+            return http.get(
+                "/v21.0/106540352242922",
+                params={"fields": "health_status"},
+                headers={"Authorization": f"Bearer {token}"},
+            ).status_code
+
+    old_d360, new_d360 = d360["secret"], d360_rotation["new"]["secret"]
+    old_graph, new_graph = graph["secret"], graph_rotation["new"]["secret"]
+    assert [d360_status(old_d360), d360_status(new_d360)] == [200, 200]
+    assert [graph_status(old_graph), graph_status(new_graph)] == [200, 200]
+
+    clock.now += timedelta(seconds=61)
+    _poll_until(lambda: graph_status(old_graph), 401)
+    assert graph_status(new_graph) == 200
+    assert d360_status(old_d360) == 200  # its overlap is a day
+
+    clock.now += timedelta(hours=24)
+    _poll_until(lambda: d360_status(old_d360), 401)
+    assert d360_status(new_d360) == 200
+    states = {k["id"]: k["state"] for k in _ok(admin.get(f"{ADMIN}/keys"))}
+    assert states[d360["id"]] == states[graph["id"]] == "expired"
+    assert states[d360_rotation["new"]["id"]] == states[graph_rotation["new"]["id"]] == "live"
