@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -54,6 +54,7 @@ from wahealth.metrics import (
 from wahealth.metrics.multiprocess import multiprocess_dir
 from wahealth.monitor.properties import TrackedCatalog
 from wahealth.monitor.service import Monitor, build_recorder, build_sender, build_tracker
+from wahealth.monitor.targets import TargetError, check_target
 from wahealth.settings import Settings, master_key_of
 from wahealth.storage import create_engine, session_factory
 from wahealth.storage.admin import AdminTokenRepository, AuditLog
@@ -216,6 +217,20 @@ def _graph(
     return client, emulator, forward
 
 
+def _target_checker(settings: Settings) -> Callable[[str], Awaitable[str | None]]:
+    """Why an alert target is refused (None: it is fine), as `wahealth alerts add` checks it."""
+    allow_private = settings.alerts.allow_private_targets
+
+    async def refusal(url: str) -> str | None:
+        try:
+            await check_target(url, allow_private=allow_private)
+        except TargetError as exc:
+            return str(exc)
+        return None
+
+    return refusal
+
+
 def _open_secret(secretbox: SecretBox) -> SecretOpener:
     def open_secret(encrypted: str) -> str | None:
         try:
@@ -353,6 +368,8 @@ def build_components(settings: Settings, overrides: Overrides | None = None) -> 
             default_qps=settings.ratelimit.default_qps,
             forget=directory.forget,
             clock=clock,
+            outbox=OutboxRepository(sessions),
+            check_target=_target_checker(settings),
         ),
         admin_tokens=AdminTokens(AdminTokenRepository(sessions), hasher),
     )

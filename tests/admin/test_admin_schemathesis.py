@@ -1,7 +1,8 @@
 """Schemathesis against the admin API's OpenAPI document, on a served gateway.
 
 Every operation gets a bounded number of generated requests, valid and invalid; each
-answer must be documented (status, content type, schema) and never a server error.
+answer must be documented (status, content type, schema) and never a server error; a
+schema-valid request is not refused as invalid, and a schema-violating one is not accepted.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from wahealth.admin.endpoints import OPENAPI_PATH
 from wahealth.app import create_app
 from wahealth.testing import demo_settings
 
-MAX_EXAMPLES = 25
+MAX_EXAMPLES = 20
 
 
 @pytest.fixture(scope="module")
@@ -60,6 +61,7 @@ schema = schemathesis.openapi.from_dict(_document())
 @settings(
     max_examples=MAX_EXAMPLES,
     deadline=None,
+    derandomize=True,  # the same bounded set of requests on every run
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 def test_every_answer_is_documented_and_none_is_a_server_error(

@@ -14,6 +14,7 @@ from wahealth.admin.http import Call, Operation, QueryParam, serve
 from wahealth.admin.keys import Keys
 from wahealth.admin.openapi import openapi_document
 from wahealth.admin.service import AdminStores, Tenants
+from wahealth.admin.subscriptions import Subscriptions
 from wahealth.admin.tokens import AdminTokens
 
 ADMIN_PREFIX = "/api/v1/admin"
@@ -33,7 +34,7 @@ _AUDIT_QUERY = (
 
 def operations(stores: AdminStores) -> list[Operation]:
     """Every admin operation, in the order the document lists them."""
-    tenants, keys = Tenants(stores), Keys(stores)
+    tenants, keys, subscriptions = Tenants(stores), Keys(stores), Subscriptions(stores)
     p = ADMIN_PREFIX
 
     async def list_accounts(c: Call) -> object:
@@ -87,6 +88,18 @@ def operations(stores: AdminStores) -> list[Operation]:
     async def delete_key(c: Call) -> object:
         return await keys.delete_key(c.caller, c.path["key_id"])
 
+    async def list_subscriptions(c: Call) -> object:
+        return await subscriptions.list(c.caller, c.path["space_id"])
+
+    async def add_subscription(c: Call) -> object:
+        return await subscriptions.add(c.caller, c.path["space_id"], c.body)
+
+    async def update_subscription(c: Call) -> object:
+        return await subscriptions.update(c.caller, c.path["subscription_id"], c.body)
+
+    async def remove_subscription(c: Call) -> object:
+        return await subscriptions.remove(c.caller, c.path["subscription_id"])
+
     async def audit(c: Call) -> object:
         q = c.query
         limit = 100 if q["limit"] is None else q["limit"]
@@ -127,6 +140,19 @@ def operations(stores: AdminStores) -> list[Operation]:
         Operation("POST", f"{p}/keys/{{key_id}}/revoke", "Revoke a key at once", revoke_key,
                   schemas.Key),
         Operation("DELETE", f"{p}/keys/{{key_id}}", "Delete a key", delete_key, schemas.Key),
+        Operation("GET", f"{p}/spaces/{{space_id}}/subscriptions",
+                  "List a space's alert subscriptions (paused ones included)",
+                  list_subscriptions, list[schemas.Subscription]),
+        Operation("POST", f"{p}/spaces/{{space_id}}/subscriptions",
+                  "Subscribe a webhook to a space's alerts", add_subscription,
+                  schemas.Subscription, body=schemas.SubscriptionCreate, status=201, errors=bad),
+        Operation("PATCH", f"{p}/subscriptions/{{subscription_id}}",
+                  "Change a subscription's events, format or secret, or pause it",
+                  update_subscription, schemas.Subscription, body=schemas.SubscriptionUpdate,
+                  errors=bad),
+        Operation("DELETE", f"{p}/subscriptions/{{subscription_id}}",
+                  "Remove a subscription and its undelivered alerts", remove_subscription,
+                  schemas.SubscriptionRemoved),
         Operation("GET", f"{p}/audit", "Read the audit log, newest first", audit,
                   schemas.AuditPage, query=_AUDIT_QUERY),
     ]  # fmt: skip

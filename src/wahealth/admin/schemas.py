@@ -12,6 +12,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 from pydantic.json_schema import WithJsonSchema
 
+from wahealth.domain.records import DEFAULT_ALERT_EVENTS, AlertEvent
+
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,99}$"
 META_ID_PATTERN = r"^[0-9]{1,32}$"
 MAX_QPS = 100_000
@@ -63,6 +65,15 @@ class AccountCreate(_Request):
     qps: Qps | None = Field(default=None, description="Default: ratelimit.default_qps.")
 
 
+def _refuse_nulls(data: Any) -> Any:
+    """An update's fields may be left out, but not given as null."""
+    if isinstance(data, dict):
+        for name, value in data.items():
+            if value is None:
+                raise ValueError(f"{name} must not be null: leave it out to keep it")
+    return data
+
+
 class AccountUpdate(_Request):
     """At least one of the fields."""
 
@@ -83,14 +94,7 @@ class AccountUpdate(_Request):
         ),
     ] = None
 
-    @model_validator(mode="before")
-    @classmethod
-    def _no_nulls(cls, data: Any) -> Any:
-        if isinstance(data, dict):
-            for name, value in data.items():
-                if value is None:
-                    raise ValueError(f"{name} must not be null: leave it out to keep it")
-        return data
+    _no_nulls = model_validator(mode="before")(_refuse_nulls)
 
     @model_validator(mode="after")
     def _something(self) -> AccountUpdate:
@@ -224,3 +228,76 @@ class AuditEntry(BaseModel):
 class AuditPage(BaseModel):
     entries: list[AuditEntry]
     next_before: int | None = Field(description="Pass as ?before= for the next page.")
+
+
+Url = Annotated[
+    str,
+    Field(
+        pattern=r"^https?://[^\s]+$",
+        max_length=2000,
+        description="The webhook (http or https) alerts are POSTed to.",
+        examples=["https://hooks.example.com/wahealth"],
+    ),
+]
+Secret = Annotated[
+    str,
+    Field(min_length=1, max_length=500, description="Signs X-Wahealth-Signature; kept encrypted."),
+]
+Events = Annotated[list[AlertEvent], Field(min_length=1, max_length=len(AlertEvent))]
+WebhookFormat = Literal["json", "slack"]
+
+
+class SubscriptionCreate(_Request):
+    url: Url
+    secret: Secret | None = None
+    on: Events = Field(default_factory=lambda: list(DEFAULT_ALERT_EVENTS))
+    format: WebhookFormat = "json"
+
+
+class SubscriptionUpdate(_Request):
+    """At least one of the fields; `paused` holds its alerts until resumed."""
+
+    model_config = ConfigDict(json_schema_extra={"minProperties": 1})
+
+    on: Annotated[
+        Events | None,
+        WithJsonSchema(
+            {
+                "type": "array",
+                "minItems": 1,
+                "maxItems": len(AlertEvent),
+                "items": {"type": "string", "enum": [event.value for event in AlertEvent]},
+            }
+        ),
+    ] = None
+    format: Annotated[
+        WebhookFormat | None, WithJsonSchema({"type": "string", "enum": ["json", "slack"]})
+    ] = None
+    secret: Annotated[
+        Secret | None, WithJsonSchema({"type": "string", "minLength": 1, "maxLength": 500})
+    ] = None
+    paused: Annotated[bool | None, WithJsonSchema({"type": "boolean"})] = None
+
+    _no_nulls = model_validator(mode="before")(_refuse_nulls)
+
+    @model_validator(mode="after")
+    def _something(self) -> SubscriptionUpdate:
+        if all(v is None for v in (self.on, self.format, self.secret, self.paused)):
+            raise ValueError("nothing to change: give on, format, secret or paused")
+        return self
+
+
+class Subscription(BaseModel):
+    id: int
+    space: str
+    url: str
+    on: list[str]
+    format: str
+    signed: bool = Field(description="Whether deliveries carry X-Wahealth-Signature.")
+    created_at: datetime
+    paused_at: datetime | None
+
+
+class SubscriptionRemoved(BaseModel):
+    id: int
+    dropped_alerts: bool = Field(description="Its undelivered alerts were removed with it.")

@@ -10,7 +10,7 @@ Forbidden.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -32,7 +32,12 @@ from wahealth.storage.errors import (
     UnknownWaba,
 )
 from wahealth.storage.key_lifecycle import KeyLifecycle
+from wahealth.storage.outbox import OutboxRepository
 from wahealth.storage.tenancy import Account, Space, TenancyRepository
+
+
+async def _any_target(url: str) -> str | None:
+    return None
 
 
 @dataclass
@@ -49,6 +54,9 @@ class AdminStores:
     default_qps: int
     forget: Callable[[], None] = lambda: None
     clock: Callable[[], datetime] = utcnow
+    outbox: OutboxRepository | None = None
+    # Why an alert target may not be used (None: it may); see monitor.targets.
+    check_target: Callable[[str], Awaitable[str | None]] = _any_target
 
 
 class AdminBase:

@@ -46,6 +46,7 @@ from wahealth.storage.admin import AuditLog
 from wahealth.storage.deletion import Deletion
 from wahealth.storage.errors import UnknownAccount
 from wahealth.storage.key_lifecycle import KeyLifecycle
+from wahealth.storage.outbox import OutboxRepository
 
 T = TypeVar("T")
 
@@ -91,6 +92,7 @@ class Store:
             audit=AuditLog(self.sessions),
             secretbox=secretbox,
             default_qps=self.settings.ratelimit.default_qps,
+            outbox=OutboxRepository(self.sessions),
         )
 
     def secretbox(self) -> SecretBox:
