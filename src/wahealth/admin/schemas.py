@@ -233,7 +233,7 @@ class AuditPage(BaseModel):
 Url = Annotated[
     str,
     Field(
-        pattern=r"^https?://[^\s]+$",
+        pattern=r"^https?://[!-~]+$",  # printable ASCII: the same in JSON Schema and Python
         max_length=2000,
         description="The webhook (http or https) alerts are POSTed to.",
         examples=["https://hooks.example.com/wahealth"],
