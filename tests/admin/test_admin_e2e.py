@@ -4,6 +4,7 @@ revokes at once; every change is in the audit log."""
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -201,6 +202,16 @@ def test_the_demo_d360_key_is_refused_once_its_space_is_deleted(
             _poll_until(lambda: http.get("/health_status", headers=d360).status_code, 401)
             keys = _ok(http.get(f"{ADMIN}/keys", params={"account": DEMO.account}))
             assert [k["state"] for k in keys if k["kind"] == "d360"] == ["revoked"]
+        # Its history stays: the health stored for its number still names the space.
+        with sqlite3.connect(tmp_path / "wahealth.db") as db:
+            kept = db.execute(
+                "SELECT node_id FROM node_health WHERE space_id = ?", (DEMO.space,)
+            ).fetchall()
+            space = db.execute(
+                "SELECT deleted_at IS NOT NULL FROM spaces WHERE id = ?", (DEMO.space,)
+            ).fetchall()
+        assert ("106540352242922",) in kept
+        assert space == [(1,)]
 
 
 def test_rotated_360dialog_keys_and_graph_tokens_expire_after_the_overlap(
