@@ -68,6 +68,10 @@ async def test_a_tenant_adds_changes_pauses_and_removes_its_space_webhook(
         "subscription.update",
         "subscription.remove",
     ]
+    # The audit log keeps the webhook's host only, never its path or its secret.
+    assert audit[-1]["details"]["host"] == "8.8.8.8"
+    assert "wahealth-hook" not in str(audit)
+    assert "s3cret" not in str(audit)
 
 
 @pytest.mark.parametrize(

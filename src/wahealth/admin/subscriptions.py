@@ -7,6 +7,8 @@ address), so a subscription that could never be delivered is refused up front.
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from wahealth.admin import schemas
 from wahealth.admin.errors import Invalid
 from wahealth.admin.service import AdminBase
@@ -14,6 +16,11 @@ from wahealth.admin.tokens import Caller
 from wahealth.domain.records import Subscription
 from wahealth.storage.errors import UnknownSpace, UnknownSubscription
 from wahealth.storage.outbox import KEEP, OutboxRepository
+
+
+def _host(url: str) -> str | None:
+    """What the audit log keeps of a webhook URL: its host (a Slack URL's path is a secret)."""
+    return urlsplit(url).hostname
 
 
 def shown_subscription(sub: Subscription) -> schemas.Subscription:
@@ -76,7 +83,7 @@ class Subscriptions(AdminBase):
             f"subscription:{created.id}",
             account,
             space=space_id,
-            url=body.url,
+            host=_host(body.url),
             on=list(created.on_events),
         )
         return shown_subscription(created)
@@ -113,6 +120,10 @@ class Subscriptions(AdminBase):
         if not await self._outbox.remove_subscription(found.id):
             raise UnknownSubscription(found.id)
         await self.changed(
-            caller, "subscription.remove", f"subscription:{found.id}", account, url=found.url
+            caller,
+            "subscription.remove",
+            f"subscription:{found.id}",
+            account,
+            host=_host(found.url),
         )
         return schemas.SubscriptionRemoved(id=found.id, dropped_alerts=True)
