@@ -26,6 +26,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from wahealth.admin.endpoints import admin_routes
 from wahealth.bootstrap import NewCredentials, apply_config
 from wahealth.components import (
     EMULATOR_WEBHOOK_URL,
@@ -144,6 +145,7 @@ def _routes(components: Components, readiness: Readiness) -> list[BaseRoute]:
     routes += history_routes(components.queries, components.alerting)
     routes += silence_routes(components.queries, components.alerting)
     routes += bulk_routes(BulkHealth(components.queries))
+    routes += admin_routes(components.admin, components.admin_tokens)
     routes += webhooks.routes()
     routes += dashboard_routes(
         Dashboard(

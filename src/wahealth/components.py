@@ -9,14 +9,18 @@ closes them all (`Components.aclose`). Tests replace parts through `Overrides`.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable
+import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import httpx
 from starlette.applications import Starlette
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from wahealth.admin.service import AdminStores
+from wahealth.admin.tokens import AdminTokens
 from wahealth.auth.cams_signature import CamsSignatureVerifier
 from wahealth.auth.secretbox import SecretBox, SecretBoxError
 from wahealth.auth.tokens import hash_token
@@ -50,12 +54,17 @@ from wahealth.metrics import (
 from wahealth.metrics.multiprocess import multiprocess_dir
 from wahealth.monitor.properties import TrackedCatalog
 from wahealth.monitor.service import Monitor, build_recorder, build_sender, build_tracker
+from wahealth.monitor.targets import TargetError, check_target
 from wahealth.settings import Settings, master_key_of
 from wahealth.storage import create_engine, session_factory
+from wahealth.storage.admin import AdminTokenRepository, AuditLog
 from wahealth.storage.catalog import CatalogRepository
+from wahealth.storage.columns import utcnow
 from wahealth.storage.credentials import CredentialRepository
+from wahealth.storage.deletion import Deletion
 from wahealth.storage.graph_catalog import GraphCatalogRepository
 from wahealth.storage.health import HealthRepository
+from wahealth.storage.key_lifecycle import KeyLifecycle
 from wahealth.storage.metrics_view import MetricsView
 from wahealth.storage.outbox import OutboxRepository
 from wahealth.storage.public_views import PublicViews
@@ -81,6 +90,9 @@ class Overrides:
     report_cache: ReportCache | None = None
     nonces: NonceStore | None = None
     limiter: RateLimiter | None = None
+    # The wall clock that key expiry (rotation), deletion and the audit log read; the
+    # credential lookup caches follow it too. The CAMS signature check keeps the real one.
+    clock: Callable[[], datetime] | None = None
 
 
 class Forward:
@@ -129,6 +141,8 @@ class Components:
     graph_reads: GraphReads
     public_views: PublicViews
     alerting: Alerting
+    admin: AdminStores
+    admin_tokens: AdminTokens
     new_credentials: list[NewCredentials] = field(default_factory=list)
 
     async def aclose(self) -> None:
@@ -203,6 +217,20 @@ def _graph(
     return client, emulator, forward
 
 
+def _target_checker(settings: Settings) -> Callable[[str], Awaitable[str | None]]:
+    """Why an alert target is refused (None: it is fine), as `wahealth alerts add` checks it."""
+    allow_private = settings.alerts.allow_private_targets
+
+    async def refusal(url: str) -> str | None:
+        try:
+            await check_target(url, allow_private=allow_private)
+        except TargetError as exc:
+            return str(exc)
+        return None
+
+    return refusal
+
+
 def _open_secret(secretbox: SecretBox) -> SecretOpener:
     def open_secret(encrypted: str) -> str | None:
         try:
@@ -238,7 +266,10 @@ def build_components(settings: Settings, overrides: Overrides | None = None) -> 
     sender = build_sender(settings, sessions, secretbox)
     tracker = build_tracker(settings, sessions, sender)
     catalog_sync = CatalogSync(graph, TrackedCatalog(catalog, tracker))
-    credentials = CredentialRepository(sessions, secretbox.token_hasher())
+    clock = overrides.clock or utcnow
+    hasher = secretbox.token_hasher()
+    credentials = CredentialRepository(sessions, hasher, clock=clock)
+    override_clock = overrides.clock
     directory = Directory(
         credentials,
         catalog,
@@ -246,7 +277,9 @@ def build_components(settings: Settings, overrides: Overrides | None = None) -> 
         hash_token=hash_token,
         sync=catalog_sync,
         sync_interval_seconds=settings.catalog.min_sync_interval_seconds,
+        clock=time.monotonic if override_clock is None else lambda: override_clock().timestamp(),
     )
+    tenancy = TenancyRepository(sessions)
     recorder = build_recorder(settings, sessions, sender)
     cache_settings = settings.cache
     health = HealthService(
@@ -304,7 +337,7 @@ def build_components(settings: Settings, overrides: Overrides | None = None) -> 
         secretbox=secretbox,
         engine=engine,
         sessions=sessions,
-        tenancy=TenancyRepository(sessions),
+        tenancy=tenancy,
         credentials=credentials,
         catalog=catalog,
         history=history,
@@ -325,4 +358,19 @@ def build_components(settings: Settings, overrides: Overrides | None = None) -> 
         graph_reads=graph_reads,
         public_views=PublicViews(sessions),
         alerting=Alerting(SilenceOwners(sessions), SilenceRepository(sessions)),
+        admin=AdminStores(
+            tenancy=tenancy,
+            credentials=credentials,
+            lifecycle=KeyLifecycle(sessions, hasher, clock=clock),
+            deletion=Deletion(sessions, clock),
+            catalog=catalog,
+            audit=AuditLog(sessions, clock),
+            secretbox=secretbox,
+            default_qps=settings.ratelimit.default_qps,
+            forget=directory.forget,
+            clock=clock,
+            outbox=OutboxRepository(sessions),
+            check_target=_target_checker(settings),
+        ),
+        admin_tokens=AdminTokens(AdminTokenRepository(sessions), hasher),
     )

@@ -6,6 +6,7 @@ from __future__ import annotations
 # accounts, spaces and keys groups together, before `alerts`.
 from wahealth.cli import (  # noqa: F401
     accounts,
+    admin_tokens,
     alerts,
     check,
     emulator,

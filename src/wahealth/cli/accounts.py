@@ -1,4 +1,8 @@
-"""`wahealth accounts`: create, list, disable and enable accounts (tenants)."""
+"""`wahealth accounts`: create, list, update, disable, enable and delete accounts (tenants).
+
+Updates and deletions go through the same use cases as the admin API, so they are
+recorded in its audit log (the actor is `cli:<user>`).
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,9 @@ from typing import Annotated, Any
 
 import typer
 
-from wahealth.cli.admin import Store, accounts_app, run
+from wahealth.admin.schemas import MAX_QPS, AccountUpdate
+from wahealth.admin.service import Tenants
+from wahealth.cli.admin import Store, accounts_app, cli_caller, run
 from wahealth.cli.common import (
     EXIT_USAGE,
     Clash,
@@ -111,3 +117,43 @@ def enable_account(
 
     run(config, work)
     done(f"account {name} is enabled")
+
+
+@accounts_app.command("update")
+def update_account(
+    name: Annotated[str, typer.Argument(help="Account name.")],
+    qps: Annotated[int, typer.Option(min=1, max=MAX_QPS, help="Requests per second.")],
+    config: ConfigOption = None,
+) -> None:
+    """Change an account's rate limit (a running server applies it within a second)."""
+
+    async def work(store: Store) -> int:
+        shown = await Tenants(store.admin()).update_account(
+            cli_caller(), name, AccountUpdate(qps=qps)
+        )
+        return shown.qps
+
+    done(f"account {name}: {run(config, work)} requests/s")
+
+
+@accounts_app.command("delete")
+def delete_account(
+    name: Annotated[str, typer.Argument(help="Account name.")],
+    yes: Annotated[bool, typer.Option("--yes", help="Really delete it.")] = False,
+    config: ConfigOption = None,
+) -> None:
+    """Delete an account: every key of it is revoked at once and each of its spaces deleted.
+
+    Its history and alerts are kept. An account in the config file comes back (with its
+    keys still revoked) at the next start of the server: remove it there too.
+    """
+    if not yes:
+        fail(f"deleting account {name} revokes all its keys; pass --yes to do it", EXIT_USAGE)
+
+    async def work(store: Store) -> tuple[list[str], int]:
+        deleted = await Tenants(store.admin()).delete_account(cli_caller(), name)
+        return deleted.spaces, deleted.revoked_keys
+
+    spaces, revoked = run(config, work)
+    shown = f", spaces {', '.join(spaces)} deleted" if spaces else ""
+    done(f"deleted account {name}: {revoked} keys revoked{shown}")

@@ -20,18 +20,33 @@ This module holds what the three groups share; the commands live in
 
 from __future__ import annotations
 
+import getpass
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
 import typer
 
+from wahealth.admin.errors import AdminError
+from wahealth.admin.service import AdminStores
+from wahealth.admin.tokens import Caller
 from wahealth.auth.secretbox import SecretBox
 from wahealth.cli._app import app
-from wahealth.cli.common import ConfigOption, Sessions, master_key, run_on_storage, settings_from
+from wahealth.cli.common import (
+    ConfigOption,
+    Sessions,
+    UsageError,
+    master_key,
+    run_on_storage,
+    settings_from,
+)
 from wahealth.settings import Settings
 from wahealth.storage import CatalogRepository, CredentialRepository, TenancyRepository
+from wahealth.storage.admin import AuditLog
+from wahealth.storage.deletion import Deletion
 from wahealth.storage.errors import UnknownAccount
+from wahealth.storage.key_lifecycle import KeyLifecycle
+from wahealth.storage.outbox import OutboxRepository
 
 T = TypeVar("T")
 
@@ -52,6 +67,7 @@ class Store:
     tenancy: TenancyRepository
     credentials: CredentialRepository
     catalog: CatalogRepository
+    sessions: Sessions
 
     @classmethod
     def open(cls, settings: Settings, sessions: Sessions) -> Store:
@@ -60,6 +76,23 @@ class Store:
             TenancyRepository(sessions),
             CredentialRepository(sessions),
             CatalogRepository(sessions),
+            sessions,
+        )
+
+    def admin(self) -> AdminStores:
+        """What the admin use cases (shared with the admin API) work on; changes are audited."""
+        secretbox = self.secretbox()
+        hasher = secretbox.token_hasher()
+        return AdminStores(
+            tenancy=self.tenancy,
+            credentials=self.credentials.with_hasher(hasher),
+            lifecycle=KeyLifecycle(self.sessions, hasher),
+            deletion=Deletion(self.sessions),
+            catalog=self.catalog,
+            audit=AuditLog(self.sessions),
+            secretbox=secretbox,
+            default_qps=self.settings.ratelimit.default_qps,
+            outbox=OutboxRepository(self.sessions),
         )
 
     def secretbox(self) -> SecretBox:
@@ -71,7 +104,23 @@ class Store:
             raise UnknownAccount(name)
 
 
+def cli_caller() -> Caller:
+    """Who the audit log says made a change from the command line: the operator."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "unknown"
+    return Caller(f"cli:{user}", None)
+
+
 def run(config: ConfigOption, work: Callable[[Store], Awaitable[T]]) -> T:
     """Run `work` against the configured storage, turning every failure into one line."""
     settings = settings_from(config)
-    return run_on_storage(settings, lambda sessions: work(Store.open(settings, sessions)))
+
+    async def guarded(sessions: Sessions) -> T:
+        try:
+            return await work(Store.open(settings, sessions))
+        except AdminError as exc:
+            raise UsageError(str(exc)) from exc
+
+    return run_on_storage(settings, guarded)

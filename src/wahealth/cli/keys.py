@@ -1,4 +1,8 @@
-"""`wahealth keys`: create, list and revoke AccessKeys, 360dialog keys and Graph tokens.
+"""`wahealth keys`: create, list, rotate, revoke and delete AccessKeys, 360dialog keys, Graph tokens.
+
+Rotating issues a successor and lets the old key work for an overlap (default 24 h);
+`keys list` shows both, the old one with its expiry. Rotations and deletions are
+recorded in the audit log, as the admin API's are.
 
 Keys are named by kind and id, as `keys list` shows them: `ak:<AccessKey id>`,
 `d360:<n>`, `graph:<n>` (a bare AccessKey id is accepted too).
@@ -13,6 +17,8 @@ from typing import Annotated, Any
 import typer
 from rich.panel import Panel
 
+from wahealth.admin.keys import Keys, key_state
+from wahealth.admin.schemas import KeyRotate
 from wahealth.auth.tokens import (
     hash_token,
     new_access_key_id,
@@ -20,7 +26,7 @@ from wahealth.auth.tokens import (
     new_d360_key,
     new_graph_token,
 )
-from wahealth.cli.admin import Store, keys_app, run
+from wahealth.cli.admin import Store, cli_caller, keys_app, run
 from wahealth.cli.common import (
     EXIT_USAGE,
     Clash,
@@ -34,9 +40,11 @@ from wahealth.cli.common import (
     fail,
     print_json,
     print_table,
+    short,
     when,
 )
 from wahealth.domain.model import NodeKind
+from wahealth.storage.columns import utcnow
 from wahealth.storage.credentials import CredentialInfo, CredentialKind
 from wahealth.storage.errors import NotFound, UnknownAccount
 
@@ -199,12 +207,26 @@ def _key_json(info: CredentialInfo) -> dict[str, Any]:
         "id": key_ref(info),
         "kind": _USER_KIND[info.kind].value,
         "account": info.account,
+        "state": key_state(info, utcnow()),
         "label": info.label,
         "phone_number_id": info.phone_number_id,
         "hash_prefix": info.hash_prefix,
         "created_at": when(info.created_at),
         "revoked_at": when(info.revoked_at),
+        "expires_at": when(info.expires_at),
     }
+
+
+def _lifetime(info: CredentialInfo) -> str:
+    shown = day(info.created_at)
+    if info.revoked_at is not None:
+        return f"{shown}\nrevoked\n{day(info.revoked_at)}"
+    if info.expires_at is not None:
+        state = key_state(info, utcnow())
+        return (
+            f"{shown}\n{'expires' if state == 'expiring' else 'expired'}\n{short(info.expires_at)}"
+        )
+    return shown
 
 
 @keys_app.command("list")
@@ -213,7 +235,7 @@ def list_keys(
     config: ConfigOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """List keys, revoked ones included; never secrets (--json adds a hash prefix)."""
+    """List keys, revoked and expiring ones included; never secrets (--json adds a hash prefix)."""
 
     async def work(store: Store) -> list[CredentialInfo]:
         if account is not None:
@@ -234,8 +256,7 @@ def list_keys(
                 key_ref(info),
                 info.account,
                 "\n".join(part for part in (info.phone_number_id, info.label) if part),
-                day(info.created_at)
-                + ("" if info.revoked_at is None else f"\nrevoked\n{day(info.revoked_at)}"),
+                _lifetime(info),
             ]
             for info in keys
         ],
@@ -270,3 +291,77 @@ def revoke_key(
         done(f"revoked {ref}")
     else:
         done(f"{ref} was already revoked")
+
+
+def _canonical_ref(key: str) -> str:
+    try:
+        kind, key_id = parse_key_ref(key)
+    except UsageError as exc:
+        fail(str(exc), exc.exit_code)
+    return f"{_REF_PREFIX[kind]}:{key_id}"
+
+
+def parse_duration(text: str) -> int:
+    """Seconds in `90`, `90s`, `30m`, `24h` or `2d`; UsageError otherwise."""
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    number, unit = (text[:-1], text[-1]) if text[-1:] in units else (text, "s")
+    if not (number.isascii() and number.isdigit()):
+        raise UsageError(f"{text!r} is not a duration: use e.g. 0, 90s, 30m, 24h or 2d")
+    return int(number) * units[unit]
+
+
+@keys_app.command("rotate")
+def rotate_key(
+    key: Annotated[str, typer.Argument(help="Key id as `keys list` shows it, e.g. ak:LTAI….")],
+    overlap: Annotated[
+        str, typer.Option(help="How long the old key keeps working: 0, 90s, 30m, 24h, 2d.")
+    ] = "24h",
+    config: ConfigOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Issue a new key (printed once) and let the old one work until the overlap ends."""
+    ref = _canonical_ref(key)
+    try:
+        body = KeyRotate(overlap_seconds=parse_duration(overlap.strip()))
+    except (UsageError, ValueError) as exc:
+        fail(str(exc).splitlines()[0] if isinstance(exc, UsageError) else
+             f"--overlap {overlap}: at most 30 days", EXIT_USAGE)  # fmt: skip
+
+    async def work(store: Store) -> dict[str, Any]:
+        try:
+            rotation = await Keys(store.admin()).rotate_key(cli_caller(), ref, body)
+        except NotFound as exc:
+            raise Missing(f"no key {ref}") from exc
+        return rotation.model_dump(mode="json")
+
+    rotation = run(config, work)
+    if as_json:
+        print_json(rotation)
+        return
+    new, old = rotation["new"], rotation["old"]
+    lines = [f"id        {new['id']}", f"account   {new['account']}"]
+    if new["access_key_id"]:
+        lines += [f"AccessKey id      {new['access_key_id']}", f"AccessKey secret  {new['secret']}"]
+    else:
+        lines += [f"secret    {new['secret']}"]
+    lines += [f"old key   {old['id']} works until {old['expires_at']}"]
+    console.print(Panel.fit("\n".join(lines), title="rotated: the new secret is shown once"),
+                  highlight=False)  # fmt: skip
+
+
+@keys_app.command("delete")
+def delete_key(
+    key: Annotated[str, typer.Argument(help="Key id as `keys list` shows it, e.g. graph:7.")],
+    config: ConfigOption = None,
+) -> None:
+    """Delete a key for good (on a running server within a second); `revoke` keeps a record."""
+    ref = _canonical_ref(key)
+
+    async def work(store: Store) -> None:
+        try:
+            await Keys(store.admin()).delete_key(cli_caller(), ref)
+        except NotFound as exc:
+            raise Missing(f"no key {ref}") from exc
+
+    run(config, work)
+    done(f"deleted {ref}")

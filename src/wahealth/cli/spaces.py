@@ -1,4 +1,8 @@
-"""`wahealth spaces`: create and list spaces (CAMS CustSpaceId) and their WABAs."""
+"""`wahealth spaces`: create, list and delete spaces (CAMS CustSpaceId), add and remove WABAs.
+
+Adding, removing and deleting go through the same use cases as the admin API and are
+recorded in its audit log.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,8 @@ from typing import Annotated, Any
 
 import typer
 
-from wahealth.cli.admin import Store, run, spaces_app
+from wahealth.admin.service import Tenants
+from wahealth.cli.admin import Store, cli_caller, run, spaces_app
 from wahealth.cli.common import (
     EXIT_USAGE,
     Clash,
@@ -48,8 +53,8 @@ def create_space(
 ) -> None:
     """Create a space owned by an account, with its WABAs (its public views off unless asked).
 
-    Spaces cannot be deleted or moved: their WABAs' history and alerts refer to them.
-    Disable the owning account instead.
+    Spaces cannot be moved to another account: their WABAs' history and alerts refer to
+    them. `spaces delete` ends one (its history is kept).
     """
     if not space_id.strip():
         fail("the space id must not be empty", EXIT_USAGE)
@@ -148,4 +153,54 @@ def list_spaces(
             ]
             for s in spaces
         ],
+    )
+
+
+SpaceArgument = Annotated[str, typer.Argument(help="The space id (CAMS CustSpaceId).")]
+WabaArgument = Annotated[str, typer.Argument(help="The WABA id.")]
+
+
+@spaces_app.command("add-waba")
+def add_waba(space_id: SpaceArgument, waba: WabaArgument, config: ConfigOption = None) -> None:
+    """Place a WABA in a space (a running server syncs its numbers on first use)."""
+
+    async def work(store: Store) -> None:
+        await Tenants(store.admin()).add_waba(cli_caller(), space_id, waba)
+
+    run(config, work)
+    done(f"space {space_id}: added WABA {waba}")
+
+
+@spaces_app.command("remove-waba")
+def remove_waba(space_id: SpaceArgument, waba: WabaArgument, config: ConfigOption = None) -> None:
+    """Take a WABA out of a space: its numbers and templates are no longer served or watched."""
+
+    async def work(store: Store) -> None:
+        await Tenants(store.admin()).remove_waba(cli_caller(), space_id, waba)
+
+    run(config, work)
+    done(f"space {space_id}: removed WABA {waba}")
+
+
+@spaces_app.command("delete")
+def delete_space(
+    space_id: SpaceArgument,
+    yes: Annotated[bool, typer.Option("--yes", help="Really delete it.")] = False,
+    config: ConfigOption = None,
+) -> None:
+    """Delete a space: its WABAs leave it and its numbers' 360dialog keys are revoked at once.
+
+    Its history and alerts are kept. A space in the config file comes back at the next
+    start of the server: remove it there too.
+    """
+    if not yes:
+        fail(f"deleting space {space_id} takes its WABAs out of it; pass --yes", EXIT_USAGE)
+
+    async def work(store: Store) -> tuple[list[str], int]:
+        deleted = await Tenants(store.admin()).delete_space(cli_caller(), space_id)
+        return deleted.wabas, deleted.revoked_keys
+
+    wabas, revoked = run(config, work)
+    done(
+        f"deleted space {space_id}: WABAs {', '.join(wabas) or 'none'} removed, {revoked} keys revoked"
     )

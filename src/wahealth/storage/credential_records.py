@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import NamedTuple
 
-from wahealth.storage.models import D360KeyRow, GraphTokenRow
+from wahealth.storage.models import AccessKeyRow, D360KeyRow, GraphTokenRow
 
 HASH_PREFIX_LENGTH = 8
 
@@ -55,10 +55,16 @@ class CredentialInfo:
     revoked_at: datetime | None
     hash_prefix: str | None = None
     phone_number_id: str | None = None
+    # Set once the key was rotated: it stops authenticating then.
+    expires_at: datetime | None = None
 
     @property
     def revoked(self) -> bool:
         return self.revoked_at is not None
+
+    def live_at(self, now: datetime) -> bool:
+        """Whether the key authenticates at `now` (its account's state aside)."""
+        return self.revoked_at is None and (self.expires_at is None or self.expires_at > now)
 
 
 def d360_info(row: D360KeyRow, account: str) -> CredentialInfo:
@@ -71,6 +77,7 @@ def d360_info(row: D360KeyRow, account: str) -> CredentialInfo:
         row.revoked_at,
         hash_prefix=row.key_hash[:HASH_PREFIX_LENGTH],
         phone_number_id=row.phone_number_id,
+        expires_at=row.expires_at,
     )
 
 
@@ -83,4 +90,17 @@ def graph_info(row: GraphTokenRow, account: str) -> CredentialInfo:
         row.created_at,
         row.revoked_at,
         hash_prefix=row.token_hash[:HASH_PREFIX_LENGTH],
+        expires_at=row.expires_at,
+    )
+
+
+def access_key_info(row: AccessKeyRow, account: str) -> CredentialInfo:
+    return CredentialInfo(
+        CredentialKind.ACCESS_KEY,
+        row.id,
+        account,
+        None,
+        row.created_at,
+        row.revoked_at,
+        expires_at=row.expires_at,
     )

@@ -6,6 +6,8 @@ secret or a full digest to a listing. Callers pass a token's lookup digest
 keyed form, and rewrites a row stored unkeyed (or under an older master key)
 to the current keyed form the first time it is used. Servers cache lookups
 for a second, so a change made by another process is seen within about a second.
+A key with an `expires_at` (set when it was rotated) authenticates until then and
+not after: the lookups compare it with the repository's clock.
 
 Config is applied by every replica at start, possibly at the same moment, so
 the `put_*` methods are upserts (INSERT ... ON CONFLICT DO NOTHING, then lock
@@ -14,9 +16,11 @@ the row) rather than read-then-insert.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, select, update
+from sqlalchemy import ColumnElement, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
@@ -58,13 +62,20 @@ _Hashed = TypeVar("_Hashed", D360KeyRow, GraphTokenRow)
 class CredentialRepository:
     """Store, look up, list and revoke credentials."""
 
-    def __init__(self, sessions: Factory, token_hasher: DigestKeys | None = None) -> None:
+    def __init__(
+        self,
+        sessions: Factory,
+        token_hasher: DigestKeys | None = None,
+        *,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
         self._sessions = sessions
         self._hasher = token_hasher
+        self._clock = clock
 
     def with_hasher(self, token_hasher: DigestKeys) -> CredentialRepository:
         """The same storage, storing and finding digests keyed by `token_hasher`."""
-        return CredentialRepository(self._sessions, token_hasher)
+        return CredentialRepository(self._sessions, token_hasher, clock=self._clock)
 
     def _stored(self, digest: str) -> str:
         return digest if self._hasher is None else self._hasher.keyed(digest)
@@ -138,7 +149,8 @@ class CredentialRepository:
         if found is None:
             return None
         key, owner = found
-        revoked = key.revoked_at is not None or owner.disabled_at is not None
+        expired = key.expires_at is not None and key.expires_at <= self._clock()
+        revoked = key.revoked_at is not None or owner.disabled_at is not None or expired
         return AccessKeyLookup(owner.name, owner.qps, key.secret_encrypted, revoked)
 
     async def add_d360_key(
@@ -268,6 +280,7 @@ class CredentialRepository:
             .where(
                 column.in_(self._accepted(digest)),
                 model.revoked_at.is_(None),
+                or_(model.expires_at.is_(None), model.expires_at > self._clock()),
                 AccountRow.disabled_at.is_(None),
             )
         )
@@ -313,6 +326,7 @@ class CredentialRepository:
                         None,
                         key.created_at,
                         key.revoked_at,
+                        expires_at=key.expires_at,
                     )
                 )
             found.extend(d360_info(row, name) for row, name in (await session.execute(d360)))

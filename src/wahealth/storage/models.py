@@ -47,6 +47,8 @@ class AccountRow(Base):
     qps: Mapped[int] = mapped_column(default=5, server_default=text("5"))
     created_at: Mapped[datetime]
     disabled_at: Mapped[datetime | None]
+    # Deleted accounts are kept (disabled) so their history still names them.
+    deleted_at: Mapped[datetime | None]
 
 
 class SpaceRow(Base):
@@ -60,6 +62,8 @@ class SpaceRow(Base):
     # Opt-ins to the public views: badges of its nodes, and its status page.
     badges: Mapped[bool] = mapped_column(default=False, server_default=false())
     public_status: Mapped[bool] = mapped_column(default=False, server_default=false())
+    # A deleted space has no WABAs and is invisible to callers; its history is kept.
+    deleted_at: Mapped[datetime | None]
 
 
 class WabaRow(Base):
@@ -133,6 +137,8 @@ class AccessKeyRow(Base):
     secret_encrypted: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime]
     revoked_at: Mapped[datetime | None]
+    # Set when the key was rotated: it authenticates until then, and never after.
+    expires_at: Mapped[datetime | None]
 
 
 class D360KeyRow(Base):
@@ -147,6 +153,8 @@ class D360KeyRow(Base):
     label: Mapped[str | None]
     created_at: Mapped[datetime]
     revoked_at: Mapped[datetime | None]
+    # Set when the key was rotated: it authenticates until then, and never after.
+    expires_at: Mapped[datetime | None]
 
 
 class GraphTokenRow(Base):
@@ -160,6 +168,8 @@ class GraphTokenRow(Base):
     label: Mapped[str | None]
     created_at: Mapped[datetime]
     revoked_at: Mapped[datetime | None]
+    # Set when the key was rotated: it authenticates until then, and never after.
+    expires_at: Mapped[datetime | None]
 
 
 class NodeHealthRow(Base):
@@ -295,3 +305,35 @@ class SignOutRow(Base):
 
     session_id: Mapped[str] = mapped_column(primary_key=True)
     expires_at: Mapped[datetime]
+
+
+class AdminTokenRow(Base):
+    """A bearer token for the admin API, stored only as a keyed hash.
+
+    The token names its row (`whadm_<id>_<secret>`), so checking it is one primary-key
+    read and a constant-time comparison. A token scoped to an account manages only it.
+    """
+
+    __tablename__ = "admin_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str]
+    account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"))
+    token_hash: Mapped[str]
+    created_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+
+
+class AuditRow(Base):
+    """One change made through the admin API or the CLI: who, what, when."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = ({"sqlite_autoincrement": True},)
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    occurred_at: Mapped[datetime] = mapped_column(index=True)
+    actor: Mapped[str]
+    account: Mapped[str | None] = mapped_column(index=True)
+    action: Mapped[str]
+    target: Mapped[str]
+    details: Mapped[dict[str, Any]]

@@ -3,6 +3,10 @@
 Ownership never moves silently: placing a space under a second account, or a
 WABA in a second space, is refused, because either would hand one tenant's
 numbers to another.
+
+Deleted accounts and spaces (see `deletion`) are kept as rows, so their history
+still names them, but nothing here shows them; creating one again brings the
+name back (its old keys stay revoked).
 """
 
 from __future__ import annotations
@@ -10,7 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from wahealth.storage._session import (
     Factory,
@@ -20,7 +25,7 @@ from wahealth.storage._session import (
     writing,
 )
 from wahealth.storage.columns import utcnow
-from wahealth.storage.errors import OwnershipConflict, UnknownAccount, UnknownSpace
+from wahealth.storage.errors import OwnershipConflict, UnknownAccount, UnknownSpace, UnknownWaba
 from wahealth.storage.models import AccountRow, SpaceRow, WabaRow
 
 # Accounts carry the rate limit and the disabled flag credential lookups report;
@@ -102,18 +107,35 @@ class TenancyRepository:
             ).scalar_one()
             if row.qps != qps:
                 row.qps = qps
+            if row.deleted_at is not None:
+                row.deleted_at = row.disabled_at = None
+            return _account(row)
+
+    async def set_qps(self, name: str, qps: int) -> Account:
+        """Change an account's rate limit; UnknownAccount if there is none."""
+        if qps < 1:
+            raise ValueError(f"qps must be at least 1, got {qps}")
+        async with writing(self._sessions) as session:
+            row = await _live_account(session, name)
+            row.qps = qps
             return _account(row)
 
     async def get_account(self, name: str) -> Account | None:
         async with reading(self._sessions) as session:
             row = (
-                await session.execute(select(AccountRow).where(AccountRow.name == name))
+                await session.execute(
+                    select(AccountRow).where(AccountRow.name == name, _LIVE_ACCOUNT)
+                )
             ).scalar_one_or_none()
             return None if row is None else _account(row)
 
     async def list_accounts(self) -> list[Account]:
         async with reading(self._sessions) as session:
-            rows = (await session.execute(select(AccountRow).order_by(AccountRow.name))).scalars()
+            rows = (
+                await session.execute(
+                    select(AccountRow).where(_LIVE_ACCOUNT).order_by(AccountRow.name)
+                )
+            ).scalars()
             return [_account(row) for row in rows]
 
     async def disable_account(self, name: str) -> Account:
@@ -125,13 +147,7 @@ class TenancyRepository:
 
     async def _set_disabled(self, name: str, *, disabled: bool) -> Account:
         async with writing(self._sessions) as session:
-            row = (
-                await session.execute(
-                    select(AccountRow).where(AccountRow.name == name).with_for_update()
-                )
-            ).scalar_one_or_none()
-            if row is None:
-                raise UnknownAccount(name)
+            row = await _live_account(session, name)
             if row.disabled_at is None and disabled:
                 row.disabled_at = utcnow()
             elif row.disabled_at is not None and not disabled:
@@ -173,6 +189,7 @@ class TenancyRepository:
             ).one()
             if owner != account_name:
                 raise OwnershipConflict("space", space_id, owner, account_name)
+            space.deleted_at = None
             _set_options(space, badges, public_status)
             return _space(space, owner)
 
@@ -185,7 +202,7 @@ class TenancyRepository:
                 await session.execute(
                     select(SpaceRow, AccountRow.name)
                     .join(AccountRow, AccountRow.id == SpaceRow.account_id)
-                    .where(SpaceRow.id == space_id)
+                    .where(SpaceRow.id == space_id, _LIVE_SPACE)
                     .with_for_update()
                 )
             ).one_or_none()
@@ -201,7 +218,7 @@ class TenancyRepository:
                 await session.execute(
                     select(SpaceRow, AccountRow.name)
                     .join(AccountRow, AccountRow.id == SpaceRow.account_id)
-                    .where(SpaceRow.id == space_id)
+                    .where(SpaceRow.id == space_id, _LIVE_SPACE)
                 )
             ).one_or_none()
             return None if found is None else _space(*found)
@@ -210,6 +227,7 @@ class TenancyRepository:
         query = (
             select(SpaceRow, AccountRow.name)
             .join(AccountRow, AccountRow.id == SpaceRow.account_id)
+            .where(_LIVE_SPACE)
             .order_by(SpaceRow.id)
         )
         if account is not None:
@@ -228,7 +246,8 @@ class TenancyRepository:
     ) -> Waba:
         """Place a WABA in a space; given details replace stored ones, None keeps them."""
         async with writing(self._sessions) as session:
-            if await session.get(SpaceRow, space_id) is None:
+            space = await session.get(SpaceRow, space_id)
+            if space is None or space.deleted_at is not None:
                 raise UnknownSpace(space_id)
             insert = insert_for(session)
             created = await session.execute(
@@ -254,6 +273,15 @@ class TenancyRepository:
             row.app_id = app_id if app_id is not None else row.app_id
             row.name = name if name is not None else row.name
             return _waba(row)
+
+    async def remove_waba(self, space_id: str, waba_id: str) -> None:
+        """Take a WABA (and its synced numbers and templates) out of a space; history stays."""
+        async with writing(self._sessions) as session:
+            found = await session.execute(
+                delete(WabaRow).where(WabaRow.id == waba_id, WabaRow.space_id == space_id)
+            )
+            if rowcount(found) != 1:
+                raise UnknownWaba(waba_id)
 
     async def wabas_of_space(self, space_id: str) -> list[str]:
         """Ids of the WABAs in a space."""
@@ -294,6 +322,21 @@ class TenancyRepository:
             name: str | None = await session.scalar(
                 select(AccountRow.name)
                 .join(SpaceRow, SpaceRow.account_id == AccountRow.id)
-                .where(SpaceRow.id == space_id)
+                .where(SpaceRow.id == space_id, _LIVE_SPACE)
             )
             return name
+
+
+_LIVE_ACCOUNT = AccountRow.deleted_at.is_(None)
+_LIVE_SPACE = SpaceRow.deleted_at.is_(None)
+
+
+async def _live_account(session: AsyncSession, name: str) -> AccountRow:
+    row = (
+        await session.execute(
+            select(AccountRow).where(AccountRow.name == name, _LIVE_ACCOUNT).with_for_update()
+        )
+    ).scalar_one_or_none()
+    if row is None:
+        raise UnknownAccount(name)
+    return row
