@@ -129,7 +129,11 @@ class DirectDialects:
         request_id = new_request_id()
         start = perf_counter()
         if now is not None:
-            answered = self._now(now, scope, request_id)
+            try:
+                answered = now(scope, request_id)
+            except Exception as exc:  # noqa: BLE001 — the endpoint answers instead
+                _log.error("immediate answer failed", path=scope["path"], exc_info=exc)
+                answered = None
             if answered is not None:
                 await answered.send_with(send, (REQUEST_ID_HEADER, request_id.encode()))
                 if self._observe is not None:
@@ -154,12 +158,3 @@ class DirectDialects:
             request_id_var.reset(token)
             if self._observe is not None:
                 self._observe(scope["path"], status, perf_counter() - start)
-
-    @staticmethod
-    def _now(now: Immediate, scope: Scope, request_id: str) -> PrebuiltResponse | None:
-        """The immediate answer, or None (a failure in it is logged; the endpoint then runs)."""
-        try:
-            return now(scope, request_id)
-        except Exception as exc:  # noqa: BLE001 — the ordinary path answers instead
-            _log.error("immediate answer failed", path=scope["path"], exc_info=exc)
-            return None

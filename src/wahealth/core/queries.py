@@ -243,8 +243,12 @@ class HealthQueries:
         limiter = self._immediate
         if limiter is None:
             return None
-        hit = self._recalled(same_as)
-        if hit is None or (principal is not None and hit.principal != principal):
+        hit = self._remembered.get(same_as)
+        if (
+            hit is None
+            or hit.expires_at <= self.clock()
+            or (principal is not None and hit.principal != principal)
+        ):
             return None
         report = self.health.get_now(hit.node_id)
         if report is None:

@@ -63,7 +63,10 @@ class MemoryRateLimiter:
         while log and now - log[0] >= WINDOW_SECONDS:
             log.popleft()
         if len(log) + cost <= limit:
-            log.extend((now,) * cost)
+            if cost == 1:
+                log.append(now)
+            else:
+                log.extend((now,) * cost)
             self._logs.move_to_end(key)
             return _ADMITTED
         # The request that must leave the window before `cost` more fit. It is the oldest one
