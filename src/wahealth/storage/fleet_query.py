@@ -209,13 +209,12 @@ def _health_condition(kind: _Kind, health: StatusFilter) -> list[ColumnElement[b
         # Written so that no index on the status applies: the name order's index drives.
         return [func.coalesce(h.can_send_message, UNKNOWN) == health.status]
     if health.health is Health.UNKNOWN:
-        # An anti-join rather than `IS NULL` after the outer join: PostgreSQL then walks the
-        # order's index and stops at the page's end instead of joining every node first.
+        # The status looked up node by node, not `IS NULL` after the outer join: from that
+        # PostgreSQL would expect no row at all and join every node before sorting; this
+        # way it walks the order's index and stops at the page's end (as SQLite does).
         known = aliased(NodeHealthRow)
-        fetched = select(known.node_id).where(
-            known.node_id == kind.node_id, known.can_send_message.is_not(None)
-        )
-        return [~fetched.exists()]
+        status = select(known.can_send_message).where(known.node_id == kind.node_id)
+        return [status.scalar_subquery().is_(None)]
     if health.health is Health.KNOWN:
         return [h.can_send_message.is_not(None)]
     return []
@@ -244,7 +243,8 @@ def _where(
     return conditions
 
 
-def _kinds_of(kind: str | None) -> list[_Kind]:
+def kinds_of(kind: str | None) -> list[_Kind]:
+    """The branches a page of `kind` (None: every kind) reads; none for an unknown kind."""
     return list(KINDS.values()) if kind is None else [KINDS[kind]] if kind in KINDS else []
 
 
@@ -290,7 +290,7 @@ def listing(
     # lets the planner start from the health table's indexes.
     outer = health.status is None and health.health is not Health.KNOWN
     branches = []
-    for branch in _kinds_of(kind):
+    for branch in kinds_of(kind):
         columns = [
             branch.node_id.label("node_id"),
             literal(branch.kind, String).label("kind"),
@@ -330,19 +330,32 @@ def listing(
 
 
 def counting(
-    account: str, *, kind: str | None, space_id: str | None, search: str | None
+    account: str,
+    *,
+    kind: str | None,
+    space_id: str | None,
+    search: str | None,
+    grouped: bool = True,
 ) -> Executable | None:
-    """(status, how many) of the account's matching nodes, per kind (sum them); None when
-    no kind matches. Status None counts every matching node (known or not): the nodes
-    never fetched are that total less the others.
+    """(status, how many) of the account's matching nodes (sum the rows of a status); None
+    when no kind matches.
 
-    Two cheap passes instead of one outer join: the totals are read from the catalog's
-    indexes alone, the statuses by an inner join on the health table's primary key.
+    `grouped`: one outer join of the matching nodes with their health, grouped by status
+    (None: never fetched); each node is read once, and a search tested once. Otherwise
+    two passes per kind, where status None counts every matching node (known or not) and
+    the nodes never fetched are that total less the others: the totals are read from the
+    catalog's indexes alone, the statuses by an inner join on the health table's primary
+    key (cheaper on SQLite when there is no search to test twice).
     """
     h = NodeHealthRow
     parts: list[Any] = []
-    for branch in _kinds_of(kind):
+    for branch in kinds_of(kind):
         where = _where(branch, account, space_id, search, None)
+        if grouped:
+            parts.append(
+                select(branch.node_id.label("node_id")).select_from(branch.source).where(*where)
+            )
+            continue
         parts.append(
             select(_none().label("status"), func.count().label("nodes"))
             .select_from(branch.source)
@@ -354,4 +367,13 @@ def counting(
             .where(*where, h.can_send_message.is_not(None))
             .group_by(h.can_send_message)
         )
-    return union_all(*parts) if parts else None
+    if not parts:
+        return None
+    if not grouped:
+        return union_all(*parts)
+    nodes = (union_all(*parts) if len(parts) > 1 else parts[0]).subquery("nodes")
+    return (
+        select(h.can_send_message.label("status"), func.count().label("nodes"))
+        .select_from(nodes.outerjoin(h, h.node_id == nodes.c.node_id))
+        .group_by(h.can_send_message)
+    )
