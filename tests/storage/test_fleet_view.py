@@ -203,9 +203,7 @@ async def test_filters_and_search_stay_inside_the_account(
     prefix = one[:-2]
     assert await ids(search=prefix) == {n.node_id for n in nodes if n.node_id.startswith(prefix)}
     # The counts per status of a search (one grouped pass) are those of its nodes.
-    shops = [
-        n for n in nodes if any("shop" in t for t in n.texts) or "shop" in (n.waba_name or "")
-    ]
+    shops = [n for n in nodes if any("shop" in t for t in n.texts) or "shop" in (n.waba_name or "")]
     found = await view.page("acme", search="Shop", limit=1)
     assert found.counts == Counter(n.status for n in shops)
     assert found.total == len(shops) > 0
