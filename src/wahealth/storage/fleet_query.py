@@ -284,7 +284,8 @@ def listing(
     by_space: bool = True,
 ) -> Select[Any] | None:
     """One ordered slice of the account's nodes with their health; None when no kind
-    matches. `by_space=False` for a large account (see `_where`)."""
+    matches. `by_space=False` when many nodes match (see `_where`): each branch is then
+    read in the order of its index, up to the slice's end."""
     h = NodeHealthRow
     # Only a slice that may hold never-fetched nodes needs the outer join; an inner one
     # lets the planner start from the health table's indexes.
@@ -314,10 +315,17 @@ def listing(
                 *_where(branch, account, space_id, search, node_id, by_space=by_space),
                 *_health_condition(branch, health),
             )
-            .order_by(*_directed(_branch_keys(branch, order), descending))
-            .limit(offset + limit)
         )
-        branches.append(select(query.subquery()))
+        if by_space:
+            # Few nodes match: all of them are read first (`OFFSET 0` keeps the planner
+            # from walking the order's index past every node that does not), then sorted.
+            found = query.offset(0).subquery()
+            keys = _outer_keys(found, order)
+            cut = select(found).order_by(*_directed(keys, descending)).limit(offset + limit)
+            branches.append(select(cut.subquery()))
+            continue
+        query = query.order_by(*_directed(_branch_keys(branch, order), descending))
+        branches.append(select(query.limit(offset + limit).subquery()))
     if not branches:
         return None
     fleet = (union_all(*branches) if len(branches) > 1 else branches[0]).subquery("fleet")
