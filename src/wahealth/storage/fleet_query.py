@@ -19,6 +19,7 @@ from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
+    CompoundSelect,
     Executable,
     FromClause,
     Select,
@@ -379,7 +380,10 @@ def counting(
         return None
     if not grouped:
         return union_all(*parts)
-    nodes = (union_all(*parts) if len(parts) > 1 else parts[0]).subquery("nodes")
+    matching: Select[Any] | CompoundSelect[Any] = parts[0]
+    if len(parts) > 1:
+        matching = union_all(*parts)
+    nodes = matching.subquery("nodes")
     return (
         select(h.can_send_message.label("status"), func.count().label("nodes"))
         .select_from(nodes.outerjoin(h, h.node_id == nodes.c.node_id))
