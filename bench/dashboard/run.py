@@ -1,20 +1,26 @@
-"""Dashboard benchmark: the fleet page's queries over a fleet of 100,000 nodes.
+"""Dashboard benchmark: the fleet page's queries over a fleet of 100,000 nodes, on SQLite
+and PostgreSQL in one run.
 
-    .venv/bin/python bench/dashboard/run.py [--nodes 100000] [--wabas 100] [--url URL]
+    .venv/bin/python bench/dashboard/run.py [--nodes 100000] [--wabas 100]
+        [--postgres URL] [--no-sqlite] [--repeat 5]
 
-Fills a fresh database (SQLite in a temporary directory, or the PostgreSQL `--url`, whose
-tables are dropped first) with one account, one space, `--wabas` WABAs, their phone
-numbers and templates (nine numbers to one template) and a stored report for nine nodes
-in ten (statuses mixed), then times `FleetView.page` for the pages an operator opens:
-the first page in each sort, a status filter, a search, a deep page, the next page
-while the counts are reused, and a node page's reads. Each figure is the median of
-`--repeat` runs, in milliseconds.
+Fills a fresh database per backend (SQLite in a temporary directory; the PostgreSQL
+`--postgres` URL, whose tables are dropped first, then vacuumed and analyzed as its
+autovacuum would have done by the time anyone opens the page) with one account, one
+space, `--wabas` WABAs, their phone numbers and templates (nine numbers to one template),
+a stored report for nine nodes in ten (statuses mixed), an acknowledgement for one
+node in a hundred and a few silences; then times `FleetView.page` for the pages an
+operator opens: the first page in each sort, each filter, each kind of search, the
+next page while the counts are reused, a deep page, the acknowledged/silenced marks of
+a page, and a node page's reads. Each figure is the median of `--repeat` runs, in
+milliseconds; the load average is printed before and after (the figures depend on it).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
 import tempfile
 import time
@@ -25,14 +31,15 @@ from typing import Any
 
 from sqlalchemy import insert
 
-from wahealth.domain.records import PhoneNumberRecord, TemplateRecord
+from wahealth.domain.records import PhoneNumberRecord, SilenceScope, TemplateRecord
 from wahealth.storage import create_engine, session_factory, upgrade
 from wahealth.storage.alerts_view import AlertsView
 from wahealth.storage.catalog import CatalogRepository
 from wahealth.storage.fleet_query import Order, StatusFilter, counting, listing
 from wahealth.storage.fleet_view import FleetView
 from wahealth.storage.health import HealthRepository
-from wahealth.storage.models import Base, NodeHealthRow
+from wahealth.storage.models import AcknowledgementRow, Base, NodeHealthRow
+from wahealth.storage.silences import SilenceRepository
 from wahealth.storage.tenancy import TenancyRepository
 
 ACCOUNT = "bench"
@@ -80,9 +87,32 @@ async def _fill(sessions: Any, nodes: int, wabas: int) -> list[str]:
         for i, node_id in enumerate(node_ids)
         if i % 10
     ]
+    acks = [
+        {
+            "node_id": row["node_id"],
+            "status": row["can_send_message"],
+            "acknowledged_by": "bench",
+            "note": None,
+            "acknowledged_at": now,
+        }
+        for row in rows[::100]
+        if row["can_send_message"] != "AVAILABLE"
+    ]
     async with sessions() as session, session.begin():
         for start in range(0, len(rows), 5000):
             await session.execute(insert(NodeHealthRow), rows[start : start + 5000])
+        await session.execute(insert(AcknowledgementRow), acks)
+    silences = SilenceRepository(sessions)
+    for scope, scope_id in ((SilenceScope.WABA, "700000000"), (SilenceScope.NODE, node_ids[5])):
+        await silences.add(
+            SPACE,
+            scope,
+            scope_id,
+            starts_at=now,
+            ends_at=now + timedelta(hours=2),
+            reason="bench",
+            created_by="bench",
+        )
     return node_ids
 
 
@@ -101,74 +131,128 @@ async def _median_ms(repeat: int, call: Callable[[], Awaitable[object]]) -> floa
     return statistics.median(times)
 
 
+def _cases(
+    sessions: Any, node_ids: list[str], sqlite: bool
+) -> dict[str, Callable[[], Awaitable[object]]]:
+    fleet = FleetView(sessions, counts_ttl_seconds=0)  # every figure counts anew
+    paging = FleetView(sessions)
+    silences = SilenceRepository(sessions)
+    alerts = AlertsView(sessions)
+    history = HealthRepository(sessions)
+    probe = node_ids[len(node_ids) // 2]
+
+    async def marks() -> object:  # what the fleet page reads besides `FleetView.page`
+        page = await paging.page(ACCOUNT)
+        ids = [node.node_id for node in page.nodes]
+        return await asyncio.gather(
+            silences.acknowledgements_in_force(ids), silences.current(datetime.now(UTC), [SPACE])
+        )
+
+    return {
+        "first page, worst first (default)": lambda: fleet.page(ACCOUNT),
+        "first page by name": lambda: fleet.page(ACCOUNT, sort="name"),
+        "first page by kind": lambda: fleet.page(ACCOUNT, sort="kind"),
+        "first page by age of data": lambda: fleet.page(ACCOUNT, sort="age"),
+        "first page by id, descending": lambda: fleet.page(ACCOUNT, sort="id", descending=True),
+        "BLOCKED only": lambda: fleet.page(ACCOUNT, status="BLOCKED"),
+        "LIMITED only, page 2": lambda: fleet.page(ACCOUNT, status="LIMITED", offset=50),
+        "UNKNOWN only (never fetched)": lambda: fleet.page(ACCOUNT, status="UNKNOWN"),
+        "AVAILABLE only": lambda: fleet.page(ACCOUNT, status="AVAILABLE"),
+        "templates only": lambda: fleet.page(ACCOUNT, kind="MESSAGE_TEMPLATE"),
+        "numbers only": lambda: fleet.page(ACCOUNT, kind="PHONE_NUMBER"),
+        "WABAs only": lambda: fleet.page(ACCOUNT, kind="WABA"),
+        "one space": lambda: fleet.page(ACCOUNT, space_id=SPACE),
+        "search a number": lambda: fleet.page(ACCOUNT, search="812 0042 00017"),
+        "search a name": lambda: fleet.page(ACCOUNT, search="Shop 42-"),
+        "search a WABA name": lambda: fleet.page(ACCOUNT, search="Brand 42"),
+        "search an id": lambda: fleet.page(ACCOUNT, search="100042000017"),
+        "search a template name": lambda: fleet.page(ACCOUNT, search="promo_7"),
+        "search matching most nodes": lambda: fleet.page(ACCOUNT, search="shop"),
+        "page 2, counts reused (paging on)": lambda: paging.page(ACCOUNT, offset=50),
+        "page 1000, counts reused (offset 49,950)": lambda: paging.page(ACCOUNT, offset=49_950),
+        "acknowledged/silenced marks of page 1": marks,
+        "counts per status alone (as the first page counts)": lambda: _execute(
+            sessions,
+            counting(ACCOUNT, kind=None, space_id=None, search=None, grouped=not sqlite),
+        ),
+        "first page's rows alone (BLOCKED, name order)": lambda: _execute(
+            sessions,
+            listing(
+                ACCOUNT,
+                kind=None,
+                space_id=None,
+                search=None,
+                health=StatusFilter(status="BLOCKED"),
+                order=Order.NAME,
+                descending=False,
+                offset=0,
+                limit=50,
+                by_space=False,
+            ),
+        ),
+        "node page reads": lambda: asyncio.gather(
+            fleet.node(ACCOUNT, probe),
+            history.get(probe),
+            history.history(probe, 51),
+            fleet.status_changes(probe, datetime.now(UTC) - timedelta(days=30)),
+            alerts.alerts_of_node(ACCOUNT, probe),
+        ),
+    }
+
+
+async def _backend(url: str, args: argparse.Namespace) -> dict[str, float]:
+    engine = create_engine(url)
+    postgres = url.startswith("postgresql")
+    if postgres:
+        async with engine.begin() as connection:
+            await connection.exec_driver_sql("DROP TABLE IF EXISTS alembic_version")
+            await connection.run_sync(Base.metadata.drop_all)
+    await upgrade(engine)
+    sessions = session_factory(engine)
+    started = time.perf_counter()
+    node_ids = await _fill(sessions, args.nodes, args.wabas)
+    if postgres:  # what autovacuum does after a bulk load
+        async with engine.connect() as connection:
+            connection = await connection.execution_options(isolation_level="AUTOCOMMIT")
+            await connection.exec_driver_sql("VACUUM ANALYZE")
+    print(
+        f"{url.split(':')[0]}: filled {len(node_ids)} nodes in {time.perf_counter() - started:.1f} s"
+    )
+    figures = {}
+    for name, call in _cases(sessions, node_ids, not postgres).items():
+        figures[name] = await _median_ms(args.repeat, call)
+    await engine.dispose()
+    return figures
+
+
+def _load() -> str:
+    return "load average " + ", ".join(f"{n:.2f}" for n in os.getloadavg())
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--nodes", type=int, default=100_000)
     parser.add_argument("--wabas", type=int, default=100)
     parser.add_argument("--repeat", type=int, default=5)
-    parser.add_argument("--url", help="a postgresql+asyncpg:// URL (its tables are dropped)")
+    parser.add_argument(
+        "--postgres", metavar="URL", help="a postgresql+asyncpg:// URL (its tables are dropped)"
+    )
+    parser.add_argument("--no-sqlite", action="store_true", help="PostgreSQL only")
     parser.add_argument("--keep", type=Path, help="fill this SQLite file and keep it")
     args = parser.parse_args()
+    print(f"before: {_load()} ({os.cpu_count()} cores)")
+    results: dict[str, dict[str, float]] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        path = args.keep or Path(tmp) / "bench.db"
-        url = args.url or f"sqlite+aiosqlite:///{path}"
-        engine = create_engine(url)
-        if args.url:
-            async with engine.begin() as connection:
-                await connection.exec_driver_sql("DROP TABLE IF EXISTS alembic_version")
-                await connection.run_sync(Base.metadata.drop_all)
-        await upgrade(engine)
-        sessions = session_factory(engine)
-        started = time.perf_counter()
-        node_ids = await _fill(sessions, args.nodes, args.wabas)
-        print(
-            f"filled {len(node_ids)} nodes in {time.perf_counter() - started:.1f} s ({url.split(':')[0]})"
-        )
-        fleet = FleetView(sessions, counts_ttl_seconds=0)  # every figure counts anew
-        paging = FleetView(sessions)
-        alerts = AlertsView(sessions)
-        history = HealthRepository(sessions)
-        probe = node_ids[len(node_ids) // 2]
-        cases: dict[str, Callable[[], Awaitable[object]]] = {
-            "first page, worst first (default)": lambda: fleet.page(ACCOUNT),
-            "first page by name": lambda: fleet.page(ACCOUNT, sort="name"),
-            "first page by age of data": lambda: fleet.page(ACCOUNT, sort="age"),
-            "first page by id, descending": lambda: fleet.page(ACCOUNT, sort="id", descending=True),
-            "BLOCKED only": lambda: fleet.page(ACCOUNT, status="BLOCKED"),
-            "templates only": lambda: fleet.page(ACCOUNT, kind="MESSAGE_TEMPLATE"),
-            "search a number": lambda: fleet.page(ACCOUNT, search="812 0042 00017"),
-            "search a name": lambda: fleet.page(ACCOUNT, search="Shop 42-"),
-            "page 1000 (offset 49,950)": lambda: fleet.page(ACCOUNT, offset=49_950),
-            "page 2, counts reused (paging on)": lambda: paging.page(ACCOUNT, offset=50),
-            "counts per status alone": lambda: _execute(
-                sessions, counting(ACCOUNT, kind=None, space_id=None, search=None)
-            ),
-            "first page's rows alone (BLOCKED, name order)": lambda: _execute(
-                sessions,
-                listing(
-                    ACCOUNT,
-                    kind=None,
-                    space_id=None,
-                    search=None,
-                    health=StatusFilter(status="BLOCKED"),
-                    order=Order.NAME,
-                    descending=False,
-                    offset=0,
-                    limit=50,
-                    by_space=False,
-                ),
-            ),
-            "node page reads": lambda: asyncio.gather(
-                fleet.node(ACCOUNT, probe),
-                history.get(probe),
-                history.history(probe, 51),
-                fleet.status_changes(probe, datetime.now(UTC) - timedelta(days=30)),
-                alerts.alerts_of_node(ACCOUNT, probe),
-            ),
-        }
-        for name, call in cases.items():
-            print(f"{name:48s} {await _median_ms(args.repeat, call):8.1f} ms")
-        await engine.dispose()
+        if not args.no_sqlite:
+            path = args.keep or Path(tmp) / "bench.db"
+            results["sqlite"] = await _backend(f"sqlite+aiosqlite:///{path}", args)
+        if args.postgres:
+            results["postgresql"] = await _backend(args.postgres, args)
+    names = list(next(iter(results.values()))) if results else []
+    print(f"{'median ms of ' + str(args.repeat):48s}" + "".join(f"{b:>12s}" for b in results))
+    for name in names:
+        print(f"{name:48s}" + "".join(f"{r[name]:12.1f}" for r in results.values()))
+    print(f"after: {_load()}")
 
 
 if __name__ == "__main__":

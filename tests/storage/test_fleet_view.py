@@ -4,6 +4,7 @@ kept in Python, whichever index each slice is read through."""
 from __future__ import annotations
 
 import itertools
+from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -198,6 +199,14 @@ async def test_filters_and_search_stay_inside_the_account(
     assert await ids(search="812-0003") == {n.node_id for n in nodes if n.sort_a == "+62 812 0003"}
     one = nodes[5].node_id
     assert await ids(search=one) == {one}
+    # The start of an id, from digits.
+    prefix = one[:-2]
+    assert await ids(search=prefix) == {n.node_id for n in nodes if n.node_id.startswith(prefix)}
+    # The counts per status of a search (one grouped pass) are those of its nodes.
+    shops = [n for n in nodes if any("shop" in t for t in n.texts) or "shop" in (n.waba_name or "")]
+    found = await view.page("acme", search="Shop", limit=1)
+    assert found.counts == Counter(n.status for n in shops)
+    assert found.total == len(shops) > 0
     # LIKE's wildcards are plain characters in a search.
     assert await ids(search="%") == set()
     assert await ids(search="promo_") == set()

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import inspect, select
+from sqlalchemy import inspect, select, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -17,7 +17,13 @@ from wahealth.storage import create_engine, downgrade, session_factory, upgrade
 from wahealth.storage.errors import StorageError
 from wahealth.storage.health import HealthRepository
 from wahealth.storage.migrate import current_revision, head_revision
-from wahealth.storage.models import AccountRow, Base, WabaRow
+from wahealth.storage.models import (
+    OPTIONAL_INDEX_PREFIX,
+    AccountRow,
+    Base,
+    WabaRow,
+    in_models,
+)
 from wahealth.storage.tenancy import TenancyRepository
 
 TABLES = {
@@ -42,7 +48,9 @@ TABLES = {
 
 
 def _diffs(connection: Connection) -> list[Any]:
-    context = MigrationContext.configure(connection, opts={"compare_type": True})
+    context = MigrationContext.configure(
+        connection, opts={"compare_type": True, "include_object": in_models}
+    )
     return list(compare_metadata(context, Base.metadata))
 
 
@@ -61,7 +69,7 @@ async def test_upgrade_builds_the_models_schema(engine: AsyncEngine) -> None:
     async with engine.connect() as connection:
         assert await connection.run_sync(_diffs) == []
         assert await connection.run_sync(_tables) == TABLES | {"alembic_version"}
-    assert await current_revision(engine) == head_revision() == "admin_api"
+    assert await current_revision(engine) == head_revision() == "fleet_search_indexes"
 
 
 async def test_upgrade_twice_is_a_no_op_and_downgrade_removes_everything(
@@ -82,7 +90,7 @@ async def test_upgrade_twice_is_a_no_op_and_downgrade_removes_everything(
 async def test_upgrade_by_url_on_a_sqlite_file(tmp_path: Path) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'by-url.db'}"
     await upgrade(url)
-    assert await current_revision(url) == "admin_api"
+    assert await current_revision(url) == "fleet_search_indexes"
     engine = create_engine(url)
     try:
         async with engine.connect() as connection:
@@ -127,3 +135,49 @@ async def test_times_come_back_aware_utc_and_naive_times_are_refused(
 
     with pytest.raises(StorageError, match="naive datetime"):
         await HealthRepository(sessions).set_next_due("node", datetime(2026, 1, 1))
+
+
+async def test_postgresql_gets_the_search_indexes_where_pg_trgm_is_available(
+    engine: AsyncEngine,
+) -> None:
+    if engine.dialect.name != "postgresql":
+        pytest.skip("trigram indexes are PostgreSQL's")
+    async with engine.connect() as connection:
+        available = await connection.scalar(
+            text("SELECT count(*) FROM pg_available_extensions WHERE name = 'pg_trgm'")
+        )
+    if not available:
+        pytest.skip("pg_trgm is not installed on this server")
+
+    await upgrade(engine)
+
+    async with engine.connect() as connection:
+        indexes = {
+            index["name"]
+            for table in ("phone_numbers", "templates")
+            for index in await connection.run_sync(
+                lambda sync, table=table: inspect(sync).get_indexes(table)
+            )
+        }
+        # The search's plan reads them (a bitmap of each arm's index), not the whole table.
+        await connection.exec_driver_sql("SET enable_seqscan = off")
+        plan = "\n".join(
+            row[0]
+            for row in await connection.exec_driver_sql(
+                "EXPLAIN SELECT id FROM phone_numbers WHERE verified_name ILIKE '%shop 42%'"
+            )
+        )
+    assert {name for name in indexes if name.startswith(OPTIONAL_INDEX_PREFIX)} == {
+        "ix_search_phone_numbers_verified_name",
+        "ix_search_phone_numbers_digits",
+        "ix_search_phone_numbers_id",
+        "ix_search_templates_name",
+        "ix_search_templates_id",
+    }
+    assert "ix_search_phone_numbers_verified_name" in plan
+
+    await downgrade(engine, "dashboard_sign_outs")
+
+    async with engine.connect() as connection:
+        left = await connection.run_sync(lambda sync: inspect(sync).get_indexes("phone_numbers"))
+    assert not [i for i in left if i["name"].startswith(OPTIONAL_INDEX_PREFIX)]

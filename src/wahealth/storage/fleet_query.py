@@ -19,6 +19,7 @@ from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
+    CompoundSelect,
     Executable,
     FromClause,
     Select,
@@ -29,9 +30,11 @@ from sqlalchemy import (
     select,
     union_all,
 )
+from sqlalchemy.orm import aliased
 
 from wahealth.domain.model import NodeKind
 from wahealth.domain.nodes import normalize_phone_number
+from wahealth.storage.fleet_sql import in_subquery, unindexed
 from wahealth.storage.models import (
     AccountRow,
     NodeHealthRow,
@@ -101,8 +104,9 @@ class _Kind:
     name_keys: tuple[Any, ...]  # the branch's own name order (on an index), without the id
     sort_a: Any
     sort_b: Any
-    texts: tuple[Any, ...]  # what a name search matches
+    texts: tuple[Any, ...]  # what a name search matches in the branch's own table
     digits: Any | None  # what a number search matches
+    waba_id: Any | None  # the node's WABA, whose name a search matches too (None: a WABA)
 
 
 def _kinds() -> dict[str, _Kind]:
@@ -127,8 +131,9 @@ def _kinds() -> dict[str, _Kind]:
             (phone.display_phone_number,),
             phone.display_phone_number,
             literal("", String),
-            (phone.verified_name, WabaRow.name),
+            (phone.verified_name,),
             phone.digits,
+            phone.waba_id,
         ),
         NodeKind.MESSAGE_TEMPLATE.value: _Kind(
             NodeKind.MESSAGE_TEMPLATE.value,
@@ -146,8 +151,9 @@ def _kinds() -> dict[str, _Kind]:
             (template.name, template.language),
             template.name,
             template.language,
-            (template.name, WabaRow.name),
+            (template.name,),
             None,
+            template.waba_id,
         ),
         NodeKind.WABA.value: _Kind(
             NodeKind.WABA.value,
@@ -159,6 +165,7 @@ def _kinds() -> dict[str, _Kind]:
             func.coalesce(WabaRow.name, WabaRow.id),
             literal("", String),
             (WabaRow.name,),
+            None,
             None,
         ),
     }
@@ -184,6 +191,9 @@ def _search(kind: _Kind, search: str) -> ColumnElement[bool]:
     pattern = f"%{_escape_like(search)}%"
     found: list[ColumnElement[bool]] = [kind.node_id == search]
     found += [text.ilike(pattern, escape="\\") for text in kind.texts]
+    if kind.waba_id is not None:  # the WABA's name, looked up once (see `fleet_sql`)
+        named = select(WabaRow.id).where(WabaRow.name.ilike(pattern, escape="\\"))
+        found.append(in_subquery(kind.waba_id, named))
     digits = normalize_phone_number(search)
     if len(digits) >= 3 and not any(ch.isalpha() for ch in search):
         if kind.digits is not None:
@@ -192,7 +202,7 @@ def _search(kind: _Kind, search: str) -> ColumnElement[bool]:
     return or_(*found)
 
 
-def _health_condition(health: StatusFilter) -> list[ColumnElement[bool]]:
+def _health_condition(kind: _Kind, health: StatusFilter) -> list[ColumnElement[bool]]:
     h = NodeHealthRow
     if health.status is not None:
         if health.sparse:
@@ -200,7 +210,12 @@ def _health_condition(health: StatusFilter) -> list[ColumnElement[bool]]:
         # Written so that no index on the status applies: the name order's index drives.
         return [func.coalesce(h.can_send_message, UNKNOWN) == health.status]
     if health.health is Health.UNKNOWN:
-        return [h.can_send_message.is_(None)]
+        # The status looked up node by node, not `IS NULL` after the outer join: from that
+        # PostgreSQL would expect no row at all and join every node before sorting; this
+        # way it walks the order's index and stops at the page's end (as SQLite does).
+        known = aliased(NodeHealthRow)
+        status = select(known.can_send_message).where(known.node_id == kind.node_id)
+        return [status.scalar_subquery().is_(None)]
     if health.health is Health.KNOWN:
         return [h.can_send_message.is_not(None)]
     return []
@@ -215,10 +230,10 @@ def _where(
     *,
     by_space: bool = True,
 ) -> list[ColumnElement[bool]]:
-    # `by_space=False` writes the space test so that no index applies to it (on SQLite
-    # and PostgreSQL alike): the planner then walks the order's index and stops at the
-    # page's end, instead of sorting every node of the space.
-    space = WabaRow.space_id if by_space else WabaRow.space_id.concat("")
+    # `by_space=False` writes the space test so that SQLite applies no index to it: it
+    # then walks the order's index and stops at the page's end, instead of sorting every
+    # node of the space. PostgreSQL weighs both from its statistics (see `fleet_sql`).
+    space = WabaRow.space_id if by_space else unindexed(WabaRow.space_id)
     conditions: list[ColumnElement[bool]] = [space.in_(_spaces_of(account))]
     if space_id is not None:
         conditions.append(space == space_id)
@@ -229,7 +244,8 @@ def _where(
     return conditions
 
 
-def _kinds_of(kind: str | None) -> list[_Kind]:
+def kinds_of(kind: str | None) -> list[_Kind]:
+    """The branches a page of `kind` (None: every kind) reads; none for an unknown kind."""
     return list(KINDS.values()) if kind is None else [KINDS[kind]] if kind in KINDS else []
 
 
@@ -269,13 +285,14 @@ def listing(
     by_space: bool = True,
 ) -> Select[Any] | None:
     """One ordered slice of the account's nodes with their health; None when no kind
-    matches. `by_space=False` for a large account (see `_where`)."""
+    matches. `by_space=False` when many nodes match (see `_where`): each branch is then
+    read in the order of its index, up to the slice's end."""
     h = NodeHealthRow
     # Only a slice that may hold never-fetched nodes needs the outer join; an inner one
     # lets the planner start from the health table's indexes.
     outer = health.status is None and health.health is not Health.KNOWN
     branches = []
-    for branch in _kinds_of(kind):
+    for branch in kinds_of(kind):
         columns = [
             branch.node_id.label("node_id"),
             literal(branch.kind, String).label("kind"),
@@ -297,12 +314,19 @@ def listing(
             .select_from(branch.source.join(h, h.node_id == branch.node_id, isouter=outer))
             .where(
                 *_where(branch, account, space_id, search, node_id, by_space=by_space),
-                *_health_condition(health),
+                *_health_condition(branch, health),
             )
-            .order_by(*_directed(_branch_keys(branch, order), descending))
-            .limit(offset + limit)
         )
-        branches.append(select(query.subquery()))
+        if by_space:
+            # Few nodes match: all of them are read first (`OFFSET 0` keeps the planner
+            # from walking the order's index past every node that does not), then sorted.
+            found = query.offset(0).subquery()
+            keys = _outer_keys(found, order)
+            cut = select(found).order_by(*_directed(keys, descending)).limit(offset + limit)
+            branches.append(select(cut.subquery()))
+            continue
+        query = query.order_by(*_directed(_branch_keys(branch, order), descending))
+        branches.append(select(query.limit(offset + limit).subquery()))
     if not branches:
         return None
     fleet = (union_all(*branches) if len(branches) > 1 else branches[0]).subquery("fleet")
@@ -315,19 +339,32 @@ def listing(
 
 
 def counting(
-    account: str, *, kind: str | None, space_id: str | None, search: str | None
+    account: str,
+    *,
+    kind: str | None,
+    space_id: str | None,
+    search: str | None,
+    grouped: bool = True,
 ) -> Executable | None:
-    """(status, how many) of the account's matching nodes, per kind (sum them); None when
-    no kind matches. Status None counts every matching node (known or not): the nodes
-    never fetched are that total less the others.
+    """(status, how many) of the account's matching nodes (sum the rows of a status); None
+    when no kind matches.
 
-    Two cheap passes instead of one outer join: the totals are read from the catalog's
-    indexes alone, the statuses by an inner join on the health table's primary key.
+    `grouped`: one outer join of the matching nodes with their health, grouped by status
+    (None: never fetched); each node is read once, and a search tested once. Otherwise
+    two passes per kind, where status None counts every matching node (known or not) and
+    the nodes never fetched are that total less the others: the totals are read from the
+    catalog's indexes alone, the statuses by an inner join on the health table's primary
+    key (cheaper on SQLite when there is no search to test twice).
     """
     h = NodeHealthRow
     parts: list[Any] = []
-    for branch in _kinds_of(kind):
+    for branch in kinds_of(kind):
         where = _where(branch, account, space_id, search, None)
+        if grouped:
+            parts.append(
+                select(branch.node_id.label("node_id")).select_from(branch.source).where(*where)
+            )
+            continue
         parts.append(
             select(_none().label("status"), func.count().label("nodes"))
             .select_from(branch.source)
@@ -339,4 +376,16 @@ def counting(
             .where(*where, h.can_send_message.is_not(None))
             .group_by(h.can_send_message)
         )
-    return union_all(*parts) if parts else None
+    if not parts:
+        return None
+    if not grouped:
+        return union_all(*parts)
+    matching: Select[Any] | CompoundSelect[Any] = parts[0]
+    if len(parts) > 1:
+        matching = union_all(*parts)
+    nodes = matching.subquery("nodes")
+    return (
+        select(h.can_send_message.label("status"), func.count().label("nodes"))
+        .select_from(nodes.outerjoin(h, h.node_id == nodes.c.node_id))
+        .group_by(h.can_send_message)
+    )

@@ -23,7 +23,15 @@ from wahealth.core.directory import TtlCache
 from wahealth.domain.model import NodeKind
 from wahealth.domain.properties import fields_of
 from wahealth.storage._session import Factory, reading
-from wahealth.storage.fleet_query import UNKNOWN, Health, Order, StatusFilter, counting, listing
+from wahealth.storage.fleet_query import (
+    UNKNOWN,
+    Health,
+    Order,
+    StatusFilter,
+    counting,
+    kinds_of,
+    listing,
+)
 from wahealth.storage.models import PhoneNumberRow, TemplateRow, TransitionRow
 
 STATUSES = ("BLOCKED", "LIMITED", UNKNOWN, "AVAILABLE")  # worst first
@@ -189,18 +197,26 @@ class FleetView:
         first (never fetched before all); `descending` reverses any order.
         """
         search = search.strip() if search and search.strip() else None
-        counts_query = counting(account, kind=kind, space_id=space_id, search=search)
-        if counts_query is None:
+        if not kinds_of(kind):
             return FleetPage([], 0, {})
 
         async def count() -> dict[str, int]:
-            counts: dict[str, int] = {UNKNOWN: 0}
             async with reading(self._sessions) as session:
-                for of, nodes in (await session.execute(counts_query)).all():
-                    # Every node is in the totals (status None), the fetched ones once more.
-                    counts[UNKNOWN] += int(nodes) if of is None else -int(nodes)
-                    if of is not None:
-                        counts[str(of)] = counts.get(str(of), 0) + int(nodes)
+                # One grouped pass, but on SQLite without a search (see `counting`).
+                grouped = search is not None or session.get_bind().dialect.name != "sqlite"
+                query = counting(
+                    account, kind=kind, space_id=space_id, search=search, grouped=grouped
+                )
+                assert query is not None  # a kind matches
+                rows = (await session.execute(query)).all()
+            counts: dict[str, int] = {}
+            for of, nodes in rows:
+                name = UNKNOWN if of is None else str(of)
+                counts[name] = counts.get(name, 0) + int(nodes)
+            if not grouped:  # status None counted every node, the fetched ones once more
+                counts[UNKNOWN] = counts.get(UNKNOWN, 0) - sum(
+                    n for of, n in counts.items() if of != UNKNOWN
+                )
             return {of: n for of, n in counts.items() if n}
 
         key = (account, kind, space_id, search)

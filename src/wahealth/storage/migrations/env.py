@@ -16,7 +16,7 @@ from sqlalchemy.engine import Connection
 
 from wahealth.storage.columns import UTCDateTime
 from wahealth.storage.engine import create_engine
-from wahealth.storage.models import Base
+from wahealth.storage.models import Base, in_models
 
 config = context.config
 target_metadata = Base.metadata
@@ -41,6 +41,7 @@ def run_migrations(connection: Connection) -> None:
         render_as_batch=connection.dialect.name == "sqlite",  # SQLite cannot ALTER much
         compare_type=True,
         render_item=render_item,
+        include_object=in_models,
     )
     with context.begin_transaction():
         context.run_migrations()
