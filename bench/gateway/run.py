@@ -352,7 +352,7 @@ def _run_one(
     warmup, duration = max(1, round(args.warmup)), max(1, round(args.duration))
     path, _ = requests.file(target, int(expected_rps * warmup * 1.5))
     warm = _wrk(port, path, args.concurrency, warmup, server_pid)
-    path, prepared = requests.file(target, int(warm.rps * duration * 1.5))
+    path, prepared = requests.file(target, int(warm.rps * duration * 3))
     result = _wrk(port, path, args.concurrency, duration, server_pid)
     return Row(target, result.rps, result.p50_ms, result.p99_ms, result.failed,
                result.server_cpu, result.client_cpu, body_bytes, prepared, result.sent)  # fmt: skip
