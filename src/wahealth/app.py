@@ -2,7 +2,7 @@
 
 The components are built by `build_components` (the composition root); this module
 adds the HTTP side: the dialects (dispatched before Starlette's router), the web
-adapters, `/healthz`, `/metrics`, the emulator's admin API, and the error handlers.
+adapters, `/healthz` and `/readyz`, `/metrics`, the emulator's admin API, and the error handlers.
 The lifespan runs the start-up work (migrate, apply the config, sync the catalog,
 start the monitor) and closes everything after.
 """
@@ -13,7 +13,6 @@ import contextlib
 import ipaddress
 import os
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +25,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from wahealth.backends import uses_redis
 from wahealth.bootstrap import NewCredentials, apply_config
 from wahealth.components import (
     EMULATOR_WEBHOOK_URL,
@@ -43,6 +43,7 @@ from wahealth.dialects.graph.routes import routes as graph_routes
 from wahealth.logs import configure_logging
 from wahealth.metrics import METRICS_PATH, MetricsMode, metrics_endpoint
 from wahealth.middleware import DirectDialects, RequestIdMiddleware
+from wahealth.readiness import STOP_MARKER_ENV, Probe, Readiness, redis_probe, storage_probe
 from wahealth.settings import Settings, load_settings
 from wahealth.storage import create_engine, session_factory, upgrade
 from wahealth.storage.alerts_view import AlertsView
@@ -66,13 +67,6 @@ log = structlog.get_logger(__name__)
 
 # Paths whose errors are {"error": "..."}; every other unowned path answers like Graph.
 PLAIN_ERROR_PREFIXES = ("/_emulator/", "/api/")
-
-
-@dataclass
-class Readiness:
-    """Whether the lifespan's start-up work is done (and shutdown not begun)."""
-
-    ready: bool = False
 
 
 async def _internal_error(request: Request, exc: Exception) -> Response:
@@ -116,12 +110,6 @@ class LoopbackOnly:
 
 def _routes(components: Components, readiness: Readiness) -> list[BaseRoute]:
     settings = components.settings
-
-    async def healthz(request: Request) -> Response:
-        if not readiness.ready:
-            return JSONResponse({"status": "starting"}, status_code=503)
-        return JSONResponse({"status": "ok"})
-
     webhooks = MetaWebhookEndpoint(
         verify_token=settings.meta_webhooks.verify_token,
         app_secret=settings.meta_webhooks.app_secret,
@@ -131,7 +119,7 @@ def _routes(components: Components, readiness: Readiness) -> list[BaseRoute]:
     )
     if components.emulator_webhooks is not None:
         components.emulator_webhooks.target = Starlette(routes=webhooks.routes())
-    routes: list[BaseRoute] = [Route("/healthz", healthz, methods=["GET"])]
+    routes: list[BaseRoute] = [*readiness.routes()]
     if components.metrics is not None:
         mode = MetricsMode(settings.metrics.mode)
         routes.append(Route(METRICS_PATH, metrics_endpoint(components.metrics, mode)))
@@ -162,10 +150,33 @@ def _routes(components: Components, readiness: Readiness) -> list[BaseRoute]:
     return routes
 
 
-def create_app(settings: Settings, *, overrides: Overrides | None = None) -> Starlette:
-    """The wahealth ASGI application for these settings."""
+def _readiness(components: Components, stop_marker: Path | None) -> Readiness:
+    """Storage, and each Redis the settings use, probed through the components' clients."""
+    settings = components.settings
+    probes: dict[str, Probe] = {"storage": storage_probe(components.engine)}
+    roles: dict[str, list[str]] = {}
+    for role, url in (("cache", settings.cache.url), ("ratelimit", settings.ratelimit.url)):
+        if uses_redis(url):
+            roles.setdefault(url, []).append(role)
+    for url, used_by in roles.items():
+        # Named by role, never by URL: a URL may carry a password.
+        name = "redis" if len(roles) == 1 else f"redis ({', '.join(used_by)})"
+        probes[name] = redis_probe(components.redis.for_url(url))
+    return Readiness(
+        probes, timeout_seconds=settings.server.ready_timeout_seconds, stop_marker=stop_marker
+    )
+
+
+def create_app(
+    settings: Settings, *, overrides: Overrides | None = None, stop_marker: Path | None = None
+) -> Starlette:
+    """The wahealth ASGI application for these settings.
+
+    `stop_marker`: a file whose existence means "stopping" (`/readyz` answers 503); the
+    server creates it on SIGTERM, before its drain period.
+    """
     components = build_components(settings, overrides)
-    readiness = Readiness()
+    readiness = _readiness(components, stop_marker)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -178,12 +189,12 @@ def create_app(settings: Settings, *, overrides: Overrides | None = None) -> Sta
             if components.emulator is not None:
                 # Webhooks the emulator is still sending reach a running monitor first.
                 stack.push_async_callback(emulator_state(components.emulator).webhooks.drain)
-            readiness.ready = True
+            readiness.started = True
             log.info("wahealth ready", upstream=components.settings.upstream.kind)
             try:
                 yield
             finally:
-                readiness.ready = False
+                readiness.stopping = True
 
     queries = components.queries
     gate = PreSendGate(queries, components.catalog)
@@ -260,6 +271,8 @@ async def prepare_storage(settings: Settings) -> NewCredentials | None:
 
 def app_from_environment() -> Starlette:
     """Factory for server workers: settings from $WAHEALTH_CONFIG and the environment."""
-    configure_logging()
     config = os.environ.get("WAHEALTH_CONFIG")
-    return create_app(load_settings(Path(config) if config else None))
+    settings = load_settings(Path(config) if config else None)
+    configure_logging(settings.server.log_level)
+    marker = os.environ.get(STOP_MARKER_ENV)
+    return create_app(settings, stop_marker=Path(marker) if marker else None)

@@ -9,6 +9,7 @@ import shutil
 import socket
 import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -112,6 +113,21 @@ def _metrics_directory(settings: Settings) -> Iterator[None]:
         shutil.rmtree(directory, ignore_errors=True)
 
 
+@contextlib.contextmanager
+def _stop_marker() -> Iterator[Path]:
+    """A fresh private directory for the file that tells every worker "stopping"."""
+    from wahealth.readiness import STOP_MARKER_ENV
+
+    directory = Path(tempfile.mkdtemp(prefix="wahealth-stop-"))  # mode 0700
+    marker = directory / "stopping"
+    os.environ[STOP_MARKER_ENV] = str(marker)
+    try:
+        yield marker
+    finally:
+        os.environ.pop(STOP_MARKER_ENV, None)
+        shutil.rmtree(directory, ignore_errors=True)
+
+
 @app.command()
 def serve(
     config: ConfigOption = None,
@@ -120,8 +136,9 @@ def serve(
     workers: Annotated[int | None, typer.Option(help="Worker processes.")] = None,
 ) -> None:
     """Run the gateway (CAMS, 360dialog and Graph dialects) on granian."""
-    from granian import Granian
     from granian.constants import Interfaces
+
+    from wahealth.cli._draining import DrainingGranian
 
     settings = settings_from(config)
     updates = {
@@ -152,8 +169,8 @@ def serve(
     for name, value in updates.items():
         os.environ[f"WAHEALTH_SERVER__{name.upper()}"] = str(value)
     console.print(f"wahealth listening on http://{server.host}:{server.port}", highlight=False)
-    with _metrics_directory(settings):
-        Granian(
+    with _metrics_directory(settings), _stop_marker() as stop_marker:
+        DrainingGranian(
             "wahealth.app:app_from_environment",
             address=server.host,
             port=server.port,
@@ -161,4 +178,6 @@ def serve(
             workers=server.workers,
             factory=True,
             log_access=False,
+            drain_seconds=server.drain_seconds,
+            stop_marker=stop_marker,
         ).serve()
