@@ -41,6 +41,7 @@ from wahealth.dialects.cams.routes import routes as cams_routes
 from wahealth.dialects.d360.routes import routes as d360_routes
 from wahealth.dialects.graph.routes import routes as graph_routes
 from wahealth.logs import configure_logging
+from wahealth.master_key import refuse_a_new_key, verify_master_key
 from wahealth.metrics import METRICS_PATH, MetricsMode, metrics_endpoint
 from wahealth.middleware import DirectDialects, RequestIdMiddleware
 from wahealth.readiness import STOP_MARKER_ENV, Probe, Readiness, redis_probe, storage_probe
@@ -49,6 +50,7 @@ from wahealth.storage import create_engine, session_factory, upgrade
 from wahealth.storage.alerts_view import AlertsView
 from wahealth.storage.credentials import CredentialRepository
 from wahealth.storage.fleet_view import FleetView
+from wahealth.storage.master_key_checks import MasterKeyCheckRepository
 from wahealth.storage.sign_outs import SignOutRepository
 from wahealth.storage.tenancy import TenancyRepository
 from wahealth.upstream.emulator.app import emulator_state
@@ -236,6 +238,8 @@ class WahealthApp(Starlette):
 async def _start(components: Components) -> None:
     settings = components.settings
     await upgrade(settings.storage.url)
+    checks = MasterKeyCheckRepository(components.sessions)
+    await verify_master_key(settings, components.secretbox, checks)
     created = await apply_config(
         settings, components.tenancy, components.credentials, components.secretbox
     )
@@ -253,12 +257,19 @@ async def _start(components: Components) -> None:
 
 
 async def prepare_storage(settings: Settings) -> NewCredentials | None:
-    """Migrate and apply the config once (the CLI does this before starting workers)."""
+    """Migrate, check the master key and apply the config once (before workers start).
+
+    `MasterKeyRefused` when this replica's key is not the stored secrets' key, or when it has
+    none and the database holds secrets (no key is created then).
+    """
     await upgrade(settings.storage.url)
     engine = create_engine(settings.storage.url)
     try:
         sessions = session_factory(engine)
+        checks = MasterKeyCheckRepository(sessions)
+        await refuse_a_new_key(settings, checks)
         secretbox = open_secretbox(settings)
+        await verify_master_key(settings, secretbox, checks)
         return await apply_config(
             settings,
             TenancyRepository(sessions),

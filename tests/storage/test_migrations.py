@@ -36,6 +36,7 @@ TABLES = {
     "silences",
     "acknowledgements",
     "dashboard_sign_outs",
+    "master_key_check",
 }
 
 
@@ -59,7 +60,7 @@ async def test_upgrade_builds_the_models_schema(engine: AsyncEngine) -> None:
     async with engine.connect() as connection:
         assert await connection.run_sync(_diffs) == []
         assert await connection.run_sync(_tables) == TABLES | {"alembic_version"}
-    assert await current_revision(engine) == head_revision() == "dashboard_sign_outs"
+    assert await current_revision(engine) == head_revision() == "master_key_check"
 
 
 async def test_upgrade_twice_is_a_no_op_and_downgrade_removes_everything(
@@ -80,7 +81,7 @@ async def test_upgrade_twice_is_a_no_op_and_downgrade_removes_everything(
 async def test_upgrade_by_url_on_a_sqlite_file(tmp_path: Path) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'by-url.db'}"
     await upgrade(url)
-    assert await current_revision(url) == "dashboard_sign_outs"
+    assert await current_revision(url) == "master_key_check"
     engine = create_engine(url)
     try:
         async with engine.connect() as connection:

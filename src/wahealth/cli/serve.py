@@ -159,8 +159,12 @@ def serve(
     # the demo credentials.
     if (why := _why_not_listen(server.host, server.port)) is not None:
         fail(f"cannot listen on {_shown(server.host, server.port)}: {why}", EXIT_CONFLICT)
+    from wahealth.master_key import MasterKeyRefused
+
     try:
         asyncio.run(_prepare(settings))
+    except MasterKeyRefused as exc:
+        fail(f"refusing to start: {exc}")
     except Exception as exc:  # noqa: BLE001 — one clear line instead of a traceback
         fail(f"cannot prepare storage: {exc}")
     # Workers load settings the usual way (file + environment); pass our choices through both.
