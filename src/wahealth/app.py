@@ -14,7 +14,7 @@ import ipaddress
 import os
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 from starlette.applications import Starlette
@@ -25,6 +25,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from wahealth.access_log import AccessLog, AccessLogMiddleware, LoggedDialects
 from wahealth.backends import uses_redis
 from wahealth.bootstrap import NewCredentials, apply_config
 from wahealth.components import (
@@ -43,7 +44,7 @@ from wahealth.dialects.graph.routes import routes as graph_routes
 from wahealth.logs import configure_logging
 from wahealth.master_key import refuse_a_new_key, verify_master_key
 from wahealth.metrics import METRICS_PATH, MetricsMode, metrics_endpoint
-from wahealth.middleware import DirectDialects, RequestIdMiddleware
+from wahealth.middleware import DirectDialects, RequestIdMiddleware, Target
 from wahealth.readiness import STOP_MARKER_ENV, Probe, Readiness, redis_probe, storage_probe
 from wahealth.settings import Settings, load_settings
 from wahealth.storage import create_engine, session_factory, upgrade
@@ -200,29 +201,46 @@ def create_app(
 
     queries = components.queries
     gate = PreSendGate(queries, components.catalog)
-    dialects = [
-        *cams_routes(queries),
-        *d360_routes(queries),
-        *graph_routes(queries, components.graph_reads),
-        *gate_routes(gate),  # a send loop's hot path too
-    ]
+    by_dialect = {
+        "cams": cams_routes(queries),
+        "d360": d360_routes(queries),
+        "graph": graph_routes(queries, components.graph_reads),
+        "gate": gate_routes(gate),  # a send loop's hot path too
+    }
+    dialects = [route for routes in by_dialect.values() for route in routes]
     metrics = components.metrics
     observe = metrics.instruments.observe_request if metrics is not None else None
+    plain = DirectDialects(dialects, observe)
+    direct: DialectServer = plain
+    middleware = [Middleware(RequestIdMiddleware, observe=observe)]
+    if settings.server.access_log:  # chosen once: with the log off, requests pay nothing
+        access_log = AccessLog()
+        dialect_of = {r.endpoint: name for name, rs in by_dialect.items() for r in rs}
+        direct = LoggedDialects(plain, dialect_of, access_log)
+        middleware.insert(0, Middleware(AccessLogMiddleware, log=access_log))
     app = WahealthApp(
-        DirectDialects(dialects, observe),
+        direct,
         routes=[*_routes(components, readiness), *dialects],
         lifespan=lifespan,
-        middleware=[Middleware(RequestIdMiddleware, observe=observe)],
+        middleware=middleware,
         exception_handlers={HTTPException: _http_error, Exception: _internal_error},
     )
     app.state.components = components
     return app
 
 
+class DialectServer(Protocol):
+    """What serves the dialect paths: `DirectDialects`, or it with the access log."""
+
+    def match(self, scope: Scope) -> Target | None: ...
+
+    async def serve(self, target: Target, scope: Scope, receive: Receive, send: Send) -> None: ...
+
+
 class WahealthApp(Starlette):
     """Starlette, with the dialect paths served before its middleware stack (the hot path)."""
 
-    def __init__(self, dialects: DirectDialects, **options: Any) -> None:
+    def __init__(self, dialects: DialectServer, **options: Any) -> None:
         super().__init__(**options)
         self._dialects = dialects
 

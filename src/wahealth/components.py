@@ -17,6 +17,7 @@ import httpx
 from starlette.applications import Starlette
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from wahealth.access_log import account_noting
 from wahealth.auth.cams_signature import CamsSignatureVerifier
 from wahealth.auth.secretbox import SecretBox, SecretBoxError
 from wahealth.auth.tokens import hash_token
@@ -233,6 +234,8 @@ def build_components(settings: Settings, overrides: Overrides | None = None) -> 
     if instruments is not None:
         cache = instrumented_cache(cache, instruments)
         limiter = instrumented_limiter(limiter)
+    if settings.server.access_log:
+        limiter = account_noting(limiter)  # the access log's account field
     nonces = overrides.nonces or create_nonce_store(settings.cache.url, redis)
     graph, emulator, forward = _graph(settings, overrides, instruments)
     sender = build_sender(settings, sessions, secretbox)
