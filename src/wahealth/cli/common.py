@@ -28,7 +28,6 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from wahealth.auth.secretbox import SecretBox, SecretBoxError
-from wahealth.logs import configure_logging
 from wahealth.settings import ConfigError, Settings, load_settings, master_key_of
 from wahealth.storage import create_engine, session_factory, upgrade
 from wahealth.storage.errors import Conflict, NotFound, StorageError
@@ -91,11 +90,9 @@ def settings_from(config: Path | None, *, exit_code: int = EXIT_USAGE) -> Settin
     """The settings `serve` reads: --config, else $WAHEALTH_CONFIG, then WAHEALTH_* variables."""
     path = config or (Path(p) if (p := os.environ.get("WAHEALTH_CONFIG")) else None)
     try:
-        settings = load_settings(path)
+        return load_settings(path)
     except ConfigError as exc:
         fail(_config_problem(exc), exit_code)
-    configure_logging(settings.server.log_level)
-    return settings
 
 
 def _config_problem(exc: ConfigError, shown: int = 3) -> str:

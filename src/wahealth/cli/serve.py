@@ -17,6 +17,7 @@ import typer
 from wahealth.bootstrap import DEMO_ACCOUNT, DEMO_PHONE_NUMBER_ID, DEMO_SPACE
 from wahealth.cli._app import app
 from wahealth.cli.common import EXIT_CONFLICT, ConfigOption, console, fail, settings_from
+from wahealth.logs import configure_logging
 from wahealth.settings import Settings
 
 
@@ -149,6 +150,7 @@ def serve(
             update={"server": settings.server.model_copy(update=updates)}
         )
     server = settings.server
+    configure_logging(server.log_level)  # the workers do the same (`app_from_environment`)
     if server.workers > 1 and (
         settings.ratelimit.url.startswith("memory") or settings.cache.url.startswith("memory")
     ):
