@@ -2,7 +2,7 @@
 
 The components are built by `build_components` (the composition root); this module
 adds the HTTP side: the dialects (dispatched before Starlette's router), the web
-adapters, `/healthz`, `/metrics`, the emulator's admin API, and the error handlers.
+adapters, `/healthz` and `/readyz`, `/metrics`, the emulator's admin API, and the error handlers.
 The lifespan runs the start-up work (migrate, apply the config, sync the catalog,
 start the monitor) and closes everything after.
 """
@@ -13,9 +13,8 @@ import contextlib
 import ipaddress
 import os
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 from starlette.applications import Starlette
@@ -26,7 +25,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from wahealth.access_log import AccessLog, AccessLogMiddleware, LoggedDialects
 from wahealth.admin.endpoints import admin_routes
+from wahealth.backends import uses_redis
 from wahealth.bootstrap import NewCredentials, apply_config
 from wahealth.components import (
     EMULATOR_WEBHOOK_URL,
@@ -42,13 +43,16 @@ from wahealth.dialects.cams.routes import routes as cams_routes
 from wahealth.dialects.d360.routes import routes as d360_routes
 from wahealth.dialects.graph.routes import routes as graph_routes
 from wahealth.logs import configure_logging
+from wahealth.master_key import refuse_a_new_key, verify_master_key
 from wahealth.metrics import METRICS_PATH, MetricsMode, metrics_endpoint
-from wahealth.middleware import DirectDialects, RequestIdMiddleware
+from wahealth.middleware import DirectDialects, RequestIdMiddleware, Target
+from wahealth.readiness import STOP_MARKER_ENV, Probe, Readiness, redis_probe, storage_probe
 from wahealth.settings import Settings, load_settings
 from wahealth.storage import create_engine, session_factory, upgrade
 from wahealth.storage.alerts_view import AlertsView
 from wahealth.storage.credentials import CredentialRepository
 from wahealth.storage.fleet_view import FleetView
+from wahealth.storage.master_key_checks import MasterKeyCheckRepository
 from wahealth.storage.sign_outs import SignOutRepository
 from wahealth.storage.tenancy import TenancyRepository
 from wahealth.upstream.emulator.app import emulator_state
@@ -67,13 +71,6 @@ log = structlog.get_logger(__name__)
 
 # Paths whose errors are {"error": "..."}; every other unowned path answers like Graph.
 PLAIN_ERROR_PREFIXES = ("/_emulator/", "/api/")
-
-
-@dataclass
-class Readiness:
-    """Whether the lifespan's start-up work is done (and shutdown not begun)."""
-
-    ready: bool = False
 
 
 async def _internal_error(request: Request, exc: Exception) -> Response:
@@ -117,12 +114,6 @@ class LoopbackOnly:
 
 def _routes(components: Components, readiness: Readiness) -> list[BaseRoute]:
     settings = components.settings
-
-    async def healthz(request: Request) -> Response:
-        if not readiness.ready:
-            return JSONResponse({"status": "starting"}, status_code=503)
-        return JSONResponse({"status": "ok"})
-
     webhooks = MetaWebhookEndpoint(
         verify_token=settings.meta_webhooks.verify_token,
         app_secret=settings.meta_webhooks.app_secret,
@@ -132,7 +123,7 @@ def _routes(components: Components, readiness: Readiness) -> list[BaseRoute]:
     )
     if components.emulator_webhooks is not None:
         components.emulator_webhooks.target = Starlette(routes=webhooks.routes())
-    routes: list[BaseRoute] = [Route("/healthz", healthz, methods=["GET"])]
+    routes: list[BaseRoute] = [*readiness.routes()]
     if components.metrics is not None:
         mode = MetricsMode(settings.metrics.mode)
         routes.append(Route(METRICS_PATH, metrics_endpoint(components.metrics, mode)))
@@ -164,10 +155,33 @@ def _routes(components: Components, readiness: Readiness) -> list[BaseRoute]:
     return routes
 
 
-def create_app(settings: Settings, *, overrides: Overrides | None = None) -> Starlette:
-    """The wahealth ASGI application for these settings."""
+def _readiness(components: Components, stop_marker: Path | None) -> Readiness:
+    """Storage, and each Redis the settings use, probed through the components' clients."""
+    settings = components.settings
+    probes: dict[str, Probe] = {"storage": storage_probe(components.engine)}
+    roles: dict[str, list[str]] = {}
+    for role, url in (("cache", settings.cache.url), ("ratelimit", settings.ratelimit.url)):
+        if uses_redis(url):
+            roles.setdefault(url, []).append(role)
+    for url, used_by in roles.items():
+        # Named by role, never by URL: a URL may carry a password.
+        name = "redis" if len(roles) == 1 else f"redis ({', '.join(used_by)})"
+        probes[name] = redis_probe(components.redis.for_url(url))
+    return Readiness(
+        probes, timeout_seconds=settings.server.ready_timeout_seconds, stop_marker=stop_marker
+    )
+
+
+def create_app(
+    settings: Settings, *, overrides: Overrides | None = None, stop_marker: Path | None = None
+) -> Starlette:
+    """The wahealth ASGI application for these settings.
+
+    `stop_marker`: a file whose existence means "stopping" (`/readyz` answers 503); the
+    server creates it on SIGTERM, before its drain period.
+    """
     components = build_components(settings, overrides)
-    readiness = Readiness()
+    readiness = _readiness(components, stop_marker)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -180,38 +194,55 @@ def create_app(settings: Settings, *, overrides: Overrides | None = None) -> Sta
             if components.emulator is not None:
                 # Webhooks the emulator is still sending reach a running monitor first.
                 stack.push_async_callback(emulator_state(components.emulator).webhooks.drain)
-            readiness.ready = True
+            readiness.started = True
             log.info("wahealth ready", upstream=components.settings.upstream.kind)
             try:
                 yield
             finally:
-                readiness.ready = False
+                readiness.stopping = True
 
     queries = components.queries
     gate = PreSendGate(queries, components.catalog)
-    dialects = [
-        *cams_routes(queries),
-        *d360_routes(queries),
-        *graph_routes(queries, components.graph_reads),
-        *gate_routes(gate),  # a send loop's hot path too
-    ]
+    by_dialect = {
+        "cams": cams_routes(queries),
+        "d360": d360_routes(queries),
+        "graph": graph_routes(queries, components.graph_reads),
+        "gate": gate_routes(gate),  # a send loop's hot path too
+    }
+    dialects = [route for routes in by_dialect.values() for route in routes]
     metrics = components.metrics
     observe = metrics.instruments.observe_request if metrics is not None else None
+    plain = DirectDialects(dialects, observe)
+    direct: DialectServer = plain
+    middleware = [Middleware(RequestIdMiddleware, observe=observe)]
+    if settings.server.access_log:  # chosen once: with the log off, requests pay nothing
+        access_log = AccessLog()
+        dialect_of = {r.endpoint: name for name, rs in by_dialect.items() for r in rs}
+        direct = LoggedDialects(plain, dialect_of, access_log)
+        middleware.insert(0, Middleware(AccessLogMiddleware, log=access_log))
     app = WahealthApp(
-        DirectDialects(dialects, observe),
+        direct,
         routes=[*_routes(components, readiness), *dialects],
         lifespan=lifespan,
-        middleware=[Middleware(RequestIdMiddleware, observe=observe)],
+        middleware=middleware,
         exception_handlers={HTTPException: _http_error, Exception: _internal_error},
     )
     app.state.components = components
     return app
 
 
+class DialectServer(Protocol):
+    """What serves the dialect paths: `DirectDialects`, or it with the access log."""
+
+    def match(self, scope: Scope) -> Target | None: ...
+
+    async def serve(self, target: Target, scope: Scope, receive: Receive, send: Send) -> None: ...
+
+
 class WahealthApp(Starlette):
     """Starlette, with the dialect paths served before its middleware stack (the hot path)."""
 
-    def __init__(self, dialects: DirectDialects, **options: Any) -> None:
+    def __init__(self, dialects: DialectServer, **options: Any) -> None:
         super().__init__(**options)
         self._dialects = dialects
 
@@ -227,6 +258,8 @@ class WahealthApp(Starlette):
 async def _start(components: Components) -> None:
     settings = components.settings
     await upgrade(settings.storage.url)
+    checks = MasterKeyCheckRepository(components.sessions)
+    await verify_master_key(settings, components.secretbox, checks)
     created = await apply_config(
         settings, components.tenancy, components.credentials, components.secretbox
     )
@@ -244,12 +277,19 @@ async def _start(components: Components) -> None:
 
 
 async def prepare_storage(settings: Settings) -> NewCredentials | None:
-    """Migrate and apply the config once (the CLI does this before starting workers)."""
+    """Migrate, check the master key and apply the config once (before workers start).
+
+    `MasterKeyRefused` when this replica's key is not the stored secrets' key, or when it has
+    none and the database holds secrets (no key is created then).
+    """
     await upgrade(settings.storage.url)
     engine = create_engine(settings.storage.url)
     try:
         sessions = session_factory(engine)
+        checks = MasterKeyCheckRepository(sessions)
+        await refuse_a_new_key(settings, checks)
         secretbox = open_secretbox(settings)
+        await verify_master_key(settings, secretbox, checks)
         return await apply_config(
             settings,
             TenancyRepository(sessions),
@@ -262,6 +302,8 @@ async def prepare_storage(settings: Settings) -> NewCredentials | None:
 
 def app_from_environment() -> Starlette:
     """Factory for server workers: settings from $WAHEALTH_CONFIG and the environment."""
-    configure_logging()
     config = os.environ.get("WAHEALTH_CONFIG")
-    return create_app(load_settings(Path(config) if config else None))
+    settings = load_settings(Path(config) if config else None)
+    configure_logging(settings.server.log_level)
+    marker = os.environ.get(STOP_MARKER_ENV)
+    return create_app(settings, stop_marker=Path(marker) if marker else None)

@@ -32,6 +32,11 @@ def _is_memory(url: str, what: str) -> bool:
     return scheme == "memory"
 
 
+def uses_redis(url: str) -> bool:
+    """Whether a backend URL names Redis (rather than this process's memory)."""
+    return urlsplit(url).scheme.lower() in _REDIS_SCHEMES
+
+
 @dataclass
 class RedisClients:
     """One client per Redis URL, created on first use and closed together."""

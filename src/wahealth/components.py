@@ -19,6 +19,7 @@ import httpx
 from starlette.applications import Starlette
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from wahealth.access_log import account_noting
 from wahealth.admin.service import AdminStores
 from wahealth.admin.tokens import AdminTokens
 from wahealth.auth.cams_signature import CamsSignatureVerifier
@@ -261,6 +262,8 @@ def build_components(settings: Settings, overrides: Overrides | None = None) -> 
     if instruments is not None:
         cache = instrumented_cache(cache, instruments)
         limiter = instrumented_limiter(limiter)
+    if settings.server.access_log:
+        limiter = account_noting(limiter)  # the access log's account field
     nonces = overrides.nonces or create_nonce_store(settings.cache.url, redis)
     graph, emulator, forward = _graph(settings, overrides, instruments)
     sender = build_sender(settings, sessions, secretbox)

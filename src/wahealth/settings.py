@@ -25,6 +25,14 @@ class ServerSettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
     workers: int = Field(default=1, ge=1)
+    # On SIGTERM, /readyz answers 503 at once while requests are still served for this long,
+    # so a load balancer's health check takes the replica out before its socket closes.
+    drain_seconds: float = Field(default=5.0, ge=0, le=300)
+    # Each /readyz probe (storage, Redis) gives up after this long and counts as failed.
+    ready_timeout_seconds: float = Field(default=1.0, gt=0, le=30)
+    # One structured log line per request (request id, dialect, account, status, latency).
+    access_log: bool = False
+    log_level: Literal["debug", "info", "warning", "error", "critical"] = "info"
 
 
 class StorageSettings(_Section):

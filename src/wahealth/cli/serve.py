@@ -9,6 +9,7 @@ import shutil
 import socket
 import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -16,6 +17,7 @@ import typer
 from wahealth.bootstrap import DEMO_ACCOUNT, DEMO_PHONE_NUMBER_ID, DEMO_SPACE
 from wahealth.cli._app import app
 from wahealth.cli.common import EXIT_CONFLICT, ConfigOption, console, fail, settings_from
+from wahealth.logs import configure_logging
 from wahealth.settings import Settings
 
 
@@ -112,6 +114,21 @@ def _metrics_directory(settings: Settings) -> Iterator[None]:
         shutil.rmtree(directory, ignore_errors=True)
 
 
+@contextlib.contextmanager
+def _stop_marker() -> Iterator[Path]:
+    """A fresh private directory for the file that tells every worker "stopping"."""
+    from wahealth.readiness import STOP_MARKER_ENV
+
+    directory = Path(tempfile.mkdtemp(prefix="wahealth-stop-"))  # mode 0700
+    marker = directory / "stopping"
+    os.environ[STOP_MARKER_ENV] = str(marker)
+    try:
+        yield marker
+    finally:
+        os.environ.pop(STOP_MARKER_ENV, None)
+        shutil.rmtree(directory, ignore_errors=True)
+
+
 @app.command()
 def serve(
     config: ConfigOption = None,
@@ -120,8 +137,9 @@ def serve(
     workers: Annotated[int | None, typer.Option(help="Worker processes.")] = None,
 ) -> None:
     """Run the gateway (CAMS, 360dialog and Graph dialects) on granian."""
-    from granian import Granian
     from granian.constants import Interfaces
+
+    from wahealth.cli._draining import DrainingGranian
 
     settings = settings_from(config)
     updates = {
@@ -132,6 +150,7 @@ def serve(
             update={"server": settings.server.model_copy(update=updates)}
         )
     server = settings.server
+    configure_logging(server.log_level)  # the workers do the same (`app_from_environment`)
     if server.workers > 1 and (
         settings.ratelimit.url.startswith("memory") or settings.cache.url.startswith("memory")
     ):
@@ -142,8 +161,12 @@ def serve(
     # the demo credentials.
     if (why := _why_not_listen(server.host, server.port)) is not None:
         fail(f"cannot listen on {_shown(server.host, server.port)}: {why}", EXIT_CONFLICT)
+    from wahealth.master_key import MasterKeyRefused
+
     try:
         asyncio.run(_prepare(settings))
+    except MasterKeyRefused as exc:
+        fail(f"refusing to start: {exc}")
     except Exception as exc:  # noqa: BLE001 — one clear line instead of a traceback
         fail(f"cannot prepare storage: {exc}")
     # Workers load settings the usual way (file + environment); pass our choices through both.
@@ -152,8 +175,8 @@ def serve(
     for name, value in updates.items():
         os.environ[f"WAHEALTH_SERVER__{name.upper()}"] = str(value)
     console.print(f"wahealth listening on http://{server.host}:{server.port}", highlight=False)
-    with _metrics_directory(settings):
-        Granian(
+    with _metrics_directory(settings), _stop_marker() as stop_marker:
+        DrainingGranian(
             "wahealth.app:app_from_environment",
             address=server.host,
             port=server.port,
@@ -161,4 +184,6 @@ def serve(
             workers=server.workers,
             factory=True,
             log_access=False,
+            drain_seconds=server.drain_seconds,
+            stop_marker=stop_marker,
         ).serve()

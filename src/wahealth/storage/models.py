@@ -352,3 +352,17 @@ class AuditRow(Base):
     action: Mapped[str]
     target: Mapped[str]
     details: Mapped[dict[str, Any]]
+
+
+class MasterKeyCheckRow(Base):
+    """Which master key the stored secrets are under: a keyed digest of a fixed text.
+
+    One row (id 1). A replica whose key gives another digest refuses to start; the digest
+    reveals nothing of the key.
+    """
+
+    __tablename__ = "master_key_check"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    digest: Mapped[str]
+    updated_at: Mapped[datetime]
