@@ -15,7 +15,9 @@ account with one space:
    node, which is when a refreshed node counts: fetched and recorded), read from the
    SQLite file; then the RSS of its process tree (granian's main process and worker).
 
-Everything is bounded: each phase gives up after `--timeout` seconds.
+Everything is bounded: each phase gives up after `--timeout` seconds. The machine's load
+average is printed beside the figures (other work on its cores slows both processes);
+`--logs DIR` keeps each server's log there.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import argparse
 import contextlib
 import json
 import os
+import shutil
 import signal
 import socket
 import sqlite3
@@ -222,11 +225,16 @@ def _serve(workdir: Path, config: Path, expect_numbers: int, expect_nodes: int,
         log.close()
 
 
+def _load(averages: tuple[float, float, float]) -> str:
+    return ", ".join(f"{value:.2f}" for value in averages)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--phone-numbers", type=int, default=100_000)
     parser.add_argument("--wabas", type=int, default=200)
     parser.add_argument("--timeout", type=float, default=180.0, help="seconds per phase, at most")
+    parser.add_argument("--logs", type=Path, help="keep each server's log in this directory")
     args = parser.parse_args()
     wabas = [synthetic_waba_id(i) for i in range(args.wabas)]
     nodes = args.phone_numbers + args.wabas
@@ -234,7 +242,10 @@ def main() -> None:
         workdir = Path(tmp)
         scenario_file = workdir / "scenario.yaml"
         scenario = synthetic_scenario(args.phone_numbers, wabas=args.wabas)
-        scenario_file.write_text(yaml.safe_dump(scenario.model_dump(mode="json")), "utf-8")
+        # libyaml's dumper when built in: the pure-Python one takes a minute at 100,000 numbers.
+        dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+        text = yaml.dump(scenario.model_dump(mode="json"), Dumper=dumper)
+        scenario_file.write_text(text, "utf-8")
         with _emulator(scenario_file, args.timeout) as url:
             print(f"emulator {url}: {args.phone_numbers:,} phone numbers on {args.wabas} WABAs")
             empty_dir, fleet_dir = workdir / "empty", workdir / "fleet"
@@ -244,8 +255,14 @@ def main() -> None:
                            args.timeout)  # fmt: skip
             print(f"no nodes: ready in {empty.ready_seconds:.1f} s, "
                   f"RSS {empty.rss_bytes / 2**20:.0f} MB")  # fmt: skip
+            load_before = os.getloadavg()
             fleet = _serve(fleet_dir, _config(fleet_dir, url, wabas, _free_port()),
                            args.phone_numbers, nodes, args.timeout)  # fmt: skip
+            load_after = os.getloadavg()
+            if args.logs is not None:
+                args.logs.mkdir(parents=True, exist_ok=True)
+                for name, directory in (("empty", empty_dir), ("fleet", fleet_dir)):
+                    shutil.copy(directory / "serve.log", args.logs / f"serve-{name}.log")
     print(f"\n{'':<34} {'measured':>10} {'target':>8}")
     print(f"{'RSS, no nodes':<34} {empty.rss_bytes / 2**20:>7.0f} MB")
     print(f"{'RSS after every node fetched once':<34} {fleet.rss_bytes / 2**20:>7.0f} MB "
@@ -256,6 +273,8 @@ def main() -> None:
           f"{'<= 30 s':>10}")  # fmt: skip
     print(f"nodes fetched: {fleet.fetched:,} of {nodes:,} "
           f"({args.wabas} WABAs + {args.phone_numbers:,} phone numbers)")  # fmt: skip
+    print(f"load average (1, 5, 15 min): {_load(load_before)} before the fleet run, "
+          f"{_load(load_after)} after")  # fmt: skip
     storing = fleet.ended_seconds - fleet.synced_seconds
     if storing > 0:
         print(f"refresh after the catalog sync: {fleet.fetched / storing:,.0f} nodes/s "

@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
-import shutil
 import socket
-import tempfile
-from collections.abc import Iterator
+import sys
 from typing import Annotated
 
 import typer
@@ -16,6 +13,7 @@ import typer
 from wahealth.bootstrap import DEMO_ACCOUNT, DEMO_PHONE_NUMBER_ID, DEMO_SPACE
 from wahealth.cli._app import app
 from wahealth.cli.common import EXIT_CONFLICT, ConfigOption, console, fail, settings_from
+from wahealth.server import command
 from wahealth.settings import Settings
 
 
@@ -89,29 +87,6 @@ async def _prepare(settings: Settings) -> None:
     console.print("\n".join(lines), highlight=False, soft_wrap=True)
 
 
-MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
-
-
-@contextlib.contextmanager
-def _metrics_directory(settings: Settings) -> Iterator[None]:
-    """With several workers, a fresh private directory where each publishes its metrics.
-
-    Fresh at each start, so no counter of an earlier run is merged in; removed at exit. One
-    worker needs none, and an inherited value must not put it in multiprocess mode.
-    """
-    os.environ.pop(MULTIPROC_ENV, None)
-    if settings.server.workers == 1 or settings.metrics.mode == "off":
-        yield
-        return
-    directory = tempfile.mkdtemp(prefix="wahealth-metrics-")  # mode 0700
-    os.environ[MULTIPROC_ENV] = directory
-    try:
-        yield
-    finally:
-        os.environ.pop(MULTIPROC_ENV, None)
-        shutil.rmtree(directory, ignore_errors=True)
-
-
 @app.command()
 def serve(
     config: ConfigOption = None,
@@ -120,9 +95,6 @@ def serve(
     workers: Annotated[int | None, typer.Option(help="Worker processes.")] = None,
 ) -> None:
     """Run the gateway (CAMS, 360dialog and Graph dialects) on granian."""
-    from granian import Granian
-    from granian.constants import Interfaces
-
     settings = settings_from(config)
     updates = {
         k: v for k, v in {"host": host, "port": port, "workers": workers}.items() if v is not None
@@ -152,13 +124,8 @@ def serve(
     for name, value in updates.items():
         os.environ[f"WAHEALTH_SERVER__{name.upper()}"] = str(value)
     console.print(f"wahealth listening on http://{server.host}:{server.port}", highlight=False)
-    with _metrics_directory(settings):
-        Granian(
-            "wahealth.app:app_from_environment",
-            address=server.host,
-            port=server.port,
-            interface=Interfaces.ASGI,
-            workers=server.workers,
-            factory=True,
-            log_access=False,
-        ).serve()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # The same process, now holding granian only (see `wahealth.server`).
+    argv = command(server.host, server.port, server.workers, settings.metrics.mode)
+    os.execv(argv[0], argv)  # noqa: S606 — our own interpreter and module, no shell
