@@ -252,7 +252,9 @@ class GraphClient:
     ) -> dict[str, HealthReport | GraphError]:
         form = _batch_form(self.api_version, [(n, self._fields(kinds.get(n))) for n in chunk])
         path = f"/{self.api_version}/"
-        answers = await self._http.call("POST", path, form=form, decode=batch_json)
+        answers = await self._http.call(
+            "POST", path, form=form, decode=batch_json, meta_calls=len(chunk)
+        )
         if not isinstance(answers, list) or len(answers) != len(chunk):
             raise GraphBadResponse("a batch answer must be a list with one item per request")
         fetched_at = datetime.now(UTC)  # every sub-response arrived with this answer

@@ -30,6 +30,9 @@ MAX_BODY_BYTES = 1024 * 1024
 
 Sleep = Callable[[float], Awaitable[None]]
 FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
+# How many calls Meta counts for a request (a batch: one per sub-request), in its extensions:
+# a transport that counts them (the metrics) need not decode the body.
+META_CALLS_EXTENSION = "wahealth.meta_calls"
 
 
 class RetryLogger(Protocol):
@@ -84,13 +87,17 @@ class GraphHttp:
         form: bytes | None = None,
         attempts: int | None = None,
         decode: Callable[[bytes], Any] | None = None,
+        meta_calls: int = 1,
     ) -> Any:
-        """One Graph call (`form`: an urlencoded body), retried as the client allows."""
+        """One Graph call (`form`: an urlencoded body; `meta_calls`: how many calls Meta
+        counts for it), retried as the client allows."""
         max_attempts = self.max_attempts if attempts is None else max(1, attempts)
         attempt = 1
         while True:
             try:
-                return await self._attempt(method, path, params, form, decode or decode_json)
+                return await self._attempt(
+                    method, path, params, form, decode or decode_json, meta_calls
+                )
             except (GraphTransientError, GraphRateLimited) as exc:
                 delay = self._retry_delay(exc, attempt, max_attempts)
                 if delay is None:
@@ -125,11 +132,17 @@ class GraphHttp:
         params: Mapping[str, str] | None,
         form: bytes | None,
         decode: Callable[[bytes], Any],
+        meta_calls: int,
     ) -> Any:
         headers = {"Content-Type": FORM_CONTENT_TYPE} if form is not None else None
         try:
             request = self._client.build_request(
-                method, path, params=params, content=form, headers=headers
+                method,
+                path,
+                params=params,
+                content=form,
+                headers=headers,
+                extensions={META_CALLS_EXTENSION: meta_calls},
             )
             response = await self._client.send(request, stream=True)
             try:
