@@ -201,8 +201,12 @@ class FleetRefresher:
             pause = max(self.interval_seconds, self._default_pause)
             self._pause(pause)
             return pause
-        wait = round_.wait if totals.pause_seconds is None else totals.pause_seconds
         self.last_round_at = self._clock()
+        # The plan's wait runs from the round's start: a round that took longer than that
+        # (a big fleet) is followed by the next at once; the budget is checked there again.
+        wait = max(0.0, round_.wait - (self.last_round_at - now))
+        if totals.pause_seconds is not None:
+            wait = totals.pause_seconds
         if totals.refreshed or totals.failed:
             log.info(
                 "fleet refresh round",
