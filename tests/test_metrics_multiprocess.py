@@ -177,17 +177,18 @@ d360_keys = [{{ key = "{key}", phone_number_id = "106540352242922" }}]
                 trust_env=False,
             )
             assert answer.status_code == 200, answer.text
+        # Each worker syncs both WABAs at its start: four calls, two per worker, once both
+        # have started (/healthz answers as soon as one of them is ready).
+        phone_numbers = ("wahealth_upstream_calls_total", frozenset({("method", "phone_numbers")}))
         deadline = time.monotonic() + PUBLISH_TIMEOUT_SECONDS
-        while _scrape(port).get(D360_2XX) != requests:
+        while (seen := _scrape(port)).get(D360_2XX) != requests or seen.get(phone_numbers) != 4:
             assert time.monotonic() < deadline, "the workers' counts were not merged"
             time.sleep(0.2)
         scrapes = [_scrape(port) for _ in range(6)]
 
     for samples in scrapes:
         assert samples[D360_2XX] == requests
-        # Each worker synced both WABAs at its start: four calls, two per worker.
-        phone_numbers = frozenset({("method", "phone_numbers")})
-        assert samples[("wahealth_upstream_calls_total", phone_numbers)] == 4
+        assert samples[phone_numbers] == 4
         # Each worker has its own Meta budget: the allowance is their sum.
         assert samples[("wahealth_meta_calls_allowance_per_minute", frozenset())] == 1200
         node = frozenset(

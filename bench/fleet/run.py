@@ -15,7 +15,9 @@ account with one space:
    node, which is when a refreshed node counts: fetched and recorded), read from the
    SQLite file; then the RSS of its process tree (granian's main process and worker).
 
-Everything is bounded: each phase gives up after `--timeout` seconds.
+Everything is bounded: each phase gives up after `--timeout` seconds. The machine's load
+average is printed beside the figures (other work on its cores slows both processes);
+`--logs DIR` keeps each server's log there.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import argparse
 import contextlib
 import json
 import os
+import shutil
 import signal
 import socket
 import sqlite3
@@ -58,7 +61,7 @@ def _cli(*args: str) -> list[str]:
 
 
 @contextlib.contextmanager
-def _emulator(scenario_file: Path, timeout: float) -> Iterator[str]:
+def _emulator(scenario_file: Path, timeout: float) -> Iterator[tuple[str, int]]:
     process = subprocess.Popen(
         _cli("emulator", "--scenario", str(scenario_file), "--port", "0"),
         stdout=subprocess.PIPE,
@@ -71,7 +74,7 @@ def _emulator(scenario_file: Path, timeout: float) -> Iterator[str]:
             raise RuntimeError(f"the emulator did not start: {first!r}")
         url = first.split("listening on ")[1].split()[0]
         _wait_http(f"{url}/_emulator/calls", timeout)
-        yield url
+        yield url, process.pid
     finally:
         _stop(process)
 
@@ -129,8 +132,8 @@ name = "fleet"
     return path
 
 
-def _tree_rss_bytes(root: int) -> int:
-    """Resident memory of `root` and all its descendants (granian runs workers as children)."""
+def _tree(root: int) -> set[int]:
+    """`root` and all its descendants (granian runs workers as children)."""
     parents: dict[int, int] = {}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
@@ -143,8 +146,23 @@ def _tree_rss_bytes(root: int) -> int:
         children = [pid for pid, ppid in parents.items() if ppid == parent and pid not in tree]
         tree.update(children)
         frontier.extend(children)
+    return tree
+
+
+def _cpu_seconds(pids: set[int]) -> float:
+    """User + system CPU time these processes have used so far."""
+    ticks = 0
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+            ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def _tree_rss_bytes(root: int) -> int:
+    """Resident memory of `root` and all its descendants."""
     total = 0
-    for pid in tree:
+    for pid in _tree(root):
         with contextlib.suppress(OSError):
             for line in Path(f"/proc/{pid}/status").read_text().splitlines():
                 if line.startswith("VmRSS:"):
@@ -177,16 +195,19 @@ class ServeRun:
     rss_bytes: int = 0
     fetched: int = 0
     ended_seconds: float = float("nan")  # when watching stopped (all fetched, or timeout)
+    cpu_seconds: float = 0.0  # used by the server's processes until then
+    emulator_cpu_seconds: float = 0.0  # used by the emulator during the run
 
 
 def _serve(workdir: Path, config: Path, expect_numbers: int, expect_nodes: int,
-           timeout: float) -> ServeRun:  # fmt: skip
+           timeout: float, emulator_pid: int) -> ServeRun:  # fmt: skip
     """Start `wahealth serve`, watch its database until every node is fetched, measure RSS."""
     env = dict(os.environ)
     port = int(config.read_text().split("port = ")[1].split()[0])
     database = workdir / "wahealth.db"
     run = ServeRun()
     log = (workdir / "serve.log").open("w")
+    emulator_cpu = _cpu_seconds({emulator_pid})
     started = time.monotonic()
     process = subprocess.Popen(_cli("serve", "--config", str(config)), env=env, stdout=log,
                                stderr=subprocess.STDOUT, text=True)  # fmt: skip
@@ -214,6 +235,8 @@ def _serve(workdir: Path, config: Path, expect_numbers: int, expect_nodes: int,
             print(f"  gave up after {timeout:.0f} s: {run.fetched} of {expect_nodes} fetched",
                   file=sys.stderr)  # fmt: skip
         run.ended_seconds = time.monotonic() - started
+        run.cpu_seconds = _cpu_seconds(_tree(process.pid))
+        run.emulator_cpu_seconds = _cpu_seconds({emulator_pid}) - emulator_cpu
         time.sleep(1.0)  # let the last round's objects go before reading memory
         run.rss_bytes = _tree_rss_bytes(process.pid)
         return run
@@ -222,11 +245,16 @@ def _serve(workdir: Path, config: Path, expect_numbers: int, expect_nodes: int,
         log.close()
 
 
+def _load(averages: tuple[float, float, float]) -> str:
+    return ", ".join(f"{value:.2f}" for value in averages)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--phone-numbers", type=int, default=100_000)
     parser.add_argument("--wabas", type=int, default=200)
     parser.add_argument("--timeout", type=float, default=180.0, help="seconds per phase, at most")
+    parser.add_argument("--logs", type=Path, help="keep each server's log in this directory")
     args = parser.parse_args()
     wabas = [synthetic_waba_id(i) for i in range(args.wabas)]
     nodes = args.phone_numbers + args.wabas
@@ -234,18 +262,27 @@ def main() -> None:
         workdir = Path(tmp)
         scenario_file = workdir / "scenario.yaml"
         scenario = synthetic_scenario(args.phone_numbers, wabas=args.wabas)
-        scenario_file.write_text(yaml.safe_dump(scenario.model_dump(mode="json")), "utf-8")
-        with _emulator(scenario_file, args.timeout) as url:
+        # libyaml's dumper when built in: the pure-Python one takes a minute at 100,000 numbers.
+        dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+        text = yaml.dump(scenario.model_dump(mode="json"), Dumper=dumper)
+        scenario_file.write_text(text, "utf-8")
+        with _emulator(scenario_file, args.timeout) as (url, emulator_pid):
             print(f"emulator {url}: {args.phone_numbers:,} phone numbers on {args.wabas} WABAs")
             empty_dir, fleet_dir = workdir / "empty", workdir / "fleet"
             empty_dir.mkdir()
             fleet_dir.mkdir()
             empty = _serve(empty_dir, _config(empty_dir, url, [], _free_port()), 0, 0,
-                           args.timeout)  # fmt: skip
+                           args.timeout, emulator_pid)  # fmt: skip
             print(f"no nodes: ready in {empty.ready_seconds:.1f} s, "
                   f"RSS {empty.rss_bytes / 2**20:.0f} MB")  # fmt: skip
+            load_before = os.getloadavg()
             fleet = _serve(fleet_dir, _config(fleet_dir, url, wabas, _free_port()),
-                           args.phone_numbers, nodes, args.timeout)  # fmt: skip
+                           args.phone_numbers, nodes, args.timeout, emulator_pid)  # fmt: skip
+            load_after = os.getloadavg()
+            if args.logs is not None:
+                args.logs.mkdir(parents=True, exist_ok=True)
+                for name, directory in (("empty", empty_dir), ("fleet", fleet_dir)):
+                    shutil.copy(directory / "serve.log", args.logs / f"serve-{name}.log")
     print(f"\n{'':<34} {'measured':>10} {'target':>8}")
     print(f"{'RSS, no nodes':<34} {empty.rss_bytes / 2**20:>7.0f} MB")
     print(f"{'RSS after every node fetched once':<34} {fleet.rss_bytes / 2**20:>7.0f} MB "
@@ -256,6 +293,10 @@ def main() -> None:
           f"{'<= 30 s':>10}")  # fmt: skip
     print(f"nodes fetched: {fleet.fetched:,} of {nodes:,} "
           f"({args.wabas} WABAs + {args.phone_numbers:,} phone numbers)")  # fmt: skip
+    print(f"CPU time until then: server {fleet.cpu_seconds:.1f} s, "
+          f"emulator {fleet.emulator_cpu_seconds:.1f} s")  # fmt: skip
+    print(f"load average (1, 5, 15 min): {_load(load_before)} before the fleet run, "
+          f"{_load(load_after)} after")  # fmt: skip
     storing = fleet.ended_seconds - fleet.synced_seconds
     if storing > 0:
         print(f"refresh after the catalog sync: {fleet.fetched / storing:,.0f} nodes/s "

@@ -267,6 +267,34 @@ async def test_a_meta_rate_limit_pauses_the_loop_for_retry_after(demo: RunningAp
     assert {t.node_id for t in await history.recent(limit=10)} == DEMO_NODES
 
 
+class _TickingClock(FakeClock):
+    """Moves `tick` seconds each time it is read: a round takes a while."""
+
+    def __init__(self, tick: float) -> None:
+        super().__init__()
+        self.tick = tick
+
+    def __call__(self) -> float:
+        self.now += self.tick
+        return self.now
+
+
+async def test_the_wait_after_a_round_runs_from_its_start(demo: RunningApp) -> None:
+    history = HealthRepository(demo.components.sessions)
+    # On a clock that stands still, a round is followed by the planned wait.
+    still = _refresher(demo, FakeClock(), budget=600, interval=60, round_seconds=5)
+    assert await still.step() == 5
+    assert {t.node_id for t in await history.recent(limit=10)} == DEMO_NODES
+
+    # A round that takes longer than the wait (here its clock moves 10 s at every reading)
+    # is followed by the next at once, not after a further wait.
+    ticking = _TickingClock(tick=10.0)
+    slow = _refresher(demo, ticking, budget=600, interval=60, round_seconds=5)
+    ticking.now += 61  # every node due again
+    assert await slow.step() == 0
+    assert (await _calls(demo))["by_node"][PHONE] == 2
+
+
 async def test_a_one_off_refresh_waits_for_the_budget(demo: RunningApp) -> None:
     clock = FakeClock()
     start = clock.now

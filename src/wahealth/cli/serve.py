@@ -3,13 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
-import shutil
 import socket
-import tempfile
-from collections.abc import Iterator
-from pathlib import Path
+import sys
 from typing import Annotated
 
 import typer
@@ -18,6 +14,7 @@ from wahealth.bootstrap import DEMO_ACCOUNT, DEMO_PHONE_NUMBER_ID, DEMO_SPACE
 from wahealth.cli._app import app
 from wahealth.cli.common import EXIT_CONFLICT, ConfigOption, console, fail, settings_from
 from wahealth.logs import configure_logging
+from wahealth.server import command
 from wahealth.settings import Settings
 
 
@@ -91,44 +88,6 @@ async def _prepare(settings: Settings) -> None:
     console.print("\n".join(lines), highlight=False, soft_wrap=True)
 
 
-MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
-
-
-@contextlib.contextmanager
-def _metrics_directory(settings: Settings) -> Iterator[None]:
-    """With several workers, a fresh private directory where each publishes its metrics.
-
-    Fresh at each start, so no counter of an earlier run is merged in; removed at exit. One
-    worker needs none, and an inherited value must not put it in multiprocess mode.
-    """
-    os.environ.pop(MULTIPROC_ENV, None)
-    if settings.server.workers == 1 or settings.metrics.mode == "off":
-        yield
-        return
-    directory = tempfile.mkdtemp(prefix="wahealth-metrics-")  # mode 0700
-    os.environ[MULTIPROC_ENV] = directory
-    try:
-        yield
-    finally:
-        os.environ.pop(MULTIPROC_ENV, None)
-        shutil.rmtree(directory, ignore_errors=True)
-
-
-@contextlib.contextmanager
-def _stop_marker() -> Iterator[Path]:
-    """A fresh private directory for the file that tells every worker "stopping"."""
-    from wahealth.readiness import STOP_MARKER_ENV
-
-    directory = Path(tempfile.mkdtemp(prefix="wahealth-stop-"))  # mode 0700
-    marker = directory / "stopping"
-    os.environ[STOP_MARKER_ENV] = str(marker)
-    try:
-        yield marker
-    finally:
-        os.environ.pop(STOP_MARKER_ENV, None)
-        shutil.rmtree(directory, ignore_errors=True)
-
-
 @app.command()
 def serve(
     config: ConfigOption = None,
@@ -137,10 +96,6 @@ def serve(
     workers: Annotated[int | None, typer.Option(help="Worker processes.")] = None,
 ) -> None:
     """Run the gateway (CAMS, 360dialog and Graph dialects) on granian."""
-    from granian.constants import Interfaces
-
-    from wahealth.cli._draining import DrainingGranian
-
     settings = settings_from(config)
     updates = {
         k: v for k, v in {"host": host, "port": port, "workers": workers}.items() if v is not None
@@ -175,15 +130,10 @@ def serve(
     for name, value in updates.items():
         os.environ[f"WAHEALTH_SERVER__{name.upper()}"] = str(value)
     console.print(f"wahealth listening on http://{server.host}:{server.port}", highlight=False)
-    with _metrics_directory(settings), _stop_marker() as stop_marker:
-        DrainingGranian(
-            "wahealth.app:app_from_environment",
-            address=server.host,
-            port=server.port,
-            interface=Interfaces.ASGI,
-            workers=server.workers,
-            factory=True,
-            log_access=False,
-            drain_seconds=server.drain_seconds,
-            stop_marker=stop_marker,
-        ).serve()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # The same process, now holding granian only (see `wahealth.server`).
+    argv = command(
+        server.host, server.port, server.workers, settings.metrics.mode, server.drain_seconds
+    )
+    os.execv(argv[0], argv)  # noqa: S606 — our own interpreter and module, no shell

@@ -37,9 +37,12 @@ def _text(value: Any, what: str) -> str:
 
 
 def _extra(raw: Mapping[Any, Any], known: frozenset[str], what: str) -> dict[str, Any]:
-    if not all(isinstance(key, str) for key in raw):
+    extra = {k: v for k, v in raw.items() if k not in known}
+    # A key that is not a string is never a known one, so it is among the extra keys: only
+    # they need checking (usually there are none).
+    if extra and not all(isinstance(key, str) for key in extra):
         raise MalformedHealthStatus(f"{what} has a key that is not a string")
-    return {k: v for k, v in raw.items() if k not in known}
+    return extra
 
 
 def _optional_text(value: Any, what: str) -> str | None:

@@ -30,6 +30,8 @@ from prometheus_client.core import (
     Metric,
 )
 
+from wahealth.upstream.graph_http import META_CALLS_EXTENSION
+
 # Few buckets: each costs a series per dialect, and a cache hit is well under 1 ms.
 LATENCY_BUCKETS = (0.001, 0.005, 0.025, 0.1, 0.5, 2.5)
 DIALECTS = ("cams", "d360", "graph", "other")
@@ -268,7 +270,14 @@ def _le(bound: float) -> str:
 
 
 def meta_calls_in(request: httpx.Request) -> int:
-    """How many calls Meta counts for this request: a batch's sub-requests, else one."""
+    """How many calls Meta counts for this request: a batch's sub-requests, else one.
+
+    The sender says so in the request's extensions when it knows; only then is a batch's
+    body left unread (decoding it costs more than the rest of sending it).
+    """
+    declared = request.extensions.get(META_CALLS_EXTENSION)
+    if isinstance(declared, int) and not isinstance(declared, bool) and declared > 0:
+        return declared
     if request.method != "POST":
         return 1
     try:

@@ -135,8 +135,15 @@ class PropertyTracker:
         """Apply and record the observations; the ids of the transitions they made."""
         if not observations:
             return []
-        planner = await self._planner([o.node_id for o in observations])
-        ids = await self.properties.record(observations, transition_cause(cause), alerts=planner)
+        planner = _FieldAlerts(now=self._clock())
+
+        async def read_silences() -> None:
+            # Only when something is written: a catalog sync of new numbers reads nothing.
+            await self._read_silences(planner, [o.node_id for o in observations])
+
+        ids = await self.properties.record(
+            observations, transition_cause(cause), alerts=planner, before_write=read_silences
+        )
         if ids:
             log.info("kept fields changed", transitions=len(ids), cause=cause)
         for transition_id in planner.alerted:
@@ -145,10 +152,10 @@ class PropertyTracker:
             self._on_alerts()
         return ids
 
-    async def _planner(self, node_ids: Sequence[str]) -> _FieldAlerts:
-        now = self._clock()
+    async def _read_silences(self, planner: _FieldAlerts, node_ids: Sequence[str]) -> None:
         if self._silences is None:
-            return _FieldAlerts(now=now)
+            return
+        now = planner.now
         try:
             silences = [s for s in await self._silences.current(now) if s.active_at(now)]
             acks = await self._silences.acknowledgements(node_ids)
@@ -157,8 +164,8 @@ class PropertyTracker:
                 wabas = await self._silences.wabas_of(node_ids)
         except StorageError as exc:
             log.warning("cannot read silences", error=str(exc))
-            return _FieldAlerts(now=now)
-        return _FieldAlerts(silences, acks, wabas, now)
+            return
+        planner.silences, planner.acknowledgements, planner.wabas = silences, acks, wabas
 
     async def observe_records(self, kind: NodeKind, records: Iterable[Any], cause: str) -> None:
         """Catalog records (from an edge listing) as observations seen now."""

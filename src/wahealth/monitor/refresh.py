@@ -14,9 +14,9 @@ Meta's `retry_after`. The budget is this process's: run the monitor on one
 replica, or give each its share.
 
 A round's due nodes come from one query, a page at a time (see `rounds`), and are fetched
-in chunks of `FETCH_CHUNK_NODES`, at most `FETCH_CONCURRENCY` chunks in flight; each
-chunk's reports are stored as soon as it arrives, while the next requests are out: a big
-round neither waits for one batch request at a time nor holds every report at once.
+in chunks of `FETCH_CHUNK_NODES`, a few chunks in flight, each chunk's reports stored as
+soon as it arrives (see `chunk_fetch`): a big round neither waits for one batch request at
+a time nor holds every report at once.
 """
 
 from __future__ import annotations
@@ -24,16 +24,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections import deque
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TypeGuard
 
 import structlog
 
-from wahealth.domain import HealthReport
+from wahealth.core.lru import BoundedLru
 from wahealth.domain.records import DueNode
+from wahealth.monitor.chunk_fetch import ChunkFetcher, RoundOutcome
 from wahealth.monitor.planner import (
     BudgetShortfall,
     Spend,
@@ -46,7 +45,7 @@ from wahealth.monitor.planner import (
 )
 from wahealth.monitor.refresh_ports import BatchUpstream, ReportSink, Schedule
 from wahealth.monitor.rounds import RoundChunks, chunked
-from wahealth.upstream.errors import WABA_RATE_LIMIT_CODES, GraphAuthError, GraphRateLimited
+from wahealth.upstream.errors import GraphAuthError, GraphRateLimited
 
 __all__ = ["BatchUpstream", "FleetRefresher", "RefreshSummary", "ReportSink", "Schedule"]
 
@@ -56,18 +55,9 @@ DEFAULT_PAUSE_SECONDS = 60.0
 MANUAL_ROUND_NODES = 500  # progress moves at least this often in a one-off refresh
 MAX_THROTTLES_PER_NODE = 3
 FETCH_CHUNK_NODES = 250  # nodes per `batch_health` call: 5 Graph batch requests
-FETCH_CONCURRENCY = 4  # chunks in flight at once
 STEP_PAGE_NODES = 2_000  # due nodes handed out by storage at a time within a round
-
-
-@dataclass
-class RoundOutcome:
-    """What one fetch did: nodes refreshed, nodes failed (with why), nodes throttled."""
-
-    refreshed: list[str] = field(default_factory=list)
-    failed: dict[str, Exception] = field(default_factory=dict)
-    throttled: list[str] = field(default_factory=list)
-    pause_seconds: float | None = None
+FAILURES_MAX_NODES = 100_000
+FAILURES_MAX_BYTES = 32 * 2**20
 
 
 @dataclass
@@ -79,15 +69,8 @@ class RefreshSummary:
     calls: int = 0
 
 
-_Fetched = tuple[Sequence[str], Mapping[str, HealthReport | Exception]]
-
-
 def _utc(moment: float) -> datetime:
     return datetime.fromtimestamp(moment, UTC)
-
-
-def _app_throttle(result: object) -> TypeGuard[GraphRateLimited]:
-    return isinstance(result, GraphRateLimited) and result.code not in WABA_RATE_LIMIT_CODES
 
 
 class FleetRefresher:
@@ -108,8 +91,6 @@ class FleetRefresher:
     ) -> None:
         if calls_per_minute < 1:
             raise ValueError("calls_per_minute must be at least 1")
-        self._upstream = upstream
-        self._sink = sink
         self._schedule = schedule
         self.calls_per_minute = calls_per_minute
         self.interval_seconds = interval_seconds
@@ -118,7 +99,16 @@ class FleetRefresher:
         self._clock = clock
         self._sleep = sleep
         self._ledger: tuple[Spend, ...] = ()
-        self._failures: dict[str, int] = {}
+        # Consecutive failures per failing node, for the doubling delay; one forgotten past
+        # the bounds starts again from one failure.
+        self._failures: BoundedLru[str, int] = BoundedLru(FAILURES_MAX_NODES, FAILURES_MAX_BYTES)
+        self._fetcher = ChunkFetcher(
+            upstream,
+            sink,
+            spend=self._spend,
+            succeeded=self._succeeded,
+            default_pause_seconds=default_pause_seconds,
+        )
         self._paused_until = 0.0
         self._shortfall: BudgetShortfall | None = None
         self.calls_spent = 0
@@ -211,8 +201,12 @@ class FleetRefresher:
             pause = max(self.interval_seconds, self._default_pause)
             self._pause(pause)
             return pause
-        wait = round_.wait if totals.pause_seconds is None else totals.pause_seconds
         self.last_round_at = self._clock()
+        # The plan's wait runs from the round's start: a round that took longer than that
+        # (a big fleet) is followed by the next at once; the budget is checked there again.
+        wait = max(0.0, round_.wait - (self.last_round_at - now))
+        if totals.pause_seconds is not None:
+            wait = totals.pause_seconds
         if totals.refreshed or totals.failed:
             log.info(
                 "fleet refresh round",
@@ -276,90 +270,12 @@ class FleetRefresher:
         cause: str,
         stored: Callable[[RoundOutcome, Sequence[str]], Awaitable[None]] | None = None,
     ) -> RoundOutcome:
-        """Fetch and store chunk after chunk, `FETCH_CONCURRENCY` in flight; `stored` is told
-        of each chunk once its reports are stored. A refused token (GraphAuthError) is
-        raised: nothing can succeed."""
-        outcome = RoundOutcome()
-        in_flight: deque[asyncio.Task[_Fetched]] = deque()
-        exhausted = False
-
-        async def top_up() -> None:
-            nonlocal exhausted
-            # No new chunk after an app-level throttle: Meta would refuse it too.
-            while not exhausted and len(in_flight) < FETCH_CONCURRENCY and not outcome.throttled:
-                chunk = await anext(chunks, None)
-                if chunk is None:
-                    exhausted = True
-                    return
-                in_flight.append(asyncio.create_task(self._fetch_chunk(chunk)))
-
-        try:
-            await top_up()
-            while in_flight:
-                chunk_ids, results = await in_flight.popleft()
-                if not any(map(_app_throttle, results.values())):
-                    await top_up()  # the next requests go out while this chunk is stored
-                await self._store(chunk_ids, results, outcome, cause)
-                if stored is not None:
-                    await stored(outcome, chunk_ids)
-                await top_up()
-        finally:
-            for task in in_flight:
-                task.cancel()
-            await asyncio.gather(*in_flight, return_exceptions=True)
-            await chunks.aclose()
+        """Fetch and store the chunks (see `ChunkFetcher`); pause after an app throttle."""
+        outcome = await self._fetcher.fetch(chunks, cause=cause, stored=stored)
         if outcome.pause_seconds is not None:
             log.warning("Meta throttled the fleet refresh", pause_seconds=outcome.pause_seconds)
             self._pause(outcome.pause_seconds)
         return outcome
-
-    async def _fetch_chunk(self, node_ids: Sequence[str]) -> _Fetched:
-        try:
-            return node_ids, await self._upstream.batch_health(node_ids)
-        finally:
-            # Counted when the request ends: until then a call may still reach Meta.
-            self._spend(len(node_ids))
-
-    async def _store(
-        self,
-        node_ids: Sequence[str],
-        results: Mapping[str, HealthReport | Exception],
-        outcome: RoundOutcome,
-        cause: str,
-    ) -> None:
-        reports = [r for r in (results.get(n) for n in node_ids) if isinstance(r, HealthReport)]
-        await self._accept(reports, outcome, cause)
-        for node_id in node_ids:
-            result = results.get(node_id)
-            if isinstance(result, HealthReport):
-                if node_id not in outcome.failed:
-                    outcome.refreshed.append(node_id)
-                    self._failures.pop(node_id, None)
-            elif _app_throttle(result):
-                self._sink.failed(node_id, result)
-                outcome.throttled.append(node_id)
-                wait = result.retry_after if result.retry_after else self._default_pause
-                outcome.pause_seconds = max(outcome.pause_seconds or 0.0, wait)
-            else:
-                error = result or LookupError(f"no answer for node {node_id}")
-                # Queries for this node back off too, rather than call a failing Meta.
-                self._sink.failed(node_id, error)
-                outcome.failed[node_id] = error
-
-    async def _accept(
-        self, reports: Sequence[HealthReport], outcome: RoundOutcome, cause: str
-    ) -> None:
-        """Store a chunk's reports in one go, or one by one if that fails (failures kept)."""
-        try:
-            await self._sink.accept_many(reports, cause=cause)
-        except Exception as exc:  # noqa: BLE001 — retried one by one below
-            log.warning("cannot store a chunk of refreshed reports", error=repr(exc))
-            for report in reports:
-                try:
-                    await self._sink.accept(report, cause=cause)
-                except Exception as exc:  # noqa: BLE001 — one node's error is not the round's
-                    log.warning("cannot store a report", node_id=report.node_id, error=repr(exc))
-                    outcome.failed[report.node_id] = exc
 
     async def _reschedule(
         self,
@@ -377,8 +293,8 @@ class FleetRefresher:
             if isinstance(error, GraphRateLimited):
                 delay = error.retry_after or self.interval_seconds
             else:
-                failures = self._failures.get(node_id, 0) + 1
-                self._failures[node_id] = failures
+                failures = (self._failures.get(node_id) or 0) + 1
+                self._failures.put(node_id, failures, len(node_id))
                 delay = retry_delay(failures, self.interval_seconds)
             ref = due.get(node_id)
             await self._schedule.set_next_due(
@@ -394,6 +310,9 @@ class FleetRefresher:
                 retry_in=round(delay, 1),
                 error=type(error).__name__,
             )
+
+    def _succeeded(self, node_id: str) -> None:
+        self._failures.pop(node_id)
 
     def _spend(self, calls: int) -> None:
         self._ledger = (*self._ledger, Spend(self._clock(), calls))

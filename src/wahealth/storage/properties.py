@@ -11,7 +11,7 @@ first, so an unchanged fleet costs no write at all.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -84,12 +84,15 @@ class PropertyRepository:
         cause: TransitionCause | str,
         *,
         alerts: AlertPlanner | None = None,
+        before_write: Callable[[], Awaitable[None]] | None = None,
     ) -> list[int]:
         """Apply the observations in order; the ids of the transitions they made.
 
         Nodes not in the catalog are skipped, and so is an observation older than the
         one last applied to its node. `alerts` plans each transition's alerts, given
         the space's active subscriptions; they are enqueued in the same transaction.
+        `before_write` is awaited once a read has shown there is something to write,
+        before the write (what only a write needs, such as the silences, is read there).
         """
         node_ids = sorted({observation.node_id for observation in observations})
         if not node_ids:
@@ -98,6 +101,8 @@ class PropertyRepository:
             stored = await _stored_rows(session, node_ids, lock=False)
         if not _apply(stored, observations, TransitionCause(cause))[0]:
             return []
+        if before_write is not None:
+            await before_write()
         async with writing(self._sessions) as session:
             stored = await _stored_rows(session, node_ids, lock=True)
             written, transitions = _apply(stored, observations, TransitionCause(cause))

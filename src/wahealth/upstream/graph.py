@@ -1,27 +1,27 @@
-"""The Graph API client: health, catalog edges and batches, with bounded retries.
+"""The Graph API client: health, catalog edges and batches.
 
-One `httpx.AsyncClient` per `GraphClient`; the network is a transport, so the
-same client talks to Meta, to the emulator over a socket, or to the emulator
-in-process (`httpx.ASGITransport`). The token travels only in the
-`Authorization` header and is never logged.
+One `GraphClient` per upstream; its calls go through `GraphHttp` (one httpx client with
+a transport seam and bounded retries, see `graph_http`), so the same client talks to
+Meta, to the emulator over a socket, or to the emulator in-process
+(`httpx.ASGITransport`). The token travels only in the `Authorization` header and is
+never logged.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
-import random
 import re
-from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import Any, Protocol, Self
+from typing import Any, Self
+from urllib.parse import quote_plus
 
 import httpx
-import structlog
 
-from wahealth import __version__
 from wahealth.core.ports import UpstreamRejected
 from wahealth.domain import HealthReport, NodeKind
 from wahealth.upstream.errors import (
@@ -32,14 +32,9 @@ from wahealth.upstream.errors import (
     GraphNotFound,
     GraphRateLimited,
     GraphTransientError,
-    graph_error_from,
 )
-from wahealth.upstream.graph_answers import (
-    batch_item,
-    batch_json,
-    decode_json,
-    health_report,
-)
+from wahealth.upstream.graph_answers import batch_item, batch_json, health_report
+from wahealth.upstream.graph_http import MAX_BODY_BYTES, GraphHttp, RetryLogger, Sleep
 from wahealth.upstream.records import (
     PhoneNumberRecord,
     TemplateRecord,
@@ -48,19 +43,10 @@ from wahealth.upstream.records import (
     template_from_graph,
 )
 
-log = structlog.get_logger(__name__)
+__all__ = ["MAX_BATCH", "MAX_BODY_BYTES", "GraphClient", "RetryLogger"]
 
 MAX_BATCH = 50
 _NODE_ID = re.compile(r"^[A-Za-z0-9_.-]+$")
-MAX_BODY_BYTES = 1024 * 1024
-
-Sleep = Callable[[float], Awaitable[None]]
-
-
-class RetryLogger(Protocol):
-    """Where retry warnings go (a structlog logger by default)."""
-
-    def warning(self, event: str, **fields: Any) -> Any: ...
 
 
 def _check_node_id(node_id: str) -> str:
@@ -89,26 +75,21 @@ class GraphClient:
         logger: RetryLogger | None = None,
         on_call: Callable[[str, BaseException | None], None] | None = None,
     ) -> None:
-        if max_attempts < 1:
-            raise ValueError("max_attempts must be at least 1")
         self.api_version = api_version
-        self.max_attempts = max_attempts
-        self.backoff_base = backoff_base
-        self.backoff_max = backoff_max
         self.page_size = page_size
-        self._sleep = sleep
-        self._log: RetryLogger = logger if logger is not None else log
-        # Told about every public call (its method name, and its error if it failed): metrics.
-        self._on_call = on_call
-        self._client = httpx.AsyncClient(
-            base_url=base_url.rstrip("/"),
+        self._http = GraphHttp(
+            base_url=base_url,
+            access_token=access_token,
             transport=transport,
             timeout=timeout,
-            headers={
-                "Authorization": f"Bearer {access_token}",
-                "User-Agent": f"wahealth/{__version__}",
-            },
+            max_attempts=max_attempts,
+            backoff_base=backoff_base,
+            backoff_max=backoff_max,
+            sleep=sleep,
+            logger=logger,
         )
+        # Told about every public call (its method name, and its error if it failed): metrics.
+        self._on_call = on_call
 
     async def __aenter__(self) -> Self:
         return self
@@ -122,7 +103,7 @@ class GraphClient:
         await self.aclose()
 
     async def aclose(self) -> None:
-        await self._client.aclose()
+        await self._http.aclose()
 
     @contextlib.contextmanager
     def _observing(self, method: str) -> Iterator[None]:
@@ -148,7 +129,7 @@ class GraphClient:
         with self._observing("health"):
             path = f"/{self.api_version}/{_check_node_id(node_id)}"
             params = {"fields": self._fields(kind)}
-            payload = await self._call("GET", path, params=params, attempts=attempts)
+            payload = await self._http.call("GET", path, params=params, attempts=attempts)
             return health_report(node_id, payload)
 
     def _fields(self, kind: NodeKind | None) -> str:
@@ -203,7 +184,7 @@ class GraphClient:
                 raise GraphNotFound(f"{path!r} is not a Graph node or edge", code=100)
             checked = "/".join(_check_node_id(segment) for segment in segments)
             try:
-                return await self._call("GET", f"/{self.api_version}/{checked}", params=params)
+                return await self._http.call("GET", f"/{self.api_version}/{checked}", params=params)
             except GraphNotFound as exc:
                 if exc.subcode == 33 or exc.code is None:
                     raise
@@ -269,15 +250,11 @@ class GraphClient:
     async def _batch_chunk(
         self, chunk: list[str], kinds: Mapping[str, NodeKind]
     ) -> dict[str, HealthReport | GraphError]:
-        requests = [
-            {
-                "method": "GET",
-                "relative_url": f"{self.api_version}/{n}?fields={self._fields(kinds.get(n))}",
-            }
-            for n in chunk
-        ]
-        data = {"batch": json.dumps(requests), "include_headers": "true"}
-        answers = await self._call("POST", f"/{self.api_version}/", data=data, decode=batch_json)
+        form = _batch_form(self.api_version, [(n, self._fields(kinds.get(n))) for n in chunk])
+        path = f"/{self.api_version}/"
+        answers = await self._http.call(
+            "POST", path, form=form, decode=batch_json, meta_calls=len(chunk)
+        )
         if not isinstance(answers, list) or len(answers) != len(chunk):
             raise GraphBadResponse("a batch answer must be a list with one item per request")
         fetched_at = datetime.now(UTC)  # every sub-response arrived with this answer
@@ -291,7 +268,7 @@ class GraphClient:
         seen: set[str] = set()
         query = {**params, "limit": str(self.page_size)}
         while True:
-            page = await self._call("GET", path, params=query)
+            page = await self._http.call("GET", path, params=query)
             data = page.get("data") if isinstance(page, dict) else None
             if not isinstance(data, list) or not all(isinstance(i, dict) for i in data):
                 raise GraphBadResponse(f"{path}: a page must have a data list of objects")
@@ -306,102 +283,6 @@ class GraphClient:
             seen.add(after)
             query = {**query, "after": after}
 
-    async def _call(
-        self,
-        method: str,
-        path: str,
-        *,
-        params: Mapping[str, str] | None = None,
-        data: Mapping[str, str] | None = None,
-        attempts: int | None = None,
-        decode: Callable[[bytes], Any] | None = None,
-    ) -> Any:
-        """One Graph call, retried on transient failures and short rate limits."""
-        max_attempts = self.max_attempts if attempts is None else max(1, attempts)
-        attempt = 1
-        while True:
-            try:
-                return await self._attempt(method, path, params, data, decode or decode_json)
-            except (GraphTransientError, GraphRateLimited) as exc:
-                delay = self._retry_delay(exc, attempt, max_attempts)
-                if delay is None:
-                    raise
-                self._log.warning(
-                    "graph call failed, retrying",
-                    method=method,
-                    path=path,
-                    attempt=attempt,
-                    delay=round(delay, 3),
-                    error=type(exc).__name__,
-                    code=exc.code,
-                    http_status=exc.http_status,
-                )
-            attempt += 1
-            await self._sleep(delay)
-
-    def _retry_delay(self, exc: GraphError, attempt: int, max_attempts: int) -> float | None:
-        """Seconds before the next attempt, or None to give up now."""
-        if attempt >= max_attempts:
-            return None
-        if isinstance(exc, GraphRateLimited) and exc.retry_after is not None:
-            # A long wait is the caller's call (serve stale, reschedule), not ours.
-            return exc.retry_after if exc.retry_after <= self.backoff_max else None
-        cap = min(self.backoff_max, self.backoff_base * 2 ** (attempt - 1))
-        return random.uniform(0.0, cap)
-
-    async def _attempt(
-        self,
-        method: str,
-        path: str,
-        params: Mapping[str, str] | None,
-        data: Mapping[str, str] | None,
-        decode: Callable[[bytes], Any],
-    ) -> Any:
-        try:
-            request = self._client.build_request(method, path, params=params, data=data)
-            response = await self._client.send(request, stream=True)
-            try:
-                body = await _read_capped(response, MAX_BODY_BYTES)
-            finally:
-                await response.aclose()
-        except httpx.TimeoutException as exc:
-            raise GraphTransientError(f"Graph timed out: {type(exc).__name__}") from exc
-        except (httpx.NetworkError, httpx.RemoteProtocolError) as exc:
-            raise GraphTransientError(f"cannot reach Graph: {type(exc).__name__}: {exc}") from exc
-        except httpx.DecodingError as exc:
-            raise GraphBadResponse(f"Graph sent a body that cannot be decoded: {exc}") from exc
-        except httpx.HTTPError as exc:
-            raise GraphError(f"Graph request failed: {type(exc).__name__}: {exc}") from exc
-        payload = None
-        if body is not None:
-            try:
-                payload = decode(body)
-            except GraphBadResponse:
-                if response.is_success:
-                    raise
-                # Otherwise the status alone says what failed.
-        if response.is_success:
-            if body is None:
-                raise GraphBadResponse(f"Graph answered with more than {MAX_BODY_BYTES} bytes")
-            if not (isinstance(payload, dict) and "error" in payload):
-                return payload
-        raise graph_error_from(response.status_code, payload, response.headers)
-
-
-async def _read_capped(response: httpx.Response, limit: int) -> bytes | None:
-    """The body, or None as soon as it is known to be longer than `limit` bytes."""
-    declared = response.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        return None
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in response.aiter_bytes():
-        size += len(chunk)
-        if size > limit:
-            return None
-        chunks.append(chunk)
-    return b"".join(chunks)
-
 
 def _rejected(exc: GraphError) -> UpstreamRejected:
     assert exc.code is not None
@@ -412,3 +293,25 @@ def _rejected(exc: GraphError) -> UpstreamRejected:
         subcode=exc.subcode,
         error_type=exc.error_type,
     )
+
+
+def _batch_form(api_version: str, requests: Sequence[tuple[str, str]]) -> bytes:
+    """The urlencoded body of a batch of GETs: `batch=[{"method","relative_url"},...]`.
+
+    Built from quoted pieces cached per field list: quoting the whole JSON per request
+    costs more than the rest of a batch call. Node ids need no quoting (`_check_node_id`).
+    """
+    items = []
+    for node_id, fields in requests:
+        before, after = _batch_item_pieces(api_version, fields)
+        items.append(before + node_id + after)
+    return f"batch=%5B{'%2C'.join(items)}%5D&include_headers=true".encode("ascii")
+
+
+@functools.lru_cache(maxsize=64)
+def _batch_item_pieces(api_version: str, fields: str) -> tuple[str, str]:
+    """One batch item, urlencoded, split where its node id goes."""
+    marker = "\x00"
+    item = {"method": "GET", "relative_url": f"{api_version}/{marker}?fields={fields}"}
+    before, after = json.dumps(item, separators=(",", ":")).split(json.dumps(marker)[1:-1])
+    return quote_plus(before), quote_plus(after)

@@ -211,6 +211,9 @@ class EmulatorState:
         self.on_field_change.append(self.webhooks.on_field_change)
         self._nodes: dict[str, Node] = {}
         self._health: dict[str, HealthSpec] = {}
+        # Each entity of the scenario as an answer shows it, while its health stays the same
+        # object (a change replaces it): a WABA's, business's and app's are in every answer.
+        self._entities: dict[tuple[EntityType, str], tuple[HealthSpec, Entity]] = {}
         self.phone_ids_by_waba: dict[str, list[str]] = {w.id: [] for w in scenario.wabas}
         self.template_ids_by_waba: dict[str, list[str]] = {w.id: [] for w in scenario.wabas}
         groups: tuple[tuple[NodeType, tuple[NodeSpec, ...]], ...] = (
@@ -252,6 +255,12 @@ class EmulatorState:
 
     def health_entities(self, node: Node) -> list[Entity] | None:
         """The entities of a health_status answer for the node, in Meta's order, if it has one."""
+        chain = self._chain(node)
+        if chain is None:
+            return None
+        return [self._entity(entity_type, entity_id) for entity_type, entity_id in chain]
+
+    def _chain(self, node: Node) -> list[tuple[EntityType, str]] | None:
         waba = self.waba_of(node)
         if waba is None:
             return None
@@ -263,11 +272,14 @@ class EmulatorState:
             (EntityType.BUSINESS, waba.business),
             (EntityType.APP, waba.app),
         ]
-        return [self._entity(entity_type, entity_id) for entity_type, entity_id in chain]
+        return chain
 
     def _entity(self, entity_type: EntityType, entity_id: str) -> Entity:
         health = self._health[entity_id]
-        return Entity(
+        known = self._entities.get((entity_type, entity_id))
+        if known is not None and known[0] is health:
+            return known[1]
+        entity = Entity(
             entity_type=entity_type.value,
             id=entity_id,
             can_send_message=health.can_send_message,
@@ -278,6 +290,8 @@ class EmulatorState:
             ),
             additional_info=health.additional_info,
         )
+        self._entities[entity_type, entity_id] = (health, entity)
+        return entity
 
     async def set_health(self, node_id: str, health: HealthSpec) -> HealthChange:
         """Change an entity's own health and tell every `on_health_change` hook, in order."""

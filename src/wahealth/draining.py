@@ -1,5 +1,7 @@
 """Graceful stop for `wahealth serve`: on SIGTERM, unready first, then drain, then stop.
 
+This runs in the process that holds granian (`wahealth.server`).
+
 granian stops its workers as soon as its main process gets SIGTERM: they finish the
 requests in flight but accept no new ones, so a load balancer still routing to the
 replica sees refused connections until its health check notices. Here SIGTERM first
@@ -11,13 +13,12 @@ SIGTERM stop at once.
 from __future__ import annotations
 
 import signal
+import sys
 import threading
 from pathlib import Path
 from typing import Any
 
 from granian import Granian
-
-from wahealth.cli.common import err_console
 
 # granian's server class (multi-process or, on a free-threaded build, multi-thread).
 _Server: Any = Granian
@@ -40,11 +41,12 @@ class DrainingGranian(_Server):  # type: ignore[misc]  # a subclass of an untype
             return
         self._draining = True
         self._stop_marker.touch()
-        err_console.print(
+        # Plain stderr: this process holds granian only, no console library.
+        sys.stderr.write(
             f"SIGTERM: /readyz now answers 503; serving {self._drain_seconds:g} s more, "
-            "then stopping",
-            highlight=False,
+            "then stopping\n"
         )
+        sys.stderr.flush()
         stop = threading.Timer(self._drain_seconds, super().signal_handler_interrupt)
         stop.daemon = True
         stop.start()

@@ -1,0 +1,153 @@
+"""Fetching a stream of chunks: a few batch calls in flight, each chunk stored on arrival.
+
+`ChunkFetcher.fetch` takes the node ids to refresh a chunk at a time (one
+`batch_health` call each), keeps `FETCH_CONCURRENCY` chunks in flight and stores each
+chunk's reports through the sink as soon as it arrives, while the next requests are
+out. It sorts every node into refreshed, failed (with why) or throttled; after an
+app-level throttle (not a WABA's 80007/80008) it sends no further chunk and says how
+long Meta asked to wait. Scheduling (budget, pauses, retries) is the refresher's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TypeGuard
+
+import structlog
+
+from wahealth.domain import HealthReport
+from wahealth.monitor.refresh_ports import BatchUpstream, ReportSink
+from wahealth.upstream.errors import WABA_RATE_LIMIT_CODES, GraphRateLimited
+
+log = structlog.get_logger(__name__)
+
+FETCH_CONCURRENCY = 4  # chunks in flight at once
+
+
+@dataclass
+class RoundOutcome:
+    """What one fetch did: nodes refreshed, nodes failed (with why), nodes throttled."""
+
+    refreshed: list[str] = field(default_factory=list)
+    failed: dict[str, Exception] = field(default_factory=dict)
+    throttled: list[str] = field(default_factory=list)
+    pause_seconds: float | None = None
+
+
+_Fetched = tuple[Sequence[str], Mapping[str, HealthReport | Exception]]
+
+
+def app_throttle(result: object) -> TypeGuard[GraphRateLimited]:
+    """Whether a node's result is Meta throttling the whole app (not one WABA)."""
+    return isinstance(result, GraphRateLimited) and result.code not in WABA_RATE_LIMIT_CODES
+
+
+class ChunkFetcher:
+    """Fetches chunks through `upstream` and stores their reports through `sink`."""
+
+    def __init__(
+        self,
+        upstream: BatchUpstream,
+        sink: ReportSink,
+        *,
+        spend: Callable[[int], None],
+        succeeded: Callable[[str], None],
+        default_pause_seconds: float,
+    ) -> None:
+        self._upstream = upstream
+        self._sink = sink
+        self._spend = spend  # told the calls of each chunk once its request has ended
+        self._succeeded = succeeded  # told each node refreshed and stored
+        self._default_pause = default_pause_seconds
+
+    async def fetch(
+        self,
+        chunks: AsyncGenerator[Sequence[str]],
+        *,
+        cause: str,
+        stored: Callable[[RoundOutcome, Sequence[str]], Awaitable[None]] | None = None,
+    ) -> RoundOutcome:
+        """Fetch and store chunk after chunk, `FETCH_CONCURRENCY` in flight; `stored` is told
+        of each chunk once its reports are stored. A refused token (GraphAuthError) is
+        raised: nothing can succeed."""
+        outcome = RoundOutcome()
+        in_flight: deque[asyncio.Task[_Fetched]] = deque()
+        exhausted = False
+
+        async def top_up() -> None:
+            nonlocal exhausted
+            # No new chunk after an app-level throttle: Meta would refuse it too.
+            while not exhausted and len(in_flight) < FETCH_CONCURRENCY and not outcome.throttled:
+                chunk = await anext(chunks, None)
+                if chunk is None:
+                    exhausted = True
+                    return
+                in_flight.append(asyncio.create_task(self._fetch_chunk(chunk)))
+
+        try:
+            await top_up()
+            while in_flight:
+                chunk_ids, results = await in_flight.popleft()
+                if not any(map(app_throttle, results.values())):
+                    await top_up()  # the next requests go out while this chunk is stored
+                await self._store(chunk_ids, results, outcome, cause)
+                if stored is not None:
+                    await stored(outcome, chunk_ids)
+                await top_up()
+        finally:
+            for task in in_flight:
+                task.cancel()
+            await asyncio.gather(*in_flight, return_exceptions=True)
+            await chunks.aclose()
+        return outcome
+
+    async def _fetch_chunk(self, node_ids: Sequence[str]) -> _Fetched:
+        try:
+            return node_ids, await self._upstream.batch_health(node_ids)
+        finally:
+            # Counted when the request ends: until then a call may still reach Meta.
+            self._spend(len(node_ids))
+
+    async def _store(
+        self,
+        node_ids: Sequence[str],
+        results: Mapping[str, HealthReport | Exception],
+        outcome: RoundOutcome,
+        cause: str,
+    ) -> None:
+        reports = [r for r in (results.get(n) for n in node_ids) if isinstance(r, HealthReport)]
+        await self._accept(reports, outcome, cause)
+        for node_id in node_ids:
+            result = results.get(node_id)
+            if isinstance(result, HealthReport):
+                if node_id not in outcome.failed:
+                    outcome.refreshed.append(node_id)
+                    self._succeeded(node_id)
+            elif app_throttle(result):
+                self._sink.failed(node_id, result)
+                outcome.throttled.append(node_id)
+                wait = result.retry_after if result.retry_after else self._default_pause
+                outcome.pause_seconds = max(outcome.pause_seconds or 0.0, wait)
+            else:
+                error = result or LookupError(f"no answer for node {node_id}")
+                # Queries for this node back off too, rather than call a failing Meta.
+                self._sink.failed(node_id, error)
+                outcome.failed[node_id] = error
+
+    async def _accept(
+        self, reports: Sequence[HealthReport], outcome: RoundOutcome, cause: str
+    ) -> None:
+        """Store a chunk's reports in one go, or one by one if that fails (failures kept)."""
+        try:
+            await self._sink.accept_many(reports, cause=cause)
+        except Exception as exc:  # noqa: BLE001 — retried one by one below
+            log.warning("cannot store a chunk of refreshed reports", error=repr(exc))
+            for report in reports:
+                try:
+                    await self._sink.accept(report, cause=cause)
+                except Exception as exc:  # noqa: BLE001 — one node's error is not the round's
+                    log.warning("cannot store a report", node_id=report.node_id, error=repr(exc))
+                    outcome.failed[report.node_id] = exc
