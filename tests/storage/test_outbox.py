@@ -211,9 +211,7 @@ async def test_claims_skip_rows_another_transaction_has_locked(
     [locked, free] = await _alerts(health, [hook.id], count=2)
     async with sessions() as session, session.begin():
         # Another replica's claim, still in its transaction.
-        await session.execute(
-            select(OutboxRow.id).where(OutboxRow.id == locked).with_for_update()
-        )
+        await session.execute(select(OutboxRow.id).where(OutboxRow.id == locked).with_for_update())
         async with asyncio.timeout(30):  # a claim that waited on the lock would hang here
             claimed = await outbox.claim(T0 + timedelta(minutes=1), lease=LEASE, by="replica-b")
         assert [d.item.id for d in claimed] == [free]
