@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
+import sys
 import threading
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -25,6 +28,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+from tests._processes import environment, start, stop
 
 from wahealth.auth.secretbox import SecretBox
 from wahealth.domain.records import AlertState, PlannedAlert
@@ -44,6 +48,34 @@ T0 = datetime(2026, 6, 1, 9, 0, tzinfo=UTC)
 SPACE = "acme-space"
 NODE = "106540352242999"
 SENDER_HEADER = "x-test-sender"  # which replica's client sent it (the sender never sets it)
+
+# A replica's sender in a process of its own: one delivery pass, real clock.
+CHILD_SENDER = """
+import asyncio, sys
+import httpx
+from cryptography.fernet import Fernet
+from wahealth.auth.secretbox import SecretBox
+from wahealth.monitor.outbox import USER_AGENT, OutboxSender
+from wahealth.storage import OutboxRepository, create_engine, session_factory
+
+async def main(url, schema, replica, lease):
+    engine = create_engine(url, connect_args={"server_settings": {"search_path": schema}})
+    headers = {"User-Agent": USER_AGENT, "x-test-sender": replica}
+    async with httpx.AsyncClient(trust_env=False, timeout=300, headers=headers) as client:
+        sender = OutboxSender(
+            OutboxRepository(session_factory(engine)),
+            SecretBox.from_key(Fernet.generate_key().decode()),
+            allow_private_targets=True,
+            max_attempts=5,
+            client=client,
+            timeout_seconds=300,
+            lease_seconds=float(lease),
+            replica_id=replica,
+        )
+        await sender.deliver_due()
+
+asyncio.run(main(*sys.argv[1:]))
+"""
 
 
 # --- a receiver that counts alerts by id and can hold one replica's requests ---------------
@@ -354,3 +386,54 @@ async def test_a_stalled_replicas_late_answer_does_not_undo_the_others_delivery(
     clock.advance(3600)
     assert list(await asyncio.gather(a.deliver_due(), b.deliver_due())) == [0, 0]
     assert receiver.senders_of(alert_id) == ["replica-a", "replica-b"]
+
+
+async def test_a_replica_process_killed_mid_delivery_hands_its_alerts_on_after_the_lease(
+    fleet: Fleet, receiver: Receiver, hook_url: str, tmp_path: Path
+) -> None:
+    ids = await fleet.alerts(hook_url, 3)
+    receiver.hold = {"replica-a"}
+    lease = 2.0
+    log = tmp_path / "replica-a.log"
+    child = start(
+        [
+            sys.executable,
+            "-c",
+            CHILD_SENDER,
+            fleet.db.url,
+            fleet.db.schema,
+            "replica-a",
+            str(lease),
+        ],
+        environment(),
+        log,
+    )
+    try:
+        async with asyncio.timeout(60):
+            await receiver.received(len(ids))  # all three in flight from replica-a
+    finally:
+        stop(child, signal.SIGKILL)
+    claimed = [await fleet.outbox.get(alert_id) for alert_id in ids]
+    assert {(i.state, i.claimed_by) for i in claimed if i is not None} == {
+        (AlertState.PENDING, "replica-a")
+    }, log.read_text()[-3000:]
+    lease_ends = max(i.claimed_until for i in claimed if i is not None and i.claimed_until)
+
+    b = fleet.sender("replica-b", lease_seconds=lease, poll_interval_seconds=0.1)
+    stop_b = asyncio.Event()
+    loop = asyncio.create_task(b.run(stop_b))
+    try:
+        async with asyncio.timeout(60):
+            await receiver.received(2 * len(ids))
+    finally:
+        stop_b.set()
+        await loop  # the round under way ends first: its outcomes are recorded
+    assert {alert_id: receiver.senders_of(alert_id) for alert_id in ids} == {
+        alert_id: ["replica-a", "replica-b"] for alert_id in ids
+    }
+    delivered = [await fleet.outbox.get(alert_id) for alert_id in ids]
+    for item in delivered:
+        assert item is not None
+        assert (item.state, item.attempts, item.claim) == (AlertState.DELIVERED, 2, None)
+        assert item.delivered_at is not None
+        assert item.delivered_at >= lease_ends  # not taken from replica-a before its lease ended
