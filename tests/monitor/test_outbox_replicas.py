@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
 import sys
 import threading
 import uuid
@@ -33,6 +34,8 @@ from tests._processes import environment, start, stop
 from wahealth.auth.secretbox import SecretBox
 from wahealth.domain.records import AlertState, PlannedAlert
 from wahealth.monitor.outbox import USER_AGENT, OutboxSender
+from wahealth.monitor.service import build_sender
+from wahealth.settings import AlertSettings, MonitorSettings, Settings
 from wahealth.storage import (
     HealthRepository,
     OutboxRepository,
@@ -437,3 +440,35 @@ async def test_a_replica_process_killed_mid_delivery_hands_its_alerts_on_after_t
         assert (item.state, item.attempts, item.claim) == (AlertState.DELIVERED, 2, None)
         assert item.delivered_at is not None
         assert item.delivered_at >= lease_ends  # not taken from replica-a before its lease ended
+
+
+async def test_the_monitors_sender_claims_under_its_process_id_for_the_configured_lease(
+    fleet: Fleet, receiver: Receiver, hook_url: str
+) -> None:
+    [alert_id] = await fleet.alerts(hook_url, 1)
+    settings = Settings(
+        monitor=MonitorSettings(outbox_lease_seconds=7),
+        alerts=AlertSettings(allow_private_targets=True),
+    )
+    sender = build_sender(settings, session_factory(fleet.db.engine()), fleet.secretbox)
+    fleet.senders.append(sender)
+    receiver.hold = {"?"}  # its own client: no test header
+    before = datetime.now(UTC)
+    delivering = asyncio.create_task(sender.deliver_due())
+    try:
+        async with asyncio.timeout(30):
+            await asyncio.to_thread(receiver.held.wait, 30)
+        after = datetime.now(UTC)
+        item = await fleet.outbox.get(alert_id)
+        assert item is not None
+        assert item.claimed_by is not None
+        assert item.claimed_by.startswith(f"{socket.gethostname()}:{os.getpid()}:")
+        assert item.claimed_until is not None
+        assert before + timedelta(seconds=7) <= item.claimed_until <= after + timedelta(seconds=7)
+    finally:
+        receiver.release.set()
+        async with asyncio.timeout(30):
+            assert await delivering == 1
+    done = await fleet.outbox.get(alert_id)
+    assert done is not None
+    assert (done.state, done.claim) == (AlertState.DELIVERED, None)
