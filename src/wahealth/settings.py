@@ -119,6 +119,9 @@ class MonitorSettings(_Section):
     enabled: bool = True
     interval_seconds: float = Field(default=60.0, gt=0)
     meta_calls_per_minute: int = Field(default=600, ge=1)
+    # How long a replica's alert sender holds the alerts it claimed; one it held and did
+    # not answer for (it died, or stalled) is any replica's again after this.
+    outbox_lease_seconds: float = Field(default=60.0, gt=0)
 
 
 class SubscriptionConfig(_Section):

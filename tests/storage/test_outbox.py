@@ -6,10 +6,19 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from wahealth.domain.records import AlertFormat, AlertState, PlannedAlert
-from wahealth.storage.errors import Conflict, UnknownAlert, UnknownSpace, UnknownSubscription
+from wahealth.domain.records import AlertFormat, AlertState, Claim, PlannedAlert
+from wahealth.storage.errors import (
+    Conflict,
+    LostClaim,
+    UnknownAlert,
+    UnknownSpace,
+    UnknownSubscription,
+)
 from wahealth.storage.health import HealthRepository
+from wahealth.storage.models import OutboxRow
 from wahealth.storage.outbox import OutboxRepository
 
 from ._reports import PHONE, codes, overall, report
@@ -137,6 +146,77 @@ async def test_an_expired_lease_makes_the_alert_due_again(
     assert await outbox.claim(T0 + LEASE - timedelta(seconds=1), lease=LEASE) == []
     [retaken] = await outbox.claim(T0 + LEASE, lease=LEASE)
     assert (retaken.item.id, retaken.item.attempts) == (alert, 2)
+
+
+async def test_a_claim_names_its_sender_and_only_the_current_claim_records_an_outcome(
+    outbox: OutboxRepository, health: HealthRepository, acme: str
+) -> None:
+    hook = await outbox.add_subscription(acme, "https://hooks.example/a")
+    [alert] = await _alerts(health, [hook.id])
+    [first] = await outbox.claim(T0, lease=LEASE, by="replica-a")
+    assert first.item.claim == Claim("replica-a", T0 + LEASE)
+    stored = await outbox.get(alert)
+    assert stored is not None
+    assert (stored.claimed_by, stored.claimed_until) == ("replica-a", T0 + LEASE)
+
+    # replica-a stalls past its lease; replica-b takes the alert and delivers it.
+    [second] = await outbox.claim(T0 + LEASE, lease=LEASE, by="replica-b")
+    assert (second.item.id, second.item.attempts) == (alert, 2)
+    assert second.item.claim == Claim("replica-b", T0 + 2 * LEASE)
+    delivered_at = T0 + LEASE + timedelta(seconds=1)
+    await outbox.mark_delivered(alert, delivered_at, held=second.item.claim)
+
+    # replica-a's late answer (a failure) is refused: the delivery stands, nothing is due.
+    with pytest.raises(LostClaim):
+        await outbox.mark_failed(alert, "HTTP 500", T0 + LEASE, held=first.item.claim)
+    with pytest.raises(LostClaim):
+        await outbox.mark_dead(alert, "HTTP 410", held=first.item.claim)
+    stored = await outbox.get(alert)
+    assert stored is not None
+    assert (stored.state, stored.delivered_at, stored.last_error) == (
+        AlertState.DELIVERED,
+        delivered_at,
+        None,
+    )
+    assert (stored.claimed_by, stored.claimed_until) == (None, None)
+    assert await outbox.due(T0 + timedelta(days=1)) == []
+
+
+async def test_a_claim_past_its_lease_still_records_if_nobody_took_over(
+    outbox: OutboxRepository, health: HealthRepository, acme: str
+) -> None:
+    hook = await outbox.add_subscription(acme, "https://hooks.example/a")
+    [alert] = await _alerts(health, [hook.id])
+    [mine] = await outbox.claim(T0, lease=LEASE, by="replica-a")
+    # The same sender claims it again after its lease: a new claim, the old one is stale.
+    [again] = await outbox.claim(T0 + LEASE, lease=LEASE, by="replica-a")
+    with pytest.raises(LostClaim):
+        await outbox.mark_delivered(alert, T0 + LEASE, held=mine.item.claim)
+    late = T0 + 3 * LEASE
+    failed = await outbox.mark_failed(alert, "HTTP 503", late, held=again.item.claim)
+    assert (failed.state, failed.attempts, failed.claim) == (AlertState.PENDING, 2, None)
+    assert await outbox.due(late - timedelta(seconds=1)) == []
+    assert [d.item.id for d in await outbox.due(late)] == [alert]
+
+
+async def test_claims_skip_rows_another_transaction_has_locked(
+    sessions: async_sessionmaker[AsyncSession],
+    outbox: OutboxRepository,
+    health: HealthRepository,
+    acme: str,
+) -> None:
+    if sessions.kw["bind"].dialect.name != "postgresql":
+        pytest.skip("row locks (FOR UPDATE SKIP LOCKED) are PostgreSQL's; SQLite has one writer")
+    hook = await outbox.add_subscription(acme, "https://hooks.example/a")
+    [locked, free] = await _alerts(health, [hook.id], count=2)
+    async with sessions() as session, session.begin():
+        # Another replica's claim, still in its transaction.
+        await session.execute(select(OutboxRow.id).where(OutboxRow.id == locked).with_for_update())
+        async with asyncio.timeout(30):  # a claim that waited on the lock would hang here
+            claimed = await outbox.claim(T0 + timedelta(minutes=1), lease=LEASE, by="replica-b")
+        assert [d.item.id for d in claimed] == [free]
+    [later] = await outbox.claim(T0 + timedelta(minutes=1), lease=LEASE, by="replica-b")
+    assert later.item.id == locked
 
 
 async def test_concurrent_claims_never_share_an_alert(

@@ -257,6 +257,27 @@ class OutboxItem:
     last_error: str | None
     created_at: datetime
     delivered_at: datetime | None
+    # The sender delivering it (its replica id) and until when; None when nobody holds it.
+    claimed_by: str | None = None
+    claimed_until: datetime | None = None
+
+    @property
+    def claim(self) -> Claim | None:
+        if self.claimed_by is None or self.claimed_until is None:
+            return None
+        return Claim(self.claimed_by, self.claimed_until)
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """A sender's hold on an alert: its replica id and the end of the lease.
+
+    Together they name one claim: a later claim of the same alert, even by the same
+    sender, ends later, so an outcome is recorded only by the claim that is current.
+    """
+
+    by: str
+    until: datetime
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,12 +1,15 @@
 """Deliver the persisted alert outbox: signed POSTs, retries with backoff, dead after N.
 
 Alerts are committed with the transition they report; this sender only moves
-them along. It claims due rows (a lease hides them from other senders and
-counts an attempt), POSTs each to its subscription's URL (or mails it, for an
-e-mail subscription: see `email`) and marks the outcome. A sender killed
-mid-delivery leaves its rows leased; after the lease they are due again, so
-every alert is delivered at least once. A receiver can make that exactly once
-by remembering `X-Wahealth-Alert-Id`, which never changes across retries.
+them along. Every replica runs one; each claims due rows under its replica id
+(a lease, `[monitor] outbox_lease_seconds`, hides them from the other senders
+and counts an attempt), POSTs each to its subscription's URL (or mails it, for
+an e-mail subscription: see `email`) and records the outcome with its claim,
+which is refused if the lease ran out and another sender has the alert now. A
+sender killed mid-delivery leaves its rows leased; after the lease they are due
+again for any sender, so every alert is delivered at least once. A receiver can
+make that exactly once by remembering `X-Wahealth-Alert-Id`, which never
+changes across retries or senders.
 
 Outcomes: any 2xx is delivered; 410 Gone means the receiver is gone for good
 and parks the alert as dead at once (like an invalid URL); every other status,
@@ -20,7 +23,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import random
+import secrets
+import socket
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
@@ -29,11 +35,11 @@ import httpx
 import structlog
 
 from wahealth.auth.secretbox import SecretBox, SecretBoxError
-from wahealth.domain.records import AlertFormat, Delivery
+from wahealth.domain.records import AlertFormat, Claim, Delivery
 from wahealth.monitor import email, payloads, targets
 from wahealth.monitor.targets import CheckedTarget, InvalidTarget, Resolver, TargetError
 from wahealth.settings import SmtpSettings
-from wahealth.storage.errors import StorageError
+from wahealth.storage.errors import LostClaim, StorageError
 from wahealth.storage.outbox import OutboxRepository
 
 log = structlog.get_logger(__name__)
@@ -57,6 +63,11 @@ class _Failed(Exception):
 
 def _utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def default_replica_id() -> str:
+    """This process's name among the senders: host, pid and a random part (pids repeat)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
 
 
 def backoff_delay(
@@ -107,9 +118,13 @@ class OutboxSender:
         resolver: Resolver | None = None,
         jitter: Callable[[], float] = random.random,
         smtp: SmtpSettings | None = None,
+        lease_seconds: float = 60.0,
+        replica_id: str | None = None,
     ) -> None:
         if max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
+        if lease_seconds <= 0:
+            raise ValueError("lease_seconds must be positive")
         self._outbox = outbox
         self._secretbox = secretbox
         self._allow_private = allow_private_targets
@@ -132,8 +147,9 @@ class OutboxSender:
         self._resolver = resolver
         self._jitter = jitter
         self._smtp = smtp or SmtpSettings()
-        # Long enough for one claimed chunk to be delivered (concurrently) and marked.
-        self._lease = timedelta(seconds=2 * timeout_seconds + 30)
+        # Should outlast one claimed chunk's delivery (concurrent, two timeouts at most).
+        self._lease = timedelta(seconds=lease_seconds)
+        self.replica_id = replica_id or default_replica_id()
         self._wake = asyncio.Event()
 
     def wake(self) -> None:
@@ -179,7 +195,7 @@ class OutboxSender:
             if not await self._outbox.due(now, 1):
                 break
             chunk = min(self._concurrency, limit - handled)
-            claimed = await self._outbox.claim(now, chunk, self._lease)
+            claimed = await self._outbox.claim(now, chunk, self._lease, by=self.replica_id)
             if not claimed:
                 break
             await asyncio.gather(*(self._deliver(delivery) for delivery in claimed))
@@ -191,13 +207,18 @@ class OutboxSender:
         bound = log.bind(
             alert_id=item.id, subscription_id=delivery.subscription.id, attempt=item.attempts
         )
+        held = item.claim
+        if held is not None and self._clock() >= held.until:
+            # Its siblings took the whole lease: the alert is any sender's again.
+            bound.warning("alert lease ran out before delivery; left to the next claim")
+            return
         try:
             if item.attempts > self._max_attempts:
                 # Claimed, then the sender died before marking it, too many times.
                 raise _Permanent(f"gave up after {item.attempts - 1} interrupted attempts")
             await self._post(delivery)
         except _Permanent as exc:
-            await self._dead(item.id, str(exc), bound)
+            await self._dead(item.id, held, str(exc), bound)
         except _Failed as exc:
             await self._failed(delivery, exc, bound)
         except Exception as exc:  # noqa: BLE001 — logged with its traceback just below
@@ -205,39 +226,53 @@ class OutboxSender:
             bound.exception("unexpected error while delivering an alert")
             await self._failed(delivery, _Failed(f"unexpected error: {type(exc).__name__}"), bound)
         else:
-            await self._mark(self._outbox.mark_delivered(item.id, self._clock()), bound)
-            bound.info("alert delivered")
+            delivered = self._outbox.mark_delivered(item.id, self._clock(), held=held)
+            if await self._mark(delivered, bound):
+                bound.info("alert delivered")
 
     async def _failed(
         self, delivery: Delivery, exc: _Failed, bound: structlog.typing.FilteringBoundLogger
     ) -> None:
         item = delivery.item
+        held = item.claim
         if item.attempts >= self._max_attempts:
-            await self._dead(item.id, f"{exc} (gave up after {item.attempts} attempts)", bound)
+            reason = f"{exc} (gave up after {item.attempts} attempts)"
+            await self._dead(item.id, held, reason, bound)
             return
         delay = backoff_delay(item.attempts, self._base, self._cap, self._jitter)
         if exc.retry_after is not None:
             delay = min(max(delay, exc.retry_after), self._cap)
         next_at = self._clock() + timedelta(seconds=delay)
-        await self._mark(self._outbox.mark_failed(item.id, str(exc), next_at), bound)
-        bound.info("alert delivery failed", reason=str(exc), retry_in=round(delay, 1))
+        failed = self._outbox.mark_failed(item.id, str(exc), next_at, held=held)
+        if await self._mark(failed, bound):
+            bound.info("alert delivery failed", reason=str(exc), retry_in=round(delay, 1))
 
     async def _dead(
-        self, alert_id: str, reason: str, bound: structlog.typing.FilteringBoundLogger
+        self,
+        alert_id: str,
+        held: Claim | None,
+        reason: str,
+        bound: structlog.typing.FilteringBoundLogger,
     ) -> None:
-        await self._mark(self._outbox.mark_dead(alert_id, reason), bound)
-        bound.warning("alert parked as dead", reason=reason)
+        if await self._mark(self._outbox.mark_dead(alert_id, reason, held=held), bound):
+            bound.warning("alert parked as dead", reason=reason)
 
     @staticmethod
     async def _mark(
         update: Awaitable[object], bound: structlog.typing.FilteringBoundLogger
-    ) -> None:
+    ) -> bool:
+        """Record an outcome; False if it was not (the claim was lost, or storage failed)."""
         # If the mark cannot be stored the lease runs out and the alert is sent again;
         # receivers deduplicate on the alert id.
         try:
             await update
+        except LostClaim:
+            bound.warning("alert lease ran out during delivery; the next claim's outcome stands")
+            return False
         except StorageError as exc:
             bound.error("cannot record alert outcome", error=str(exc))
+            return False
+        return True
 
     async def _post(self, delivery: Delivery) -> None:
         subscription = delivery.subscription

@@ -68,6 +68,7 @@ def build_sender(settings: Settings, sessions: Any, secretbox: SecretBox) -> Out
         allow_private_targets=alerts.allow_private_targets,
         max_attempts=alerts.max_attempts,
         smtp=alerts.smtp,
+        lease_seconds=settings.monitor.outbox_lease_seconds,
     )
 
 

@@ -49,6 +49,14 @@ class UnknownAlert(NotFound):
         super().__init__("alert", alert_id)
 
 
+class LostClaim(StorageError):
+    """The alert is no longer held by this claim: its lease ran out and another sender took it."""
+
+    def __init__(self, alert_id: str) -> None:
+        super().__init__(f"alert {alert_id!r} is no longer held by this claim")
+        self.alert_id = alert_id
+
+
 class Conflict(StorageError):
     """The change contradicts what is stored (a duplicate, a broken reference)."""
 

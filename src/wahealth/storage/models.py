@@ -278,6 +278,9 @@ class OutboxRow(Base):
     delivered_at: Mapped[datetime | None]
     # Untried alerts of one WABA-level change share it and are merged into one.
     group_key: Mapped[str | None] = mapped_column(index=True)
+    # The sender (replica id) delivering it, until the lease ends; both None when unclaimed.
+    claimed_by: Mapped[str | None]
+    claimed_until: Mapped[datetime | None]
 
 
 class SilenceRow(Base):

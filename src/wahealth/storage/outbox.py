@@ -6,6 +6,17 @@ never sent for a change that was rolled back. Delivery workers `claim` rows: a
 claim leases them for a while (other workers skip them) and counts an attempt,
 so a row whose worker died is retried after the lease, and a row that keeps
 crashing workers still runs out of attempts.
+
+A claim is stored on the row (`claimed_by`, the sender's replica id, and
+`claimed_until`, the end of the lease), so it holds across replicas. On
+PostgreSQL the claiming transaction locks the due rows it takes and skips rows
+another sender is locking (`FOR UPDATE SKIP LOCKED`): concurrent senders take
+disjoint batches without waiting on each other. SQLite has one writer at a time
+(the write transaction takes the database's lock), so there the claim needs no
+row locks. The sender delivers outside any transaction and records the outcome
+with the claim it was given: if the lease ran out and another sender claimed
+the alert since, the outcome is refused (`LostClaim`) and the other sender's
+stands.
 """
 
 from __future__ import annotations
@@ -15,21 +26,31 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any, Final, Literal
 
-from sqlalchemy import Select, delete, func, select
+from sqlalchemy import Select, delete, func, or_, select
 
 from wahealth.domain.records import (
     DEFAULT_ALERT_EVENTS,
     AlertFormat,
     AlertState,
+    Claim,
     Delivery,
     OutboxItem,
     Subscription,
 )
 from wahealth.storage._session import Factory, insert_for, reading, rowcount, writing
 from wahealth.storage.columns import utcnow
-from wahealth.storage.errors import Conflict, UnknownAlert, UnknownSpace, UnknownSubscription
+from wahealth.storage.errors import (
+    Conflict,
+    LostClaim,
+    UnknownAlert,
+    UnknownSpace,
+    UnknownSubscription,
+)
 from wahealth.storage.models import AlertSubscriptionRow, OutboxRow, SpaceRow
 from wahealth.storage.prune import DEFAULT_BATCH, prune_older_than, table_of
+
+UNNAMED_SENDER: Final = "unnamed"
+"""`claim`'s default sender name, for callers that are the only sender."""
 
 
 class _Keep(enum.Enum):
@@ -66,6 +87,8 @@ def _item(row: OutboxRow) -> OutboxItem:
         row.last_error,
         row.created_at,
         row.delivered_at,
+        row.claimed_by,
+        row.claimed_until,
     )
 
 
@@ -76,6 +99,8 @@ def _due(now: datetime, limit: int) -> Select[OutboxRow, AlertSubscriptionRow]:
         .where(
             OutboxRow.state == AlertState.PENDING.value,
             OutboxRow.next_attempt_at <= now,
+            # Unclaimed, or its claim's lease has run out (that sender died or stalled).
+            or_(OutboxRow.claimed_until.is_(None), OutboxRow.claimed_until <= now),
             AlertSubscriptionRow.disabled_at.is_(None),
         )
         .order_by(OutboxRow.next_attempt_at, OutboxRow.created_at, OutboxRow.id)
@@ -226,31 +251,59 @@ class OutboxRepository:
             return [Delivery(_item(item), subscription_of(sub)) for item, sub in rows]
 
     async def claim(
-        self, now: datetime, limit: int = 100, lease: timedelta = timedelta(seconds=60)
+        self,
+        now: datetime,
+        limit: int = 100,
+        lease: timedelta = timedelta(seconds=60),
+        *,
+        by: str = UNNAMED_SENDER,
     ) -> list[Delivery]:
-        """Take due alerts for delivery: count an attempt and hide them for `lease`."""
+        """Take due alerts for sender `by`: count an attempt and hide them for `lease`.
+
+        Each returned item carries its claim (`item.claim`), which its outcome is
+        recorded with. Rows another sender is claiming at this moment are skipped,
+        not waited for. If the claim is abandoned the alert is due again when the
+        lease ends, which is also its `next_attempt_at` meanwhile.
+        """
+        if lease <= timedelta(0):
+            raise ValueError("the lease must be positive")
+        until = now + lease
         async with writing(self._sessions) as session:
+            # FOR UPDATE ... SKIP LOCKED on PostgreSQL; SQLAlchemy leaves it out on SQLite.
             query = _due(now, limit).with_for_update(of=OutboxRow, skip_locked=True)
             rows = (await session.execute(query)).all()
             for item, _ in rows:
                 item.attempts += 1
-                item.next_attempt_at = now + lease
+                item.next_attempt_at = until
+                item.claimed_by = by
+                item.claimed_until = until
             return [Delivery(_item(item), subscription_of(sub)) for item, sub in rows]
 
-    async def mark_delivered(self, alert_id: str, at: datetime) -> OutboxItem:
+    async def mark_delivered(
+        self, alert_id: str, at: datetime, *, held: Claim | None = None
+    ) -> OutboxItem:
+        """Record the alert as delivered; with `held`, only if that claim is still current."""
         return await self._update(
-            alert_id, state=AlertState.DELIVERED, delivered_at=at, last_error=None
+            alert_id, held, state=AlertState.DELIVERED, delivered_at=at, last_error=None
         )
 
-    async def mark_failed(self, alert_id: str, error: str, next_attempt_at: datetime) -> OutboxItem:
-        """Keep the alert pending and try again at `next_attempt_at`."""
+    async def mark_failed(
+        self, alert_id: str, error: str, next_attempt_at: datetime, *, held: Claim | None = None
+    ) -> OutboxItem:
+        """Keep the alert pending and try again at `next_attempt_at` (`held`: as above)."""
         return await self._update(
-            alert_id, state=AlertState.PENDING, last_error=error, next_attempt_at=next_attempt_at
+            alert_id,
+            held,
+            state=AlertState.PENDING,
+            last_error=error,
+            next_attempt_at=next_attempt_at,
         )
 
-    async def mark_dead(self, alert_id: str, error: str) -> OutboxItem:
-        """Give up on the alert; `retry_dead` brings it back."""
-        return await self._update(alert_id, state=AlertState.DEAD, last_error=error)
+    async def mark_dead(
+        self, alert_id: str, error: str, *, held: Claim | None = None
+    ) -> OutboxItem:
+        """Give up on the alert; `retry_dead` brings it back (`held`: as above)."""
+        return await self._update(alert_id, held, state=AlertState.DEAD, last_error=error)
 
     async def retry_dead(self, alert_id: str, now: datetime | None = None) -> OutboxItem:
         """Make a dead alert pending again, due now, with a fresh attempt count."""
@@ -263,6 +316,7 @@ class OutboxRepository:
             row.state = AlertState.PENDING.value
             row.attempts = 0
             row.next_attempt_at = now or utcnow()
+            row.claimed_by = row.claimed_until = None
             return _item(row)
 
     async def get(self, alert_id: str) -> OutboxItem | None:
@@ -288,13 +342,21 @@ class OutboxRepository:
         async with reading(self._sessions) as session:
             return [_item(row) for row in await session.scalars(query)]
 
-    async def _update(self, alert_id: str, **values: Any) -> OutboxItem:
+    async def _update(self, alert_id: str, held: Claim | None, **values: Any) -> OutboxItem:
+        """Record an outcome and release the claim; with `held`, only if it is the current one.
+
+        The claim that was taken after `held`'s lease ran out (by another sender, or
+        by this one again) ends later, so it never matches: its outcome stands.
+        """
         async with writing(self._sessions) as session:
             row = await session.get(OutboxRow, alert_id, with_for_update=True)
             if row is None:
                 raise UnknownAlert(alert_id)
+            if held is not None and (row.claimed_by, row.claimed_until) != (held.by, held.until):
+                raise LostClaim(alert_id)
             for name, value in values.items():
                 setattr(row, name, value.value if isinstance(value, enum.Enum) else value)
+            row.claimed_by = row.claimed_until = None
             return _item(row)
 
     async def count_by_state(self) -> dict[str, int]:
