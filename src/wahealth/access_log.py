@@ -16,13 +16,13 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 from contextvars import ContextVar
 from time import perf_counter
-from typing import Any, cast
+from typing import Any
 
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from wahealth.core.immediate import ImmediateRateLimiter, immediate_limiter
-from wahealth.core.ports import Decision, RateLimiter
+from wahealth.core.immediate import ObservedLimiter, observed_limiter
+from wahealth.core.ports import RateLimiter
 from wahealth.middleware import REQUEST_ID_HEADER, DirectDialects, Target
 
 ACCESS_LOGGER = "wahealth.access"
@@ -38,38 +38,9 @@ def _note(account: str) -> None:
         accounts.append(account)
 
 
-class AccountNotingLimiter:
-    """A RateLimiter that tells the access log which account the request is for."""
-
-    def __init__(self, inner: RateLimiter) -> None:
-        self._inner = inner
-
-    async def acquire(self, key: str, limit: int, cost: int = 1) -> Decision:
-        _note(key)
-        return await self._inner.acquire(key, limit, cost)
-
-    async def aclose(self) -> None:
-        await self._inner.aclose()
-
-
-class AccountNotingImmediateLimiter(AccountNotingLimiter):
-    """An AccountNotingLimiter over a limiter that decides at once, noting alike."""
-
-    def __init__(self, inner: ImmediateRateLimiter) -> None:
-        super().__init__(cast(RateLimiter, inner))
-        self._now = inner.acquire_now
-
-    def acquire_now(self, key: str, limit: int, cost: int = 1) -> Decision:
-        _note(key)
-        return self._now(key, limit, cost)
-
-
-def account_noting(inner: RateLimiter) -> AccountNotingLimiter:
-    """The noting wrapper for `inner`, deciding at once when `inner` does."""
-    immediate = immediate_limiter(inner)
-    if immediate is not None:
-        return AccountNotingImmediateLimiter(immediate)
-    return AccountNotingLimiter(inner)
+def account_noting(inner: RateLimiter) -> ObservedLimiter:
+    """`inner`, telling the access log which account each request is for."""
+    return observed_limiter(inner, asked=_note)
 
 
 class AccessLog:

@@ -9,9 +9,10 @@ twin does exactly what its async method does, so both paths count and remember a
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+from collections.abc import Callable
+from typing import Protocol, cast, runtime_checkable
 
-from wahealth.core.ports import CachedReport, Decision
+from wahealth.core.ports import CachedReport, Decision, RateLimiter
 
 
 @runtime_checkable
@@ -45,3 +46,66 @@ def immediate_limiter(limiter: object) -> ImmediateRateLimiter | None:
 
 def immediate_nonces(store: object) -> ImmediateNonceStore | None:
     return store if isinstance(store, ImmediateNonceStore) else None
+
+
+class ObservedLimiter:
+    """A RateLimiter telling `asked(key)` before, and `decided(decision)` after, each decision.
+
+    What metrics and the access log wrap the limiter in; `observed_limiter` keeps the
+    wrapped limiter's synchronous twin, so observing never costs the hot path its lane.
+    """
+
+    def __init__(
+        self,
+        inner: RateLimiter,
+        *,
+        asked: Callable[[str], None] | None = None,
+        decided: Callable[[Decision], None] | None = None,
+    ) -> None:
+        self._inner = inner
+        self._asked = asked
+        self._decided = decided
+
+    async def acquire(self, key: str, limit: int, cost: int = 1) -> Decision:
+        if self._asked is not None:
+            self._asked(key)
+        decision = await self._inner.acquire(key, limit, cost)
+        if self._decided is not None:
+            self._decided(decision)
+        return decision
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+class _ObservedImmediateLimiter(ObservedLimiter):
+    def __init__(
+        self,
+        inner: ImmediateRateLimiter,
+        *,
+        asked: Callable[[str], None] | None = None,
+        decided: Callable[[Decision], None] | None = None,
+    ) -> None:
+        super().__init__(cast(RateLimiter, inner), asked=asked, decided=decided)
+        self._now = inner.acquire_now
+
+    def acquire_now(self, key: str, limit: int, cost: int = 1) -> Decision:
+        if self._asked is not None:
+            self._asked(key)
+        decision = self._now(key, limit, cost)
+        if self._decided is not None:
+            self._decided(decision)
+        return decision
+
+
+def observed_limiter(
+    inner: RateLimiter,
+    *,
+    asked: Callable[[str], None] | None = None,
+    decided: Callable[[Decision], None] | None = None,
+) -> ObservedLimiter:
+    """`inner` observed as `ObservedLimiter` says, deciding at once when `inner` does."""
+    immediate = immediate_limiter(inner)
+    if immediate is not None:
+        return _ObservedImmediateLimiter(immediate, asked=asked, decided=decided)
+    return ObservedLimiter(inner, asked=asked, decided=decided)

@@ -40,7 +40,6 @@ from wahealth.metrics.instruments import Instruments, MetaCallCounter
 from wahealth.metrics.multiprocess import Merged, Publisher
 from wahealth.metrics.wrappers import (
     InstrumentedCache,
-    InstrumentedLimiter,
     instrumented_cache,
     instrumented_limiter,
 )
@@ -50,7 +49,6 @@ __all__ = [
     "METRICS_PATH",
     "FleetSource",
     "InstrumentedCache",
-    "InstrumentedLimiter",
     "Instruments",
     "MetaCallCounter",
     "Metrics",

@@ -6,7 +6,7 @@ thread; `prometheus_client` is used only at scrape time (or when publishing them
 other worker processes, see `multiprocess`) to render them.
 
 Components report here through seams they expose: `InstrumentedCache` wraps the report
-cache port, `InstrumentedLimiter` the rate limiter port, `MetaCallCounter` the Graph
+cache port, `instrumented_limiter` the rate limiter port, `MetaCallCounter` the Graph
 client's transport (every HTTP request it sends, each batch sub-request counted as Meta
 counts it), the Graph client calls `observe_upstream_call` after each public call (its
 `on_call` hook), and the request-id middleware reports every request to `observe_request`.

@@ -9,10 +9,10 @@ from __future__ import annotations
 from typing import cast
 
 from wahealth.core.immediate import (
-    ImmediateRateLimiter,
     ImmediateReportCache,
+    ObservedLimiter,
     immediate_cache,
-    immediate_limiter,
+    observed_limiter,
 )
 from wahealth.core.ports import CachedReport, Decision, RateLimiter, ReportCache
 from wahealth.metrics.instruments import Instruments, mark_throttled
@@ -33,6 +33,9 @@ class InstrumentedCache:
             self._lookups["error"] += 1
             self._instruments.count_cache_error("get", exc)
             raise
+        return self._counted(entry)
+
+    def _counted(self, entry: CachedReport | None) -> CachedReport | None:
         self._lookups["miss" if entry is None else "hit"] += 1
         return entry
 
@@ -69,9 +72,7 @@ class InstrumentedImmediateCache(InstrumentedCache):
         self._now = inner.get_now
 
     def get_now(self, node_id: str) -> CachedReport | None:
-        entry = self._now(node_id)
-        self._lookups["miss" if entry is None else "hit"] += 1
-        return entry
+        return self._counted(self._now(node_id))
 
 
 def instrumented_cache(inner: ReportCache, instruments: Instruments) -> InstrumentedCache:
@@ -82,39 +83,11 @@ def instrumented_cache(inner: ReportCache, instruments: Instruments) -> Instrume
     return InstrumentedCache(inner, instruments)
 
 
-class InstrumentedLimiter:
-    """A RateLimiter that marks a refused request, so it is counted under its dialect."""
-
-    def __init__(self, inner: RateLimiter) -> None:
-        self._inner = inner
-
-    async def acquire(self, key: str, limit: int, cost: int = 1) -> Decision:
-        decision = await self._inner.acquire(key, limit, cost)
-        if not decision.allowed:
-            mark_throttled()
-        return decision
-
-    async def aclose(self) -> None:
-        await self._inner.aclose()
+def _mark_refused(decision: Decision) -> None:
+    if not decision.allowed:
+        mark_throttled()
 
 
-class InstrumentedImmediateLimiter(InstrumentedLimiter):
-    """An InstrumentedLimiter over a limiter that decides at once, marking refusals alike."""
-
-    def __init__(self, inner: ImmediateRateLimiter) -> None:
-        super().__init__(cast(RateLimiter, inner))
-        self._now = inner.acquire_now
-
-    def acquire_now(self, key: str, limit: int, cost: int = 1) -> Decision:
-        decision = self._now(key, limit, cost)
-        if not decision.allowed:
-            mark_throttled()
-        return decision
-
-
-def instrumented_limiter(inner: RateLimiter) -> InstrumentedLimiter:
-    """The marking wrapper for `inner`, deciding at once when `inner` does."""
-    immediate = immediate_limiter(inner)
-    if immediate is not None:
-        return InstrumentedImmediateLimiter(immediate)
-    return InstrumentedLimiter(inner)
+def instrumented_limiter(inner: RateLimiter) -> ObservedLimiter:
+    """`inner`, marking each refused request so it is counted under its dialect."""
+    return observed_limiter(inner, decided=_mark_refused)
