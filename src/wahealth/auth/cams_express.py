@@ -63,12 +63,8 @@ SHAPES_MAX_BYTES = 16 * 1024 * 1024
 DATES_MAX_ENTRIES = 64  # signing dates in use at once: one a second per client clock
 
 
-@dataclass(frozen=True, slots=True)
-class _Head:
-    """A parsed Authorization prefix: whose key, and which headers it signs besides the holes."""
-
-    access_key_id: str
-    statics: Callable[[Mapping[bytes, bytes]], tuple[bytes, ...]]
+# The values of the headers an Authorization prefix signs, the date and the nonce aside.
+_Statics = Callable[[Mapping[bytes, bytes]], tuple[bytes, ...]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,7 +101,7 @@ class CamsExpress(Generic[T]):
         self._window = verifier.max_skew_seconds - _EDGE_SECONDS
         self._nonce_ttl = 2 * verifier.max_skew_seconds
         self._describe = describe
-        self._heads: BoundedLru[bytes, _Head] = BoundedLru(HEADS_MAX_ENTRIES, 2 * 1024 * 1024)
+        self._heads: BoundedLru[bytes, _Statics] = BoundedLru(HEADS_MAX_ENTRIES, 2 * 1024 * 1024)
         self._shapes: BoundedLru[tuple[object, ...], Shape[T]] = BoundedLru(
             SHAPES_MAX_ENTRIES, SHAPES_MAX_BYTES
         )
@@ -137,8 +133,8 @@ class CamsExpress(Generic[T]):
         head_bytes, mark, signature = authorization.rpartition(_SIGNATURE_MARK)
         if not mark or not _HEX_SHA256.fullmatch(signature):
             return None
-        head = self._heads.get(head_bytes) or self._head(head_bytes)
-        if head is None:
+        statics_of = self._heads.get(head_bytes) or self._head(head_bytes)
+        if statics_of is None:
             return None
         method = scope["method"]
         length = headers.get(b"content-length")
@@ -149,7 +145,7 @@ class CamsExpress(Generic[T]):
         if headers.get(b"x-acs-content-sha256") != _EMPTY_SHA256:
             return None
         try:
-            statics = head.statics(headers)
+            statics = statics_of(headers)
         except KeyError:
             return None  # a signed header is missing: the general path says which
         key = (method, scope.get("raw_path") or scope["path"], scope["query_string"], statics)
@@ -181,11 +177,9 @@ class CamsExpress(Generic[T]):
             return None
         return access_key.principal, shape.info
 
-    def _head(self, head_bytes: bytes) -> _Head | None:
+    def _head(self, head_bytes: bytes) -> _Statics | None:
         try:
-            access_key_id, signed_headers, complete = authorization_head(
-                head_bytes.decode("latin-1")
-            )
+            _, signed_headers, complete = authorization_head(head_bytes.decode("latin-1"))
         except Exception:  # noqa: BLE001 — malformed: the general path words it
             return None
         if not complete or _DATE not in signed_headers or _NONCE not in signed_headers:
@@ -193,9 +187,9 @@ class CamsExpress(Generic[T]):
         names = [n.encode("latin-1") for n in signed_headers if n not in (_DATE, _NONCE)]
         if len(names) < 2:
             return None  # itemgetter of one name would not return a tuple
-        head = _Head(access_key_id, operator.itemgetter(*names))
-        self._heads.put(head_bytes, head, len(head_bytes) + 64 * len(names))
-        return head
+        statics_of: _Statics = operator.itemgetter(*names)
+        self._heads.put(head_bytes, statics_of, len(head_bytes) + 64 * len(names))
+        return statics_of
 
     def _shape(
         self, scope: Mapping[str, Any], head_bytes: bytes, key: tuple[object, ...]

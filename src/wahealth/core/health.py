@@ -104,9 +104,6 @@ class HealthService:
             or self.clock() - cached.fetched_at >= self.freshness.ttl_seconds
         ):
             return None
-        latest = self._latest.get(node_id)
-        if latest is not None and latest[0] is cached:
-            return latest[1]  # the very entry parsed last time: no key to build
         return self._from_cache(cached, ReportSource.CACHE)
 
     async def get(

@@ -77,13 +77,13 @@ class SignedCall:
 
 
 @dataclass(frozen=True, slots=True)
-class Verified:
+class VerifiedCaller:
     """A caller whose signed request the dialect has already verified (and its nonce claimed)."""
 
     principal: Principal
 
 
-Credential = ApiKey | BearerToken | SignedCall | Verified
+Credential = ApiKey | BearerToken | SignedCall | VerifiedCaller
 
 
 # --- Queries: which node --------------------------------------------------------------------
@@ -243,12 +243,8 @@ class HealthQueries:
         limiter = self._immediate
         if limiter is None:
             return None
-        hit = self._remembered.get(same_as)
-        if (
-            hit is None
-            or hit.expires_at <= self.clock()
-            or (principal is not None and hit.principal != principal)
-        ):
+        hit = self._recalled(same_as)
+        if hit is None or (principal is not None and hit.principal != principal):
             return None
         report = self.health.get_now(hit.node_id)
         if report is None:
@@ -274,7 +270,7 @@ class HealthQueries:
         (never given lazily) is verified every time; then only its query's resolution is
         reused.
         """
-        signed = isinstance(credential, SignedCall | Verified)
+        signed = isinstance(credential, SignedCall | VerifiedCaller)
         hit = self._recalled(same_as)
         if hit is not None and not signed:
             await self.admit(hit.principal)
@@ -324,7 +320,7 @@ class HealthQueries:
     async def authenticate(self, credential: Credential) -> Principal:
         if isinstance(credential, SignedCall):
             return await self.signatures.verify(credential.request)
-        if isinstance(credential, Verified):
+        if isinstance(credential, VerifiedCaller):
             return credential.principal
         if isinstance(credential, ApiKey):
             return await self.directory.d360_principal(credential.value)

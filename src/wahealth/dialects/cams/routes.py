@@ -34,7 +34,7 @@ from wahealth.core.queries import (
     HealthQueries,
     Query,
     SignedCall,
-    Verified,
+    VerifiedCaller,
 )
 from wahealth.core.validate import check_node_id, check_phone_number, check_space_id, check_template
 from wahealth.dialects.cams.errors import ERRORS, CamsError, error_response
@@ -234,7 +234,7 @@ class CamsEndpoint:
     ) -> Response:
         try:
             answer = await self._queries.health_of(
-                Verified(principal), call.query, same_as=call.asked
+                VerifiedCaller(principal), call.query, same_as=call.asked
             )
         except CoreError as exc:
             return error_response(request_id, ERRORS.render(exc))

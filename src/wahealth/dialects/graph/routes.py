@@ -167,6 +167,14 @@ def parse_query(node_id: str, query: dict[str, str]) -> ByNodeId:
     return ByNodeId(node_id)
 
 
+def _asked(authorization: str, raw_query: bytes, after_v: str) -> tuple[str, ...]:
+    """What a health_status read asks, as sent: a repeat within moments is recognised by it.
+
+    The whole path after `/v`: a repeat skips the version and path checks too.
+    """
+    return ("graph", authorization, raw_query.decode("latin-1"), after_v)
+
+
 class GraphEndpoint:
     def __init__(self, queries: HealthQueries, reads: GraphReadEndpoint | None = None):
         self._queries = queries
@@ -184,9 +192,7 @@ class GraphEndpoint:
         authorization, lang = asked
         after_v: str = scope["path_params"]["after_v"]
         try:
-            answer = self._queries.repeat_now(
-                ("graph", authorization, raw_query.decode("latin-1"), after_v)
-            )
+            answer = self._queries.repeat_now(_asked(authorization, raw_query, after_v))
         except CoreError:
             return None  # throttled: `handle` asks the limiter again and says so
         if answer is None:
@@ -225,8 +231,7 @@ class GraphEndpoint:
             answer = await self._queries.health_of(
                 credential,
                 lambda: parse_query(node_id, parsed),
-                # The whole path: a repeat skips the version and path checks too.
-                same_as=("graph", authorization, raw_query.decode("latin-1"), after_v),
+                same_as=_asked(authorization, raw_query, after_v),
             )
         except CoreError as exc:
             return ERRORS.render(exc)(node_id)
