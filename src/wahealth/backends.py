@@ -1,4 +1,4 @@
-"""Pick the report cache, nonce store and rate limiter by URL, sharing one Redis client per URL.
+"""Pick the report cache, nonce store, rate limiter, Meta budget and fetch locks by URL.
 
 `memory://` keeps them in this process (one replica); `redis://…` or `rediss://…` shares
 them across replicas. Every backend on the same Redis URL uses the same client (one
@@ -12,9 +12,12 @@ from urllib.parse import urlsplit
 
 import redis.asyncio as redis
 
+from wahealth.cache.locks import RedisFetchLocks
 from wahealth.cache.memory import MemoryNonceStore, MemoryReportCache
 from wahealth.cache.redis import RedisNonceStore, RedisReportCache
-from wahealth.core.ports import NonceStore, RateLimiter, ReportCache
+from wahealth.core.budget import MemoryCallBudget
+from wahealth.core.ports import FetchLocks, MetaBudget, NonceStore, RateLimiter, ReportCache
+from wahealth.ratelimit.budget import RedisCallBudget
 from wahealth.ratelimit.memory import MemoryRateLimiter
 from wahealth.ratelimit.redis import RedisRateLimiter
 from wahealth.redis_client import connect
@@ -84,3 +87,28 @@ def create_rate_limiter(url: str, clients: RedisClients | None = None) -> RateLi
     if clients is None:
         return RedisRateLimiter.from_url(url)
     return RedisRateLimiter(clients.for_url(url))
+
+
+def create_call_budget(
+    url: str,
+    clients: RedisClients,
+    calls_per_minute: int,
+    calls_per_minute_per_waba: int | None = None,
+) -> MetaBudget:
+    """The Meta budget on the rate limiter's URL: this process's, or every replica's in Redis."""
+    if _is_memory(url, "rate limiter"):
+        return MemoryCallBudget(
+            calls_per_minute, calls_per_minute_per_waba=calls_per_minute_per_waba
+        )
+    return RedisCallBudget(
+        clients.for_url(url),
+        calls_per_minute,
+        calls_per_minute_per_waba=calls_per_minute_per_waba,
+    )
+
+
+def create_fetch_locks(url: str, clients: RedisClients) -> FetchLocks | None:
+    """Fetch locks on the report cache's Redis (None with `memory://`: one replica)."""
+    if _is_memory(url, "report cache"):
+        return None
+    return RedisFetchLocks(clients.for_url(url))

@@ -9,6 +9,7 @@ closes them all (`Components.aclose`). Tests replace parts through `Overrides`.
 from __future__ import annotations
 
 import secrets
+import socket
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -27,6 +28,8 @@ from wahealth.auth.secretbox import SecretBox, SecretBoxError
 from wahealth.auth.tokens import hash_token
 from wahealth.backends import (
     RedisClients,
+    create_call_budget,
+    create_fetch_locks,
     create_nonce_store,
     create_rate_limiter,
     create_report_cache,
@@ -34,14 +37,14 @@ from wahealth.backends import (
 from wahealth.bootstrap import DEMO_META_TOKEN, NewCredentials
 from wahealth.core.alerting import Alerting
 from wahealth.core.backoff import Backoff
-from wahealth.core.budget import CallBudget
 from wahealth.core.catalog_sync import CatalogSync
 from wahealth.core.coalesce import SingleFlight
 from wahealth.core.directory import Directory
 from wahealth.core.graph_read import GraphReads
 from wahealth.core.health import Freshness, HealthService
-from wahealth.core.ports import NonceStore, RateLimiter, ReportCache, SecretOpener
+from wahealth.core.ports import MetaBudget, NonceStore, RateLimiter, ReportCache, SecretOpener
 from wahealth.core.queries import FailClosedNonces, HealthQueries
+from wahealth.core.shared_flight import SharedFlight
 from wahealth.domain import HealthReport
 from wahealth.metrics import (
     Instruments,
@@ -53,6 +56,7 @@ from wahealth.metrics import (
     instrumented_limiter,
 )
 from wahealth.metrics.multiprocess import multiprocess_dir
+from wahealth.metrics.shared import SharedMetrics
 from wahealth.monitor.properties import TrackedCatalog
 from wahealth.monitor.service import Monitor, build_recorder, build_sender, build_tracker
 from wahealth.monitor.targets import TargetError, check_target
@@ -77,6 +81,9 @@ from wahealth.upstream.graph import GraphClient
 
 EMULATOR_BASE_URL = "http://emulator.internal"
 EMULATOR_WEBHOOK_URL = "http://wahealth.internal/webhooks/meta"
+# The lease of a cross-replica fetch, renewed while the call runs: a dead holder's
+# waiters take over within this.
+SHARED_LEASE_SECONDS = 2.0
 
 TransportWrapper = Callable[[httpx.AsyncBaseTransport | None], httpx.AsyncBaseTransport]
 
@@ -137,7 +144,7 @@ class Components:
     directory: Directory
     health: HealthService
     queries: HealthQueries
-    budget: CallBudget
+    budget: MetaBudget
     monitor: Monitor
     graph_reads: GraphReads
     public_views: PublicViews
@@ -242,6 +249,11 @@ def _open_secret(secretbox: SecretBox) -> SecretOpener:
     return open_secret
 
 
+def replica_id(settings: Settings) -> str:
+    """How /metrics names this replica: `server.replica_id`, or `<hostname>:<port>`."""
+    return settings.server.replica_id or f"{socket.gethostname()}:{settings.server.port}"
+
+
 def build_components(settings: Settings, overrides: Overrides | None = None) -> Components:
     """Every component for these settings, each built from its dependencies."""
     overrides = overrides or Overrides()
@@ -285,6 +297,22 @@ def build_components(settings: Settings, overrides: Overrides | None = None) -> 
     tenancy = TenancyRepository(sessions)
     recorder = build_recorder(settings, sessions, sender)
     cache_settings = settings.cache
+    budget = create_call_budget(
+        settings.ratelimit.url,
+        redis,
+        settings.monitor.meta_calls_per_minute,
+        settings.monitor.meta_calls_per_minute_per_waba,
+    )
+    locks = create_fetch_locks(settings.cache.url, redis)
+    shared = None
+    if locks is not None and overrides.report_cache is None:
+        shared = SharedFlight(
+            locks,
+            cache,
+            # A waiter gives up on a holder that neither answers nor lets go after this.
+            max_wait_seconds=settings.upstream.timeout_seconds + SHARED_LEASE_SECONDS,
+            lease_seconds=SHARED_LEASE_SECONDS,
+        )
     health = HealthService(
         upstream=graph,
         cache=cache,
@@ -297,6 +325,8 @@ def build_components(settings: Settings, overrides: Overrides | None = None) -> 
         observers=(recorder.observe,),
         backoff=Backoff(),
         flight=flight,
+        budget=budget,
+        shared=shared,
     )
     replay_guard = FailClosedNonces(nonces)
     history = HealthRepository(sessions)
@@ -312,7 +342,6 @@ def build_components(settings: Settings, overrides: Overrides | None = None) -> 
         ),
         transitions=history,
     )
-    budget = CallBudget(settings.monitor.meta_calls_per_minute)
     monitor = Monitor.build(settings, sessions, secretbox, sender, health, graph, budget, tracker)
     graph_reads = GraphReads(
         directory=directory,
@@ -325,14 +354,16 @@ def build_components(settings: Settings, overrides: Overrides | None = None) -> 
     )
     metrics = None
     if instruments is not None:
+        metrics_view = MetricsView(sessions)
         metrics = Metrics(
             instruments,
             count_alerts=OutboxRepository(sessions).count_by_state,
-            fleet=MetricsView(sessions),
+            fleet=metrics_view,
             per_node=PerNode(settings.metrics.per_node, settings.metrics.per_node_max_nodes),
             rounds=monitor.refresher,
-            allowance=settings.monitor.meta_calls_per_minute,
             multiprocess_dir=multiprocess_dir(),
+            replica=replica_id(settings),
+            shared=SharedMetrics(budget, alert_claims=metrics_view.alert_claims_held),
         )
     return Components(
         settings=settings,

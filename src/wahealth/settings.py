@@ -32,6 +32,8 @@ class ServerSettings(_Section):
     ready_timeout_seconds: float = Field(default=1.0, gt=0, le=30)
     # One structured log line per request (request id, dialect, account, status, latency).
     access_log: bool = False
+    # Names this replica in /metrics (the `replica` label); unset: `<hostname>:<port>`.
+    replica_id: str | None = Field(default=None, min_length=1, max_length=200)
     log_level: Literal["debug", "info", "warning", "error", "critical"] = "info"
 
 
@@ -118,7 +120,11 @@ class AccountConfig(_Section):
 class MonitorSettings(_Section):
     enabled: bool = True
     interval_seconds: float = Field(default=60.0, gt=0)
+    # Meta's call budget for the whole deployment: queries, webhooks and the refresh loop of
+    # every replica together (shared through Redis when ratelimit.url names one).
     meta_calls_per_minute: int = Field(default=600, ge=1)
+    # Each WABA's own share of it, as Meta limits a WABA's calls too (unset: no WABA limit).
+    meta_calls_per_minute_per_waba: int | None = Field(default=None, ge=1)
     # How long a replica's alert sender holds the alerts it claimed; one it held and did
     # not answer for (it died, or stalled) is any replica's again after this.
     outbox_lease_seconds: float = Field(default=60.0, gt=0)

@@ -22,7 +22,6 @@ from typing import Any
 
 import structlog
 
-from wahealth.core.budget import CallBudget
 from wahealth.core.coalesce import SingleFlight
 from wahealth.core.directory import Directory
 from wahealth.core.errors import (
@@ -59,6 +58,7 @@ from wahealth.core.ports import (
     CatalogNode,
     GraphCatalog,
     GraphReadUpstream,
+    MetaBudget,
     Principal,
     RateLimiter,
     UpstreamAuthFailure,
@@ -129,7 +129,7 @@ class GraphReads:
         catalog: GraphCatalog,
         upstream: GraphReadUpstream,
         limiter: RateLimiter,
-        budget: CallBudget,
+        budget: MetaBudget,
         ttl_seconds: float = 60.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -284,9 +284,13 @@ class GraphReads:
         return hit.answer
 
     async def _fetch(self, key: Hashable, path: str, params: Mapping[str, str]) -> _Remembered:
-        if not self._budget.try_spend(1):
+        try:
+            grant = await self._budget.spend(1)
+        except BackendUnavailable as exc:
+            raise UpstreamUnavailable("the Meta call budget cannot be asked") from exc
+        if grant.calls < 1:
             raise UpstreamUnavailable(
-                "the Meta call budget is spent", retry_after=60.0 / self._budget.calls_per_minute
+                "the Meta call budget is spent", retry_after=max(1.0, grant.retry_after)
             )
         answer: Any
         try:

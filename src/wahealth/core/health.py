@@ -24,6 +24,7 @@ import orjson
 import structlog
 
 from wahealth.core.backoff import Backoff
+from wahealth.core.budget import BudgetSpent
 from wahealth.core.coalesce import SingleFlight
 from wahealth.core.errors import NodeNotFound, UpstreamUnavailable
 from wahealth.core.immediate import ImmediateReportCache, immediate_cache
@@ -33,12 +34,14 @@ from wahealth.core.ports import (
     BatchReportObserver,
     CachedReport,
     HealthUpstream,
+    MetaBudget,
     ReportCache,
     ReportObserver,
     UpstreamFailure,
     UpstreamNotFound,
     UpstreamThrottled,
 )
+from wahealth.core.shared_flight import SharedFlight
 from wahealth.domain import (
     HealthReport,
     MalformedHealthStatus,
@@ -75,6 +78,10 @@ class HealthService:
     backoff: Backoff = field(default_factory=Backoff)
     clock: Callable[[], float] = time.time
     flight: SingleFlight[str, HealthReport] = field(default_factory=SingleFlight)
+    # Meta's call budget, which a query's call spends (None: unlimited).
+    budget: MetaBudget | None = None
+    # Coalescing across replicas, behind `flight` (None: this process alone).
+    shared: SharedFlight | None = None
     _parsed: BoundedLru[tuple[str, float, ReportSource], HealthReport] = field(
         default_factory=lambda: BoundedLru(PARSED_MAX_ENTRIES, PARSED_MAX_BYTES)
     )
@@ -119,13 +126,13 @@ class HealthService:
             if age < self.freshness.ttl_seconds:
                 return self._from_cache(cached, ReportSource.CACHE)
             if age < self.freshness.ttl_seconds + self.freshness.stale_while_revalidate_seconds:
-                self._revalidate(node_id, cause)
+                self._revalidate(node_id, cause, cached)
                 return self._from_cache(cached, ReportSource.CACHE)
         wait = self.backoff.wait(node_id, waba_id)
         if wait > 0 and not self.flight.in_flight(node_id):
             return self._stale_or_unavailable(node_id, cached, wait, "Meta failed moments ago")
         fetch = self.flight.join(
-            node_id, lambda: self._fetch(node_id, cause, query=True, waba_id=waba_id)
+            node_id, lambda: self._query_fetch(node_id, cause, cached, waba_id)
         )
         try:
             return await asyncio.wait_for(
@@ -138,6 +145,10 @@ class HealthService:
             )
         except UpstreamNotFound as exc:
             raise NodeNotFound(f"node {node_id} does not exist at Meta") from exc
+        except BudgetSpent as exc:
+            return self._stale_or_unavailable(
+                node_id, cached, exc.retry_after, "the Meta call budget is spent"
+            )
         except UpstreamFailure as exc:
             why = (
                 "Meta throttled the calls" if isinstance(exc, UpstreamThrottled) else "Meta failed"
@@ -224,9 +235,37 @@ class HealthService:
             retry_after=max(1.0, retry_after),
         )
 
+    async def _query_fetch(
+        self, node_id: str, cause: str, seen: CachedReport | None, waba_id: str | None
+    ) -> HealthReport:
+        """A query's fetch: one per node across replicas when `shared` is set."""
+        if self.shared is None:
+            return await self._fetch(node_id, cause, query=True, waba_id=waba_id)
+        got = await self.shared.run(
+            node_id, seen, lambda: self._fetch(node_id, cause, query=True, waba_id=waba_id)
+        )
+        if isinstance(got, CachedReport):
+            return self._from_cache(got, ReportSource.CACHE)
+        return got
+
+    async def _spend(self, waba_id: str | None) -> None:
+        """One call from the Meta budget, or `BudgetSpent`."""
+        if self.budget is None:
+            return
+        try:
+            grant = await self.budget.spend(1, waba_id=waba_id)
+        except BackendUnavailable as exc:
+            # A budget that cannot be asked is spent: Meta is protected first.
+            log.warning("Meta call budget unavailable", error=str(exc))
+            raise BudgetSpent(1.0) from exc
+        if grant.calls < 1:
+            raise BudgetSpent(grant.retry_after)
+
     async def _fetch(
         self, node_id: str, cause: str, *, query: bool = False, waba_id: str | None = None
     ) -> HealthReport:
+        if query:
+            await self._spend(waba_id)  # raised before any call: no back-off for it
         try:
             # A query tries once: its back-off, not a retry loop, decides when to call again.
             report = await self.upstream.health(node_id, attempts=1 if query else None)
@@ -280,14 +319,14 @@ class HealthService:
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
-    def _revalidate(self, node_id: str, cause: str) -> None:
+    def _revalidate(self, node_id: str, cause: str, seen: CachedReport) -> None:
         if self.flight.in_flight(node_id) or self.backoff.wait(node_id) > 0:
             return
-        self._spawn(self._revalidate_quietly(node_id, cause))
+        self._spawn(self._revalidate_quietly(node_id, cause, seen))
 
-    async def _revalidate_quietly(self, node_id: str, cause: str) -> None:
+    async def _revalidate_quietly(self, node_id: str, cause: str, seen: CachedReport) -> None:
         try:
-            await self.flight.run(node_id, lambda: self._fetch(node_id, cause, query=True))
+            await self.flight.run(node_id, lambda: self._query_fetch(node_id, cause, seen, None))
         except UpstreamFailure as exc:
             log.warning("background revalidation failed", node_id=node_id, error=type(exc).__name__)
 

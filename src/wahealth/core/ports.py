@@ -167,6 +167,62 @@ class RateLimiter(Protocol):
     async def aclose(self) -> None: ...
 
 
+# --- The Meta call budget and the fetch locks -----------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class BudgetGrant:
+    """Calls granted from the Meta budget (0 when none), and seconds until one more fits."""
+
+    calls: int
+    retry_after: float = 0.0
+
+
+class MetaBudget(Protocol):
+    """Meta's call budget: at most `calls_per_minute` Graph calls in any 60 s, for the app.
+
+    Counted as Meta counts them: each batch sub-request is a call. Shared by the refresh
+    loop and on-demand queries (and, in Redis, by every replica). A call that names its
+    WABA is also counted against that WABA's own limit, when one is set.
+    """
+
+    @property
+    def calls_per_minute(self) -> int: ...
+
+    async def spend(
+        self, calls: int, *, waba_id: str | None = None, partial: bool = False
+    ) -> BudgetGrant:
+        """Spend `calls` (or, with `partial`, as many of them as fit now; else none).
+
+        `BackendUnavailable` when the budget cannot be asked.
+        """
+        ...
+
+    async def spent(self) -> int:
+        """Calls counted in the 60 s ending now (the app's)."""
+        ...
+
+    async def aclose(self) -> None: ...
+
+
+class FetchLocks(Protocol):
+    """Short leases on a fetch, so that one replica at a time calls Meta for a node."""
+
+    async def acquire(self, key: str, lease_seconds: float) -> str | None:
+        """A token for the lease when it was free (None: another holds it)."""
+        ...
+
+    async def renew(self, key: str, token: str, lease_seconds: float) -> bool:
+        """Extend a lease still held with `token`; False when it was lost."""
+        ...
+
+    async def release(self, key: str, token: str) -> None:
+        """Give up a lease held with `token` (no-op if it expired or was taken over)."""
+        ...
+
+    async def aclose(self) -> None: ...
+
+
 # --- Observers -----------------------------------------------------------------------------
 
 

@@ -8,7 +8,12 @@ Three sources make one scrape:
 - storage, read at scrape time (`fleet`): nodes by status, alerts by state, the oldest
   pending alert, and the per-node series (each node's status, each number's quality and
   messaging limit), streamed a page at a time;
-- prometheus_client's process collectors (single process only).
+- prometheus_client's process collectors (single process only);
+- figures shared by every replica, read at scrape time from Redis and storage
+  (`shared`): the Meta budget spent in the last minute, the alert claims held.
+
+Every series of this replica (the first and last sources) carries a `replica` label
+(`server.replica_id`); the shared figures, the same whichever replica answers, do not.
 
 Each app gets its own `Metrics` and registry, so several apps in one process never share
 or collide on a series.
@@ -22,7 +27,7 @@ import enum
 import ipaddress
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
-from typing import Protocol
+from typing import Any, Protocol
 
 import structlog
 from prometheus_client import CollectorRegistry, generate_latest
@@ -54,6 +59,7 @@ __all__ = [
     "Metrics",
     "MetricsMode",
     "PerNode",
+    "SharedFigures",
     "instrumented_cache",
     "instrumented_limiter",
     "metrics_endpoint",
@@ -85,6 +91,22 @@ class RefreshRounds(Protocol):
     def last_round_at(self) -> float | None: ...
 
 
+class SharedFigures(Protocol):
+    """Figures every replica reads alike: the Meta budget and the claims held."""
+
+    async def families(self) -> list[Metric]: ...
+
+
+def labelled(families: Iterable[Metric], replica: str) -> Iterator[Metric]:
+    """The families with `replica` added to each sample's labels."""
+    for family in families:
+        family.samples = [
+            sample._replace(labels={**sample.labels, "replica": replica})
+            for sample in family.samples
+        ]
+        yield family
+
+
 class _Families:
     """A collector of whatever `collect` returns."""
 
@@ -113,12 +135,16 @@ class Metrics:
         multiprocess_dir: str | None = None,
         process_metrics: bool = True,
         clock: Callable[[], float] = time.time,
+        replica: str | None = None,
+        shared: SharedFigures | None = None,
     ) -> None:
         self.instruments = instruments if instruments is not None else Instruments()
         self.count_alerts = count_alerts
         self.fleet = None if fleet is None else FleetMetrics(fleet, per_node=per_node or PerNode())
         self.rounds = rounds
         self.allowance = allowance
+        self.replica = replica
+        self.shared = shared
         self._clock = clock
         self.publisher = None if multiprocess_dir is None else Publisher(multiprocess_dir)
         self.registry = CollectorRegistry(auto_describe=False)
@@ -202,7 +228,13 @@ class Metrics:
             for state, n in sorted(alerts.items()):
                 family.add_metric((state,), n)
             shared.append(family)
-        yield generate_latest(self.registry) + generate_latest(_Families(lambda: shared))
+        if self.shared is not None:
+            shared.extend(await self.shared.families())
+        registry: Any = self.registry
+        if self.replica is not None:
+            replica = self.replica
+            registry = _Families(lambda: labelled(self.registry.collect(), replica))
+        yield generate_latest(registry) + generate_latest(_Families(lambda: shared))
         if self.fleet is not None and per_node:
             async for chunk in self.fleet.per_node_text():
                 yield chunk

@@ -3,9 +3,11 @@
 `ChunkFetcher.fetch` takes the node ids to refresh a chunk at a time (one
 `batch_health` call each), keeps `FETCH_CONCURRENCY` chunks in flight and stores each
 chunk's reports through the sink as soon as it arrives, while the next requests are
-out. It sorts every node into refreshed, failed (with why) or throttled; after an
+out. It sorts every node into refreshed, failed (with why), throttled or deferred; after an
 app-level throttle (not a WABA's 80007/80008) it sends no further chunk and says how
-long Meta asked to wait. Scheduling (budget, pauses, retries) is the refresher's.
+long Meta asked to wait. Each chunk is paid from the shared Meta budget before it goes
+out: nodes the budget has no call for are deferred (not sent, not failed), and no
+further chunk is sent. Scheduling (pauses, retries) is the refresher's.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import TypeGuard
 
 import structlog
 
+from wahealth.core.ports import BackendUnavailable, MetaBudget
 from wahealth.domain import HealthReport
 from wahealth.monitor.refresh_ports import BatchUpstream, ReportSink
 from wahealth.upstream.errors import WABA_RATE_LIMIT_CODES, GraphRateLimited
@@ -35,6 +38,9 @@ class RoundOutcome:
     failed: dict[str, Exception] = field(default_factory=dict)
     throttled: list[str] = field(default_factory=list)
     pause_seconds: float | None = None
+    # Not sent: the shared Meta budget had no call for them; it has one again after this.
+    deferred: list[str] = field(default_factory=list)
+    budget_wait_seconds: float | None = None
 
 
 _Fetched = tuple[Sequence[str], Mapping[str, HealthReport | Exception]]
@@ -56,7 +62,9 @@ class ChunkFetcher:
         spend: Callable[[int], None],
         succeeded: Callable[[str], None],
         default_pause_seconds: float,
+        budget: MetaBudget | None = None,
     ) -> None:
+        self._budget = budget
         self._upstream = upstream
         self._sink = sink
         self._spend = spend  # told the calls of each chunk once its request has ended
@@ -80,12 +88,19 @@ class ChunkFetcher:
         async def top_up() -> None:
             nonlocal exhausted
             # No new chunk after an app-level throttle: Meta would refuse it too.
-            while not exhausted and len(in_flight) < FETCH_CONCURRENCY and not outcome.throttled:
+            while (
+                not exhausted
+                and len(in_flight) < FETCH_CONCURRENCY
+                and not outcome.throttled
+                and not outcome.deferred
+            ):
                 chunk = await anext(chunks, None)
                 if chunk is None:
                     exhausted = True
                     return
-                in_flight.append(asyncio.create_task(self._fetch_chunk(chunk)))
+                paid = await self._pay(chunk, outcome)
+                if paid:
+                    in_flight.append(asyncio.create_task(self._fetch_chunk(paid)))
 
         try:
             await top_up()
@@ -103,6 +118,21 @@ class ChunkFetcher:
             await asyncio.gather(*in_flight, return_exceptions=True)
             await chunks.aclose()
         return outcome
+
+    async def _pay(self, chunk: Sequence[str], outcome: RoundOutcome) -> Sequence[str]:
+        """The chunk's nodes the Meta budget has calls for; the rest are deferred."""
+        if self._budget is None:
+            return chunk
+        try:
+            grant = await self._budget.spend(len(chunk), partial=True)
+            granted, wait = grant.calls, grant.retry_after
+        except BackendUnavailable as exc:
+            log.warning("Meta call budget unavailable; the refresh waits", error=str(exc))
+            granted, wait = 0, 1.0
+        if granted < len(chunk):
+            outcome.deferred.extend(chunk[granted:])
+            outcome.budget_wait_seconds = max(wait, 0.1)
+        return chunk[:granted]
 
     async def _fetch_chunk(self, node_ids: Sequence[str]) -> _Fetched:
         try:

@@ -43,8 +43,8 @@ from typing import Any, Protocol
 
 import structlog
 
-from wahealth.core.budget import CallBudget
 from wahealth.core.lru import BoundedLru
+from wahealth.core.ports import BackendUnavailable, MetaBudget
 from wahealth.domain import normalize_phone_number
 from wahealth.domain.records import PropertyObservation
 
@@ -123,7 +123,7 @@ class MetaWebhookIngest:
         catalog: WebhookCatalog,
         refresh: Refresh,
         mark_outdated: MarkOutdated,
-        budget: CallBudget | None = None,
+        budget: MetaBudget | None = None,
         min_refresh_interval_seconds: float = 5.0,
         clock: Callable[[], float] = time.monotonic,
         observe: Observe | None = None,
@@ -194,7 +194,7 @@ class MetaWebhookIngest:
         limit = asyncio.Semaphore(_REFRESH_CONCURRENCY)
 
         async def refresh(node_id: str) -> None:
-            if not self._may_refresh(node_id):
+            if not await self._may_refresh(node_id):
                 return
             async with limit:
                 try:
@@ -209,17 +209,25 @@ class MetaWebhookIngest:
 
         await asyncio.gather(*(refresh(node_id) for node_id in node_ids))
 
-    def _may_refresh(self, node_id: str) -> bool:
+    async def _may_refresh(self, node_id: str) -> bool:
         now = self._clock()
         last = self._last_refresh.get(node_id)
         if last is not None and now - last < self._min_interval:
             log.info("webhook refresh skipped: refreshed moments ago", node_id=node_id)
             return False
-        if self._budget is not None and not self._budget.try_spend(1):
+        if self._budget is not None and not await self._spent_one():
             log.info("webhook refresh skipped: Meta call budget spent", node_id=node_id)
             return False
         self._last_refresh.put(node_id, now, len(node_id))
         return True
+
+    async def _spent_one(self) -> bool:
+        assert self._budget is not None
+        try:
+            return (await self._budget.spend(1)).calls == 1
+        except BackendUnavailable as exc:
+            log.warning("Meta call budget unavailable", error=str(exc))
+            return False
 
     async def _nodes_for(self, field: str, waba_id: str, value: Mapping[str, Any]) -> list[str]:
         if not waba_id.isdigit():

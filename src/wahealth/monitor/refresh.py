@@ -10,8 +10,10 @@ one storage transaction per chunk).
 Failures never overwrite a report: the node keeps its last one, and is
 retried later, after a doubling delay. A WABA-level throttle (80007/80008)
 postpones that WABA's nodes; an app-level throttle pauses the whole loop for
-Meta's `retry_after`. The budget is this process's: run the monitor on one
-replica, or give each its share.
+Meta's `retry_after`. Besides this process's own plan (no more than
+`calls_per_minute` in any 60 s), every chunk is paid from the shared Meta budget
+(`MetaBudget`: in Redis, one for every replica and for queries too); when it has no
+call left the nodes stay due and the loop waits until it has.
 
 A round's due nodes come from one query, a page at a time (see `rounds`), and are fetched
 in chunks of `FETCH_CHUNK_NODES`, a few chunks in flight, each chunk's reports stored as
@@ -31,6 +33,7 @@ from datetime import UTC, datetime
 import structlog
 
 from wahealth.core.lru import BoundedLru
+from wahealth.core.ports import BackendUnavailable, MetaBudget
 from wahealth.domain.records import DueNode
 from wahealth.monitor.chunk_fetch import ChunkFetcher, RoundOutcome
 from wahealth.monitor.planner import (
@@ -88,10 +91,12 @@ class FleetRefresher:
         default_pause_seconds: float = DEFAULT_PAUSE_SECONDS,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        budget: MetaBudget | None = None,
     ) -> None:
         if calls_per_minute < 1:
             raise ValueError("calls_per_minute must be at least 1")
         self._schedule = schedule
+        self._budget = budget
         self.calls_per_minute = calls_per_minute
         self.interval_seconds = interval_seconds
         self.round_seconds = round_seconds
@@ -108,6 +113,7 @@ class FleetRefresher:
             spend=self._spend,
             succeeded=self._succeeded,
             default_pause_seconds=default_pause_seconds,
+            budget=budget,
         )
         self._paused_until = 0.0
         self._shortfall: BudgetShortfall | None = None
@@ -176,6 +182,9 @@ class FleetRefresher:
             return max(
                 self.round_seconds, budget_frees_in(self._ledger, now, self.calls_per_minute)
             )
+        room, shared_wait = await self._shared_room(room)
+        if room == 0:
+            return shared_wait
         # Due nodes are read by one query per round and handed out a page at a time: a
         # round of 80,000 is neither held at once nor sorted once per page.
         round_ = RoundChunks(
@@ -207,6 +216,8 @@ class FleetRefresher:
         wait = max(0.0, round_.wait - (self.last_round_at - now))
         if totals.pause_seconds is not None:
             wait = totals.pause_seconds
+        elif totals.budget_wait_seconds is not None:
+            wait = max(wait, totals.budget_wait_seconds)
         if totals.refreshed or totals.failed:
             log.info(
                 "fleet refresh round",
@@ -242,9 +253,14 @@ class FleetRefresher:
                 frees = budget_frees_in(self._ledger, now, self.calls_per_minute)
                 await self._sleep(max(frees, 0.001))
                 continue
+            room, shared_wait = await self._shared_room(room)
+            if room == 0:
+                await self._sleep(shared_wait)
+                continue
             chunk, queue = queue[:room], queue[room:]
             outcome = await self._fetch(chunked(chunk, FETCH_CHUNK_NODES), cause=cause)
-            done = {*outcome.refreshed, *outcome.failed, *outcome.throttled}
+            deferred = set(outcome.deferred)
+            done = {*outcome.refreshed, *outcome.failed, *outcome.throttled, *deferred}
             # Never sent after an app-level throttle: throttled like the rest, retried in time.
             outcome.throttled.extend(node_id for node_id in chunk if node_id not in done)
             summary.refreshed += len(outcome.refreshed)
@@ -257,9 +273,11 @@ class FleetRefresher:
                     retry.append(node_id)
                 else:
                     summary.failed[node_id] = "rate limited by Meta"
-            queue = retry + queue
+            queue = retry + outcome.deferred + queue
             if progress is not None:
-                progress(len(chunk) - len(retry))
+                progress(len(chunk) - len(retry) - len(deferred))
+            if outcome.budget_wait_seconds is not None:
+                await self._sleep(outcome.budget_wait_seconds)
         summary.calls = self.calls_spent - spent_before
         return summary
 
@@ -310,6 +328,20 @@ class FleetRefresher:
                 retry_in=round(delay, 1),
                 error=type(error).__name__,
             )
+
+    async def _shared_room(self, room: int) -> tuple[int, float]:
+        """`room` as far as the shared budget has calls left, and, at 0, when it has one."""
+        if self._budget is None:
+            return room, 0.0
+        try:
+            left = self._budget.calls_per_minute - await self._budget.spent()
+            if left > 0:
+                return min(room, left), 0.0
+            grant = await self._budget.spend(0)
+        except BackendUnavailable as exc:
+            log.warning("Meta call budget unavailable; the refresh waits", error=str(exc))
+            return 0, self.round_seconds
+        return 0, max(grant.retry_after, 0.1)
 
     def _succeeded(self, node_id: str) -> None:
         self._failures.pop(node_id)

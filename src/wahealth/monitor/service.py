@@ -5,8 +5,8 @@ alerts of ended silences, the retention pruning and the Meta webhook ingest; it
 serves no HTTP (the adapters in `wahealth.web` do).
 Transitions and alerts are recorded whenever the health core fetches a report,
 whether or not the loops run; `monitor.enabled` only decides whether this
-process refreshes the fleet and delivers alerts (run them on one replica: the
-call budget is per process).
+process refreshes the fleet and delivers alerts. The Meta call budget is the one
+the health core spends too (in Redis: every replica's).
 
 The recorder is built before the health core (which reports to it), the tracker of
 kept fields before the catalog sync (which reports to it), and the rest after them,
@@ -28,8 +28,8 @@ from typing import Any
 import structlog
 
 from wahealth.auth.secretbox import SecretBox
-from wahealth.core.budget import CallBudget
 from wahealth.core.health import HealthService
+from wahealth.core.ports import MetaBudget
 from wahealth.monitor.meta_webhooks import MetaWebhookIngest
 from wahealth.monitor.outbox import OutboxSender
 from wahealth.monitor.properties import (
@@ -122,7 +122,7 @@ class Monitor:
         sender: OutboxSender,
         health: HealthService,
         graph: FieldsGraph,
-        budget: CallBudget,
+        budget: MetaBudget,
         tracker: PropertyTracker,
     ) -> Monitor:
         monitor = settings.monitor
@@ -138,6 +138,7 @@ class Monitor:
             interval_seconds=monitor.interval_seconds,
             # Rounds rarer than the interval would leave nodes stale for no reason.
             round_seconds=min(ROUND_SECONDS, monitor.interval_seconds),
+            budget=budget,
         )
         webhooks = MetaWebhookIngest(
             catalog=CatalogRepository(sessions),

@@ -146,3 +146,11 @@ class MetricsView:
         async with reading(self._sessions) as session:
             found: datetime | None = await session.scalar(query)
             return found
+
+    async def alert_claims_held(self, now: datetime) -> int:
+        """Alerts a sender (of any replica) holds a live claim on now."""
+        query = select(func.count()).where(
+            OutboxRow.state == AlertState.PENDING.value, OutboxRow.claimed_until > now
+        )
+        async with reading(self._sessions) as session:
+            return int(await session.scalar(query) or 0)

@@ -1,0 +1,84 @@
+"""Figures every replica reads alike, at scrape time: the Meta budget and the claims held.
+
+They come from the components that keep them (the Meta budget, in Redis with several
+replicas; storage's view of the outbox), so a scrape of any replica gives the same
+numbers: aggregate them with `max`, not `sum`. Each is left out when it cannot be read.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Protocol
+
+import structlog
+from prometheus_client.core import GaugeMetricFamily, Metric
+
+log = structlog.get_logger(__name__)
+
+
+class BudgetSource(Protocol):
+    """The Meta budget, as /metrics reads it."""
+
+    @property
+    def calls_per_minute(self) -> int: ...
+
+    async def spent(self) -> int: ...
+
+
+ClaimsHeld = Callable[[datetime], Awaitable[int]]
+
+
+class SharedMetrics:
+    """The shared families: budget spent and allowed, alert claims held."""
+
+    def __init__(
+        self,
+        budget: BudgetSource | None = None,
+        *,
+        alert_claims: ClaimsHeld | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._budget = budget
+        self._alert_claims = alert_claims
+        self._clock = clock
+
+    async def families(self) -> list[Metric]:
+        found: list[Metric] = []
+        if self._budget is not None:
+            try:
+                spent = await self._budget.spent()
+            except Exception as exc:  # noqa: BLE001 — a scrape answers with everything else
+                log.warning("metrics: reading the Meta budget failed", error=type(exc).__name__)
+            else:
+                found.append(
+                    GaugeMetricFamily(
+                        "wahealth_meta_budget_spent_calls",
+                        "Graph calls spent from the Meta budget in the last 60 s, by queries, "
+                        "webhooks and the refresh loop of every replica sharing it.",
+                        value=spent,
+                    )
+                )
+                found.append(
+                    GaugeMetricFamily(
+                        "wahealth_meta_budget_calls_per_minute",
+                        "The Meta budget: Graph calls allowed in any 60 s "
+                        "(monitor.meta_calls_per_minute).",
+                        value=self._budget.calls_per_minute,
+                    )
+                )
+        if self._alert_claims is not None:
+            try:
+                held = await self._alert_claims(datetime.fromtimestamp(self._clock(), UTC))
+            except Exception as exc:  # noqa: BLE001
+                log.warning("metrics: reading the alert claims failed", error=type(exc).__name__)
+            else:
+                found.append(
+                    GaugeMetricFamily(
+                        "wahealth_alert_claims_held",
+                        "Alerts a sender of some replica holds a live claim on (being delivered).",
+                        value=held,
+                    )
+                )
+        return found
