@@ -29,12 +29,24 @@ Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
 
 def parse(text: str) -> Samples:
-    """Every sample of a scrape, keyed by (sample name, labels); fails on malformed text."""
+    """Every sample of a scrape, keyed by (sample name, labels but `replica`); fails on
+    malformed text."""
     return {
-        (sample.name, frozenset(sample.labels.items())): sample.value
+        (sample.name, frozenset((k, v) for k, v in sample.labels.items() if k != "replica")): (
+            sample.value
+        )
         for family in text_string_to_metric_families(text)
         for sample in family.samples
     }
+
+
+def replicas(text: str) -> dict[str, set[str | None]]:
+    """The `replica` labels each sample name carries (None: a sample without one)."""
+    found: dict[str, set[str | None]] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            found.setdefault(sample.name, set()).add(sample.labels.get("replica"))
+    return found
 
 
 def value(samples: Samples, name: str, **labels: str) -> float:

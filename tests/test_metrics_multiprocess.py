@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -32,11 +33,23 @@ _PROXY_VARS = ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PR
 
 
 def parse(text: str) -> Samples:
+    """Samples by (name, labels); the `replica` label is checked on its own (`replicas`)."""
     return {
-        (sample.name, frozenset(sample.labels.items())): sample.value
+        (sample.name, frozenset((k, v) for k, v in sample.labels.items() if k != "replica")): (
+            sample.value
+        )
         for family in text_string_to_metric_families(text)
         for sample in family.samples
     }
+
+
+def replicas(text: str) -> dict[str, set[str | None]]:
+    """The `replica` labels each sample name carries (None: a sample without one)."""
+    found: dict[str, set[str | None]] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            found.setdefault(sample.name, set()).add(sample.labels.get("replica"))
+    return found
 
 
 class _Flight:
@@ -132,11 +145,15 @@ def _serve(config: Path, port: int) -> Iterator[subprocess.Popen[str]]:
             process.wait()
 
 
-def _scrape(port: int) -> Samples:
+def _get_metrics(port: int) -> str:
     # A new connection each time: any worker may answer.
     response = httpx.get(f"http://127.0.0.1:{port}/metrics", trust_env=False, timeout=10)
     assert response.status_code == 200
-    return parse(response.text)
+    return response.text
+
+
+def _scrape(port: int) -> Samples:
+    return parse(_get_metrics(port))
 
 
 def test_serve_with_two_workers_merges_every_workers_counts(tmp_path: Path, redis_url: str) -> None:
@@ -185,12 +202,24 @@ d360_keys = [{{ key = "{key}", phone_number_id = "106540352242922" }}]
             assert time.monotonic() < deadline, "the workers' counts were not merged"
             time.sleep(0.2)
         scrapes = [_scrape(port) for _ in range(6)]
+        texts = [_get_metrics(port) for _ in range(4)]
+
+    # Whichever worker answers, this replica's series carry its name (by default
+    # <hostname>:<port>); the figures every replica reads alike from storage and Redis do not.
+    this_replica = f"{socket.gethostname()}:{port}"
+    for text in texts:
+        labels = replicas(text)
+        assert labels["wahealth_http_requests_total"] == {this_replica}
+        assert labels["wahealth_upstream_calls_total"] == {this_replica}
+        assert labels["wahealth_meta_budget_spent_calls"] == {None}
+        assert labels["wahealth_node_status"] == {None}
 
     for samples in scrapes:
         assert samples[D360_2XX] == requests
         assert samples[phone_numbers] == 4
-        # Each worker has its own Meta budget: the allowance is their sum.
-        assert samples[("wahealth_meta_calls_allowance_per_minute", frozenset())] == 1200
+        # One Meta budget in Redis for both workers: the budget is not their sum.
+        assert samples[("wahealth_meta_budget_calls_per_minute", frozenset())] == 600
+        assert samples[("wahealth_meta_budget_spent_calls", frozenset())] >= 0
         node = frozenset(
             {
                 ("space", f"{account}-space"),

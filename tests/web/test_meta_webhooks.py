@@ -401,9 +401,9 @@ async def test_webhook_refreshes_of_one_node_are_spaced_by_the_minimum_interval(
 async def test_webhook_refreshes_spend_the_meta_budget(
     catalog: CatalogRepository, refreshes: Refreshes
 ) -> None:
-    from wahealth.core.budget import CallBudget
+    from wahealth.core.budget import MemoryCallBudget
 
-    webhooks = Webhooks(catalog, refreshes, budget=CallBudget(2, clock=lambda: 0.0))
+    webhooks = Webhooks(catalog, refreshes, budget=MemoryCallBudget(2, clock=lambda: 0.0))
     try:
         assert (await post(webhooks, BODY, signed(BODY))).status_code == 200
     finally:
