@@ -3,8 +3,8 @@
 Each scope (the app; a WABA, when a per-WABA limit is set) is a hash of per-second
 buckets of calls, checked and spent by one Lua script on the Redis server's clock (TIME),
 so replicas with drifting clocks still agree and two replicas never both take the last
-call. A bucket counts until its *end* has left the 60 s window: a call is counted for
-60 to 61 s, never less, so no 60 s ever holds more than the limit.
+call. A bucket counts until its *end* has left the window (Meta's minute and a second
+of slack): a call is counted for 61 to 62 s, never less, so no 60 s holds more.
 """
 
 from __future__ import annotations
@@ -14,7 +14,9 @@ from redis.exceptions import RedisError
 
 from wahealth.core.ports import BackendUnavailable, BudgetGrant
 
-WINDOW_MILLISECONDS = 60_000
+# A call reaches Meta a moment after it is counted here: each is counted a second longer
+# than Meta's minute, so no 60 s at Meta holds more than the limit either.
+WINDOW_MILLISECONDS = 61_000
 BUCKET_MILLISECONDS = 1_000
 _REDIS_FAILURES = (RedisError, OSError)
 

@@ -96,7 +96,11 @@ async def patch_node(request: Request) -> JSONResponse:
 
 
 async def get_calls(request: Request) -> JSONResponse:
-    return JSONResponse(_state(request).calls.snapshot())
+    calls = _state(request).calls
+    snapshot = calls.snapshot()
+    if request.query_params.get("times") == "true":
+        snapshot["times"] = list(calls.times)
+    return JSONResponse(snapshot)
 
 
 async def delete_calls(request: Request) -> JSONResponse:

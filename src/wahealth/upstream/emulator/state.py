@@ -7,7 +7,8 @@ no module globals, so two emulators in one process never see each other.
 from __future__ import annotations
 
 import inspect
-from collections import Counter
+import time
+from collections import Counter, deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar, cast
@@ -150,6 +151,9 @@ class FaultQueue:
         self._pending.clear()
 
 
+CALL_TIMES_KEPT = 100_000
+
+
 @dataclass(slots=True)
 class CallStats:
     """Graph calls served: each request, and each batch sub-request, is one call."""
@@ -158,9 +162,12 @@ class CallStats:
     batches: int = 0
     by_path: Counter[str] = field(default_factory=Counter)
     by_node: Counter[str] = field(default_factory=Counter)
+    # When each of the latest calls was served (Unix seconds), for `?times=true`.
+    times: deque[float] = field(default_factory=lambda: deque(maxlen=CALL_TIMES_KEPT))
 
     def record(self, path: str, node_id: str | None) -> None:
         self.total += 1
+        self.times.append(time.time())
         self.by_path[path] += 1
         if node_id:
             self.by_node[node_id] += 1
@@ -174,6 +181,7 @@ class CallStats:
         }
 
     def reset(self) -> None:
+        self.times.clear()
         self.total = 0
         self.batches = 0
         self.by_path.clear()
