@@ -72,7 +72,7 @@ async def test_two_processes_are_merged(tmp_path: Path, monkeypatch: pytest.Monk
     for _ in range(2):  # publishing again writes the same totals: nothing is counted twice
         one.publish(first.families())
         two.publish(second.families())
-    scraper = Metrics(multiprocess_dir=str(tmp_path), allowance=600)
+    scraper = Metrics(multiprocess_dir=str(tmp_path))
     try:
         merged = parse((await scraper.render()).decode())
         one.close()  # the first process ends: its counts stay, its live gauges go
@@ -98,7 +98,6 @@ async def test_two_processes_are_merged(tmp_path: Path, monkeypatch: pytest.Monk
     assert merged[("wahealth_meta_calls_total", frozenset())] == 50
     assert merged[("wahealth_coalesce_in_flight", frozenset())] == 5
     assert merged[("wahealth_coalesce_started_total", frozenset())] == 5
-    assert merged[("wahealth_meta_calls_allowance_per_minute", frozenset())] == 600
     assert not any(name.startswith("process_") for name, _ in merged)
 
     assert after[D360_2XX] == 4

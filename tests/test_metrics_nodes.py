@@ -221,7 +221,9 @@ async def test_meta_calls_as_meta_counts_them_and_the_allowance(tmp_path: Path) 
     batch = frozenset({("method", "batch_health")})
     assert end[("wahealth_upstream_calls_total", batch)] == 1
     assert end[("wahealth_meta_calls_last_minute", frozenset())] == 10
-    assert end[("wahealth_meta_calls_allowance_per_minute", frozenset())] == 1234
+    # The refresh paid its six calls from the Meta budget (the start-up sync does not pay).
+    assert end[("wahealth_meta_budget_spent_calls", frozenset())] == 6
+    assert end[("wahealth_meta_budget_calls_per_minute", frozenset())] == 1234
 
 
 async def test_seconds_since_the_last_refresh_round(tmp_path: Path) -> None:

@@ -118,9 +118,10 @@ class Metrics:
     """One app's metrics: its instruments, what a scrape reads, and the registry.
 
     `count_alerts` (the outbox's counts by state) and `fleet` (storage's view of the
-    nodes) are read at scrape time; `rounds` (the fleet refresh) and `allowance` (the
-    Meta calls a minute this process may spend) are this process's. Any may be None to
-    leave its metrics out. With `multiprocess_dir`, every worker's instruments are merged.
+    nodes) and `shared` (the Meta budget, the claims held) are read at scrape time;
+    `rounds` (the fleet refresh) is this process's. Any may be None to leave its metrics
+    out. With `multiprocess_dir`, every worker's instruments are merged; with `replica`,
+    this replica's series carry it as their `replica` label.
     """
 
     def __init__(
@@ -131,7 +132,6 @@ class Metrics:
         fleet: FleetSource | None = None,
         per_node: PerNode | None = None,
         rounds: RefreshRounds | None = None,
-        allowance: int | None = None,
         multiprocess_dir: str | None = None,
         process_metrics: bool = True,
         clock: Callable[[], float] = time.time,
@@ -142,7 +142,6 @@ class Metrics:
         self.count_alerts = count_alerts
         self.fleet = None if fleet is None else FleetMetrics(fleet, per_node=per_node or PerNode())
         self.rounds = rounds
-        self.allowance = allowance
         self.replica = replica
         self.shared = shared
         self._clock = clock
@@ -159,15 +158,8 @@ class Metrics:
                 GCCollector(registry=self.registry)
 
     def own_families(self) -> Iterator[Metric]:
-        """This process's families: its instruments, its refresh rounds and Meta budget."""
+        """This process's families: its instruments and its refresh rounds."""
         yield from self.instruments.families()
-        if self.allowance is not None:
-            yield GaugeMetricFamily(
-                "wahealth_meta_calls_allowance_per_minute",
-                "Meta calls a minute the monitor may spend on its own initiative "
-                "(monitor.meta_calls_per_minute; summed over worker processes, each has its own).",
-                value=self.allowance,
-            )
         last = self.rounds.last_round_at if self.rounds is not None else None
         if last is not None:
             yield GaugeMetricFamily(

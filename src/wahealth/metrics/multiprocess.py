@@ -27,12 +27,11 @@ from prometheus_client.values import MultiProcessValue
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 # How each gauge of the instruments is merged across processes: `livesum` adds the live
-# processes' values (each process has its own coalescer and Meta budget); `livemax`
+# processes' values (each process has its own coalescer and sends its own calls); `livemax`
 # takes the most recent refresh round of any live process.
 GAUGE_MODES: Mapping[str, str] = {
     "wahealth_coalesce_in_flight": "livesum",
     "wahealth_meta_calls_last_minute": "livesum",
-    "wahealth_meta_calls_allowance_per_minute": "livesum",
     "wahealth_refresh_last_round_timestamp_seconds": "livemax",
 }
 _DEFAULT_GAUGE_MODE = "livesum"
