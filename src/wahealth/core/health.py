@@ -1,8 +1,15 @@
 """Get the health of a node: cache first, one upstream call per node at a time, stale on failure.
 
+One call at a time per process (`SingleFlight`) and, with `shared`, across replicas
+(`SharedFlight`: a lease in Redis, the others wait for the report in the shared cache).
+
 The cache only saves upstream calls: when its backend is down a read counts as a miss and
-a failed write is logged, so queries are still answered from Meta. Three rules keep Meta
+a failed write is logged, so queries are still answered from Meta. Four rules keep Meta
 unharmed and clients inside their deadlines:
+
+- budget: a query's call is paid from the Meta budget (`MetaBudget`, shared with the
+  refresh loop and, in Redis, with every replica); when it is spent, nobody calls and the
+  query gets the last known report marked stale, or "try again" with the budget's wait;
 
 - back-off: after a failure nobody calls upstream for that node until its back-off ends
   (see `Backoff`); queries meanwhile get the last known report marked stale;
