@@ -262,14 +262,24 @@ def build_components(settings: Settings, overrides: Overrides | None = None) -> 
     engine = create_engine(settings.storage.url)
     sessions = session_factory(engine)
     flight: SingleFlight[str, HealthReport] = SingleFlight()
-    instruments = (
-        Instruments(coalescer=flight)
-        if MetricsMode(settings.metrics.mode) is not MetricsMode.OFF
-        else None
-    )
     catalog = CatalogRepository(sessions)
     redis = RedisClients()
     cache = overrides.report_cache or create_report_cache(settings.cache.url, redis)
+    locks = create_fetch_locks(settings.cache.url, redis)
+    shared = None
+    if locks is not None and overrides.report_cache is None:
+        shared = SharedFlight(
+            locks,
+            cache,  # polled by waiters: not counted as the queries' cache lookups
+            # A waiter gives up on a holder that neither answers nor lets go after this.
+            max_wait_seconds=settings.upstream.timeout_seconds + SHARED_LEASE_SECONDS,
+            lease_seconds=SHARED_LEASE_SECONDS,
+        )
+    instruments = (
+        Instruments(coalescer=flight, shared_coalescer=shared)
+        if MetricsMode(settings.metrics.mode) is not MetricsMode.OFF
+        else None
+    )
     limiter = overrides.limiter or create_rate_limiter(settings.ratelimit.url, redis)
     if instruments is not None:
         cache = instrumented_cache(cache, instruments)
@@ -303,16 +313,6 @@ def build_components(settings: Settings, overrides: Overrides | None = None) -> 
         settings.monitor.meta_calls_per_minute,
         settings.monitor.meta_calls_per_minute_per_waba,
     )
-    locks = create_fetch_locks(settings.cache.url, redis)
-    shared = None
-    if locks is not None and overrides.report_cache is None:
-        shared = SharedFlight(
-            locks,
-            cache,
-            # A waiter gives up on a holder that neither answers nor lets go after this.
-            max_wait_seconds=settings.upstream.timeout_seconds + SHARED_LEASE_SECONDS,
-            lease_seconds=SHARED_LEASE_SECONDS,
-        )
     health = HealthService(
         upstream=graph,
         cache=cache,

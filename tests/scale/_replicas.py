@@ -48,6 +48,11 @@ class Fleet:
         found: dict[str, object] = answer.json()
         return found
 
+    def fault(self, fault: dict[str, int]) -> None:
+        """What to do to the next Graph requests (see docs/emulator.md)."""
+        answer = httpx.post(f"{self.emulator}/_emulator/faults", json=fault, trust_env=False)
+        answer.raise_for_status()
+
     def reset_calls(self) -> None:
         httpx.delete(f"{self.emulator}/_emulator/calls", trust_env=False).raise_for_status()
 

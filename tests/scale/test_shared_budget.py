@@ -15,6 +15,7 @@ from collections import Counter
 from pathlib import Path
 
 import httpx
+from prometheus_client.parser import text_string_to_metric_families
 from tests.scale._replicas import NODES, PHONE, TOKEN, Fleet, two_replicas
 
 BUDGET = 120
@@ -104,10 +105,24 @@ async def _ask_at_once(fleet: Fleet, node: str, per_replica: int) -> list[httpx.
         return await asyncio.gather(
             *(
                 http.get(f"{base}/v21.0/{node}?fields=health_status", headers=HEADERS)
-                for base in fleet.replicas
                 for _ in range(per_replica)
+                for base in fleet.replicas
             )
         )
+
+
+def _leases(replica: str) -> tuple[int, int]:
+    """(fetches made holding the lease, fetches left to another replica), from /metrics."""
+    text = httpx.get(f"{replica}/metrics", trust_env=False).text
+    found = {
+        sample.name: int(sample.value)
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name in ("wahealth_coalesce_leased_total", "wahealth_coalesce_waited_total")
+    }
+    return found.get("wahealth_coalesce_leased_total", 0), found.get(
+        "wahealth_coalesce_waited_total", 0
+    )
 
 
 def test_identical_cold_queries_on_two_replicas_make_one_graph_call(
@@ -121,9 +136,14 @@ enabled = false
 """
     with two_replicas(tmp_path, redis_url, settings) as fleet:
         fleet.reset_calls()
+        # Meta takes a second to answer: every query arrives while the first call is out.
+        fleet.fault({"latency_ms": 1000, "count": 1})
         answers = asyncio.run(_ask_at_once(fleet, PHONE, 50))
         calls = fleet.calls()
+        leases = [_leases(replica) for replica in fleet.replicas]
     assert [a.status_code for a in answers] == [200] * 100
     assert len({a.content for a in answers}) == 1
     assert calls["total"] == 1, calls
     assert calls["by_node"] == {PHONE: 1}, calls
+    # One replica held the lease and called; the other took its report from the cache.
+    assert sorted(leases) == [(0, 1), (1, 0)], leases

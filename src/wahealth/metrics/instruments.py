@@ -65,6 +65,16 @@ class Coalescer(Protocol):
     def joined_total(self) -> int: ...
 
 
+class SharedCoalescer(Protocol):
+    """The health core's cross-replica coalescing, as its counters are read."""
+
+    @property
+    def started_total(self) -> int: ...
+
+    @property
+    def waited_total(self) -> int: ...
+
+
 class _DialectStats:
     """One dialect's request counts (by status class: index status // 100) and latencies."""
 
@@ -117,9 +127,11 @@ class Instruments:
         self,
         *,
         coalescer: Coalescer | None = None,
+        shared_coalescer: SharedCoalescer | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.coalescer = coalescer
+        self.shared_coalescer = shared_coalescer
         self.cams, self.d360, self.graph, self.other = (_DialectStats() for _ in DIALECTS)
         self.dialects = dict(
             zip(DIALECTS, (self.cams, self.d360, self.graph, self.other), strict=True)
@@ -253,6 +265,18 @@ class Instruments:
                 "wahealth_coalesce_joined",
                 "Health queries that waited for a fetch already in flight instead of calling.",
                 value=flight.joined_total,
+            )
+        if self.shared_coalescer is not None:
+            shared = self.shared_coalescer
+            yield CounterMetricFamily(
+                "wahealth_coalesce_leased",
+                "Upstream health fetches this process made holding the node's lease in Redis.",
+                value=shared.started_total,
+            )
+            yield CounterMetricFamily(
+                "wahealth_coalesce_waited",
+                "Fetches left to another replica holding the lease, answered from its report.",
+                value=shared.waited_total,
             )
 
 
