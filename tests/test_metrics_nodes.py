@@ -39,7 +39,10 @@ async def scrape(running: RunningApp) -> Samples:
     names = [family.name for family in families]
     assert len(names) == len(set(names)), "a family appears twice"
     return {
-        (sample.name, frozenset(sample.labels.items())): sample.value
+        # This replica's own series carry its `replica` label (tests/test_metrics.py).
+        (sample.name, frozenset((k, v) for k, v in sample.labels.items() if k != "replica")): (
+            sample.value
+        )
         for family in families
         for sample in family.samples
     }

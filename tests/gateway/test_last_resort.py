@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from wahealth.app import Overrides
@@ -40,5 +41,9 @@ async def test_an_unexpected_error_is_a_plain_500_with_a_request_id(tmp_path: Pa
     assert answer.headers["x-request-id"]
     assert b"ZeroDivision" not in answer.content
     assert b"Traceback" not in answer.content
-    assert 'wahealth_http_requests_total{dialect="d360",status="5xx"} 1.0' in scraped.text
+    assert re.search(
+        r'^wahealth_http_requests_total\{dialect="d360",replica="[^"]+",status="5xx"\} 1\.0$',
+        scraped.text,
+        re.MULTILINE,
+    )
     assert healthy.status_code == 200
