@@ -10,9 +10,10 @@ each count of replicas, a fresh database, then the replicas (monitor on, refresh
 `--interval`) behind `deploy/haproxy.cfg` (with one replica both of its server lines name
 it). Once every node was fetched once, it measures:
 
-1. cache-hit throughput: `wrk` through HAProxy on one node's Graph query for `--seconds`;
-2. Meta calls per refreshed node: the emulator's health calls over the next interval,
-   divided by the nodes they fetched (1.0: each node fetched once, by one replica).
+1. cache-hit throughput: `wrk` through HAProxy on one node's Graph query for `--seconds`
+   (for one replica, also straight to it, to show what HAProxy costs);
+2. Meta calls per refreshed node: the emulator's health calls over the next `--intervals`
+   intervals, per node and interval (1.0: each node fetched once an interval, by one replica).
 
 It prints both figures per count and the 2-replica / 1-replica throughput ratio. All
 processes share this machine's cores, wrk included: the ratio says what a second replica
@@ -226,14 +227,15 @@ def _measure(
         headers = {"Authorization": f"Bearer {TOKEN}"}
         httpx.get(url, headers=headers, trust_env=False).raise_for_status()
         throughput = _wrk(url, args)
-        # One interval of the refresh loops alone: how often is each node fetched?
+        if replicas == 1:
+            direct = _wrk(f"http://{HOST}:{ports[0]}/v21.0/{phone}?fields=health_status", args)
+            print(f"  (the same replica without HAProxy: {direct:,.0f} req/s)")
+        # A few intervals of the refresh loops alone: how often is each node fetched?
         before = _health_calls(emulator)
-        time.sleep(args.interval)
+        time.sleep(args.interval * args.intervals)
         after = _health_calls(emulator)
-    fetched = {n: after.get(n, 0) - before.get(n, 0) for n in after}
-    refreshed = [n for n, calls in fetched.items() if calls > 0]
-    per_node = sum(fetched.values()) / max(1, len(refreshed))
-    return throughput, per_node
+    calls = sum(after.get(n, 0) - before.get(n, 0) for n in after)
+    return throughput, calls / (nodes * args.intervals)
 
 
 def main() -> None:
@@ -245,6 +247,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=10, help="wrk's run per count")
     parser.add_argument("--interval", type=float, default=20.0, help="refresh interval (s)")
     parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--intervals", type=int, default=2, help="refresh intervals counted")
     args = parser.parse_args()
     if not args.postgres or not args.redis:
         parser.error("needs --postgres and --redis (or WAHEALTH_TEST_POSTGRES_URL/_REDIS_URL)")
@@ -270,7 +273,7 @@ def main() -> None:
                 rps, per_node = results[replicas]
                 print(
                     f"{replicas} replica(s): cache hits {rps:,.0f} req/s through HAProxy; "
-                    f"{per_node:.2f} Meta calls per refreshed node per interval"
+                    f"{per_node:.2f} Meta calls per node per interval"
                 )
     ratio = results[2][0] / results[1][0]
     print(f"cache-hit throughput, 2 replicas / 1: {ratio:.2f}")
