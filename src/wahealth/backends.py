@@ -17,12 +17,16 @@ from wahealth.cache.memory import MemoryNonceStore, MemoryReportCache
 from wahealth.cache.redis import RedisNonceStore, RedisReportCache
 from wahealth.core.budget import MemoryCallBudget
 from wahealth.core.ports import FetchLocks, MetaBudget, NonceStore, RateLimiter, ReportCache
+from wahealth.core.shared_flight import SharedFlight
 from wahealth.ratelimit.budget import RedisCallBudget
 from wahealth.ratelimit.memory import MemoryRateLimiter
 from wahealth.ratelimit.redis import RedisRateLimiter
 from wahealth.redis_client import connect
 
 _REDIS_SCHEMES = frozenset({"redis", "rediss"})
+# The lease of a cross-replica fetch, renewed while the call runs: a dead holder's waiters
+# take over within this.
+SHARED_LEASE_SECONDS = 2.0
 
 
 def _is_memory(url: str, what: str) -> bool:
@@ -112,3 +116,22 @@ def create_fetch_locks(url: str, clients: RedisClients) -> FetchLocks | None:
     if _is_memory(url, "report cache"):
         return None
     return RedisFetchLocks(clients.for_url(url))
+
+
+def create_shared_flight(
+    url: str, clients: RedisClients, cache: ReportCache, call_timeout_seconds: float
+) -> SharedFlight | None:
+    """Coalescing across replicas through the report cache's Redis (None with `memory://`).
+
+    A waiter gives up on a holder that neither answers nor lets go after one Graph call's
+    timeout and a lease.
+    """
+    locks = create_fetch_locks(url, clients)
+    if locks is None:
+        return None
+    return SharedFlight(
+        locks,
+        cache,
+        lease_seconds=SHARED_LEASE_SECONDS,
+        max_wait_seconds=call_timeout_seconds + SHARED_LEASE_SECONDS,
+    )

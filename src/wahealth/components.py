@@ -9,7 +9,6 @@ closes them all (`Components.aclose`). Tests replace parts through `Overrides`.
 from __future__ import annotations
 
 import secrets
-import socket
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -29,10 +28,10 @@ from wahealth.auth.tokens import hash_token
 from wahealth.backends import (
     RedisClients,
     create_call_budget,
-    create_fetch_locks,
     create_nonce_store,
     create_rate_limiter,
     create_report_cache,
+    create_shared_flight,
 )
 from wahealth.bootstrap import DEMO_META_TOKEN, NewCredentials
 from wahealth.core.alerting import Alerting
@@ -44,7 +43,6 @@ from wahealth.core.graph_read import GraphReads
 from wahealth.core.health import Freshness, HealthService
 from wahealth.core.ports import MetaBudget, NonceStore, RateLimiter, ReportCache, SecretOpener
 from wahealth.core.queries import FailClosedNonces, HealthQueries
-from wahealth.core.shared_flight import SharedFlight
 from wahealth.domain import HealthReport
 from wahealth.metrics import (
     Instruments,
@@ -81,9 +79,6 @@ from wahealth.upstream.graph import GraphClient
 
 EMULATOR_BASE_URL = "http://emulator.internal"
 EMULATOR_WEBHOOK_URL = "http://wahealth.internal/webhooks/meta"
-# The lease of a cross-replica fetch, renewed while the call runs: a dead holder's
-# waiters take over within this.
-SHARED_LEASE_SECONDS = 2.0
 
 TransportWrapper = Callable[[httpx.AsyncBaseTransport | None], httpx.AsyncBaseTransport]
 
@@ -249,11 +244,6 @@ def _open_secret(secretbox: SecretBox) -> SecretOpener:
     return open_secret
 
 
-def replica_id(settings: Settings) -> str:
-    """How /metrics names this replica: `server.replica_id`, or `<hostname>:<port>`."""
-    return settings.server.replica_id or f"{socket.gethostname()}:{settings.server.port}"
-
-
 def build_components(settings: Settings, overrides: Overrides | None = None) -> Components:
     """Every component for these settings, each built from its dependencies."""
     overrides = overrides or Overrides()
@@ -265,15 +255,11 @@ def build_components(settings: Settings, overrides: Overrides | None = None) -> 
     catalog = CatalogRepository(sessions)
     redis = RedisClients()
     cache = overrides.report_cache or create_report_cache(settings.cache.url, redis)
-    locks = create_fetch_locks(settings.cache.url, redis)
+    # Polled by the waiters of another replica's fetch: not counted as the queries' lookups.
     shared = None
-    if locks is not None and overrides.report_cache is None:
-        shared = SharedFlight(
-            locks,
-            cache,  # polled by waiters: not counted as the queries' cache lookups
-            # A waiter gives up on a holder that neither answers nor lets go after this.
-            max_wait_seconds=settings.upstream.timeout_seconds + SHARED_LEASE_SECONDS,
-            lease_seconds=SHARED_LEASE_SECONDS,
+    if overrides.report_cache is None:
+        shared = create_shared_flight(
+            settings.cache.url, redis, cache, settings.upstream.timeout_seconds
         )
     instruments = (
         Instruments(coalescer=flight, shared_coalescer=shared)
@@ -362,7 +348,7 @@ def build_components(settings: Settings, overrides: Overrides | None = None) -> 
             per_node=PerNode(settings.metrics.per_node, settings.metrics.per_node_max_nodes),
             rounds=monitor.refresher,
             multiprocess_dir=multiprocess_dir(),
-            replica=replica_id(settings),
+            replica=settings.server.replica_name(),
             shared=SharedMetrics(budget, alert_claims=metrics_view.alert_claims_held),
         )
     return Components(

@@ -7,6 +7,7 @@ Nested values use a double underscore: `WAHEALTH_SERVER__PORT=9000`,
 
 from __future__ import annotations
 
+import socket
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
@@ -34,6 +35,11 @@ class ServerSettings(_Section):
     access_log: bool = False
     # Names this replica in /metrics (the `replica` label); unset: `<hostname>:<port>`.
     replica_id: str | None = Field(default=None, min_length=1, max_length=200)
+
+    def replica_name(self) -> str:
+        """How /metrics names this replica: `replica_id`, or `<hostname>:<port>`."""
+        return self.replica_id or f"{socket.gethostname()}:{self.port}"
+
     log_level: Literal["debug", "info", "warning", "error", "critical"] = "info"
 
 
