@@ -17,6 +17,7 @@ import pytest
 import yaml
 from tests.monitor._fleet import FakeClock, refresher_for
 
+from wahealth.core.budget import MemoryCallBudget
 from wahealth.domain.records import TransitionCause
 from wahealth.monitor.planner import WINDOW_SECONDS
 from wahealth.monitor.refresh import FleetRefresher
@@ -340,3 +341,28 @@ async def test_the_monitor_loop_refreshes_the_fleet_and_stops_cleanly(tmp_path: 
         assert previous == first
         assert (latest.before, latest.after, latest.cause) == ("AVAILABLE", "BLOCKED", "poll")
         assert latest.error_codes == ("141006",)
+
+
+async def test_a_one_off_refresh_waits_for_the_shared_budget_that_queries_spend(
+    demo: RunningApp,
+) -> None:
+    clock = FakeClock()
+    start = clock.now
+    shared = MemoryCallBudget(4, clock=clock)
+    assert shared.spend_now(2).calls == 2  # queries (or another replica) spent two
+    refresher = FleetRefresher(
+        upstream=demo.components.graph,
+        sink=demo.components.health,
+        schedule=HealthRepository(demo.components.sessions),
+        calls_per_minute=600,  # this process's own plan would allow every node at once
+        interval_seconds=60,
+        clock=clock,
+        sleep=clock.sleep,
+        budget=shared,
+    )
+    summary = await refresher.refresh_all(sorted(DEMO_NODES))
+    # Nothing failed or was given up on: the nodes beyond the budget waited for it.
+    assert (summary.refreshed, summary.calls, summary.failed) == (6, 6, {})
+    assert (await _calls(demo))["total"] == 6
+    # 2 calls fit at once, 4 once the queries' two and then the first two left the window.
+    assert clock.now - start >= WINDOW_SECONDS

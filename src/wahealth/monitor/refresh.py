@@ -259,10 +259,15 @@ class FleetRefresher:
                 continue
             chunk, queue = queue[:room], queue[room:]
             outcome = await self._fetch(chunked(chunk, FETCH_CHUNK_NODES), cause=cause)
+            done = {*outcome.refreshed, *outcome.failed, *outcome.throttled, *outcome.deferred}
+            unsent = [node_id for node_id in chunk if node_id not in done]
+            if outcome.pause_seconds is None and outcome.deferred:
+                # Never sent because the budget ran out: they wait for it, like the deferred.
+                outcome.deferred.extend(unsent)
+            else:
+                # Never sent after an app-level throttle: throttled like the rest, in time.
+                outcome.throttled.extend(unsent)
             deferred = set(outcome.deferred)
-            done = {*outcome.refreshed, *outcome.failed, *outcome.throttled, *deferred}
-            # Never sent after an app-level throttle: throttled like the rest, retried in time.
-            outcome.throttled.extend(node_id for node_id in chunk if node_id not in done)
             summary.refreshed += len(outcome.refreshed)
             for node_id, error in outcome.failed.items():
                 summary.failed[node_id] = f"{type(error).__name__}: {error}"
