@@ -69,6 +69,7 @@ from wahealth.storage.key_lifecycle import KeyLifecycle
 from wahealth.storage.metrics_view import MetricsView
 from wahealth.storage.outbox import OutboxRepository
 from wahealth.storage.public_views import PublicViews
+from wahealth.storage.purge import Purge
 from wahealth.storage.silences import SilenceOwners, SilenceRepository
 from wahealth.storage.tenancy import TenancyRepository
 from wahealth.upstream.emulator.app import create_emulator
@@ -366,6 +367,7 @@ def build_components(settings: Settings, overrides: Overrides | None = None) -> 
             credentials=credentials,
             lifecycle=KeyLifecycle(sessions, hasher, clock=clock),
             deletion=Deletion(sessions, clock),
+            purge=Purge(sessions),
             catalog=catalog,
             audit=AuditLog(sessions, clock),
             secretbox=secretbox,

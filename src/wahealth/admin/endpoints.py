@@ -23,6 +23,12 @@ OPENAPI_PATH = "/api/v1/openapi.json"
 Endpoints = dict[str, Callable[[Request], Awaitable[Response]]]
 MAX_ID = 2**62
 _ACCOUNT = QueryParam("account", str, "Only this account's.")
+_PURGE = QueryParam(
+    "purge",
+    bool,
+    "Also remove for good what deletion keeps (history, node health, alerts, silences; "
+    "for an account its keys too); also for one deleted before (operators only).",
+)
 
 
 _AUDIT_QUERY = (
@@ -50,7 +56,7 @@ def operations(stores: AdminStores) -> list[Operation]:
         return await tenants.update_account(c.caller, c.path["name"], c.body)
 
     async def delete_account(c: Call) -> object:
-        return await tenants.delete_account(c.caller, c.path["name"])
+        return await tenants.delete_account(c.caller, c.path["name"], bool(c.query["purge"]))
 
     async def list_spaces(c: Call) -> object:
         return await tenants.list_spaces(c.caller, c.query["account"])
@@ -62,7 +68,7 @@ def operations(stores: AdminStores) -> list[Operation]:
         return await tenants.get_space(c.caller, c.path["space_id"])
 
     async def delete_space(c: Call) -> object:
-        return await tenants.delete_space(c.caller, c.path["space_id"])
+        return await tenants.delete_space(c.caller, c.path["space_id"], bool(c.query["purge"]))
 
     async def add_waba(c: Call) -> object:
         return await tenants.add_waba(c.caller, c.path["space_id"], c.body.waba_id)
@@ -116,7 +122,7 @@ def operations(stores: AdminStores) -> list[Operation]:
                   update_account, schemas.Account, body=schemas.AccountUpdate, errors=bad),
         Operation("DELETE", f"{p}/accounts/{{name}}",
                   "Delete an account: its keys are revoked at once, its history kept",
-                  delete_account, schemas.AccountDeleted),
+                  delete_account, schemas.AccountDeleted, query=(_PURGE,)),
         Operation("GET", f"{p}/spaces", "List spaces", list_spaces, list[schemas.Space],
                   query=(_ACCOUNT,)),
         Operation("POST", f"{p}/spaces", "Create a space", create_space, schemas.Space,
@@ -124,7 +130,7 @@ def operations(stores: AdminStores) -> list[Operation]:
         Operation("GET", f"{p}/spaces/{{space_id}}", "Get a space", get_space, schemas.Space),
         Operation("DELETE", f"{p}/spaces/{{space_id}}",
                   "Delete a space: its WABAs leave it, its numbers' 360dialog keys are revoked",
-                  delete_space, schemas.SpaceDeleted),
+                  delete_space, schemas.SpaceDeleted, query=(_PURGE,)),
         Operation("POST", f"{p}/spaces/{{space_id}}/wabas", "Add a WABA to a space", add_waba,
                   schemas.Space, body=schemas.WabaAdd, errors=bad),
         Operation("DELETE", f"{p}/spaces/{{space_id}}/wabas/{{waba_id}}",

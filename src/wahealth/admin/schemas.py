@@ -112,10 +112,24 @@ class Account(BaseModel):
     spaces: list[str]
 
 
+class Purged(BaseModel):
+    """What a purge removed for good (`?purge=true`)."""
+
+    transitions: int = Field(description="History entries removed.")
+    nodes: int = Field(description="Nodes whose last known health was removed.")
+    alerts: int = Field(description="Outbox entries (alerts) removed.")
+    keys: int | None = Field(
+        default=None, description="Keys and admin tokens removed (an account's purge only)."
+    )
+
+
 class AccountDeleted(BaseModel):
     name: str
     spaces: list[str] = Field(description="Its spaces, deleted with it.")
     revoked_keys: int = Field(description="Keys and admin tokens revoked by the deletion.")
+    purged: Purged | None = Field(
+        default=None, description="With ?purge=true: what was removed for good."
+    )
 
 
 class SpaceCreate(_Request):
@@ -141,9 +155,12 @@ class Space(BaseModel):
 
 class SpaceDeleted(BaseModel):
     id: str
-    account: str
+    account: str | None = Field(description="Its account (null: it was deleted before).")
     wabas: list[str] = Field(description="The WABAs taken out of it.")
     revoked_keys: int = Field(description="360dialog keys of its numbers, revoked.")
+    purged: Purged | None = Field(
+        default=None, description="With ?purge=true: what was removed for good."
+    )
 
 
 Label = Annotated[str, Field(min_length=1, max_length=100, description="A note for listings.")]

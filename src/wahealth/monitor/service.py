@@ -51,6 +51,7 @@ from wahealth.storage.flaps import FlapRepository
 from wahealth.storage.health import HealthRepository
 from wahealth.storage.outbox import OutboxRepository
 from wahealth.storage.properties import PropertyRepository
+from wahealth.storage.purge import Purge
 from wahealth.storage.silences import SilenceRepository
 
 log = structlog.get_logger(__name__)
@@ -156,7 +157,7 @@ class Monitor:
             refresher=refresher,
             sender=sender,
             webhooks=webhooks,
-            retention=Retention(settings.retention, history, outbox),
+            retention=Retention(settings.retention, history, outbox, purge=Purge(sessions)),
             tracker=tracker,
             silence_watch=SilenceWatch(
                 SilenceRepository(sessions),
