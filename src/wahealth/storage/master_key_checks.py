@@ -14,6 +14,7 @@ from wahealth.storage.models import (
     D360KeyRow,
     GraphTokenRow,
     MasterKeyCheckRow,
+    SpaceUpstreamRow,
 )
 
 _ROW_ID = 1
@@ -56,7 +57,7 @@ class MasterKeyCheckRepository:
     async def holds_secrets(self) -> bool:
         """Whether anything stored depends on a master key (encrypted, or a keyed digest)."""
         async with reading(self._sessions) as session:
-            for model in (AccessKeyRow, D360KeyRow, GraphTokenRow):
+            for model in (AccessKeyRow, D360KeyRow, GraphTokenRow, SpaceUpstreamRow):
                 if await session.scalar(select(exists().select_from(model))):
                     return True
             subscribed = exists().where(AlertSubscriptionRow.secret_encrypted.is_not(None))
