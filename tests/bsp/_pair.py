@@ -52,11 +52,13 @@ class FaultGate:
         self.app = app
         self.d360: tuple[int, int] | None = None  # (status, Retry-After seconds)
         self.cams: int | None = None  # HTTP status
+        self.refused = 0  # requests answered by the gate itself
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             if self.d360 is not None and scope["path"] == "/health_status":
                 status, wait = self.d360
+                self.refused += 1
                 body = {"meta": {"httpCode": status, "developerMessage": "busy", "success": False}}
                 response = Response(
                     orjson.dumps(body),
@@ -67,6 +69,7 @@ class FaultGate:
                 await response(scope, receive, send)
                 return
             if self.cams is not None and scope["path"] == "/" and scope["method"] == "POST":
+                self.refused += 1
                 body = {
                     "RequestId": "F-1",
                     "Code": "ServiceUnavailable",
@@ -129,6 +132,7 @@ def b_settings(tmp_path: Path, a: RunningServer, receiver: RunningServer) -> Set
             "id": "cams-space",
             "account": "bee",
             "upstream": "cams",
+            "badges": True,
             "cams": {
                 "endpoint": f"{a.host}:{a.port}",
                 "protocol": "http",
@@ -207,6 +211,17 @@ class Pair:
             params={"fields": "health_status"},
             headers={"Authorization": f"Bearer {B_GRAPH_TOKEN}"},
         )
+
+    def newest(self, node_id: str, after: str) -> dict[str, Any]:
+        """The node's newest transition in B, once it is one to `after` (answers do not wait
+        for history's write)."""
+        deadline = time.monotonic() + WAIT_SECONDS
+        while time.monotonic() < deadline:
+            found = self.history(node_id)
+            if found and found[0]["after"] == after:
+                return found[0]
+            time.sleep(0.05)
+        raise AssertionError(f"B never recorded {node_id} becoming {after}")
 
     def recorded(self, node_id: str) -> list[dict[str, Any]]:
         """Wait for B's first fleet refresh to have recorded the node: its history."""
