@@ -64,7 +64,8 @@ class MasterKeyCheckRepository:
             return bool(await session.scalar(select(subscribed)))
 
     async def encrypted_secrets(self, limit: int) -> list[str]:
-        """Up to `limit` of the newest secrets in use of each kind (AccessKeys, subscriptions)."""
+        """Up to `limit` of the newest secrets in use of each kind (AccessKeys, subscriptions,
+        BSP upstreams)."""
         queries: list[Select[Any]] = [
             select(AccessKeyRow.secret_encrypted)
             .where(AccessKeyRow.revoked_at.is_(None))
@@ -75,6 +76,7 @@ class MasterKeyCheckRepository:
                 AlertSubscriptionRow.disabled_at.is_(None),
             )
             .order_by(AlertSubscriptionRow.id.desc()),
+            select(SpaceUpstreamRow.secrets_encrypted).order_by(SpaceUpstreamRow.updated_at.desc()),
         ]
         found: list[str] = []
         async with reading(self._sessions) as session:

@@ -160,10 +160,13 @@ class BspRouter:
             )
             for template in space.cams.templates
         ]
-        results = await asyncio.gather(
-            *(CamsRoute(space.space_id, client, t).health() for t in targets),
-            return_exceptions=True,
-        )
+        gate = asyncio.Semaphore(BSP_CONCURRENCY)  # each call then waits for its slot alone
+
+        async def ask(target: CamsTarget) -> HealthReport:
+            async with gate:
+                return await CamsRoute(space.space_id, client, target).health()
+
+        results = await asyncio.gather(*(ask(t) for t in targets), return_exceptions=True)
         complete = True
         for target, result in zip(targets, results, strict=True):
             if isinstance(result, BaseException):
