@@ -103,11 +103,15 @@ async def start_bsp_upstreams(
     """Configure the router from storage, learn the BSP nodes, place their WABAs in their
     spaces and write their catalog (from what was learned: no further BSP call)."""
     spaces = [s for s in (bsp_space(row, secretbox) for row in await repository.all()) if s]
-    router.configure(spaces)
+
+    async def place(found: dict[str, list[str]]) -> None:
+        for space_id, waba_ids in found.items():
+            for waba_id in waba_ids:
+                await tenancy.upsert_waba(waba_id, space_id)
+                await catalog.sync_waba(waba_id)
+
+    router.configure(spaces, placed=place)
     if not spaces:
         return
-    for space_id, waba_ids in (await router.discover()).items():
-        for waba_id in waba_ids:
-            await tenancy.upsert_waba(waba_id, space_id)
-            await catalog.sync_waba(waba_id)
+    await place(await router.discover())
     log.info("BSP upstreams ready", spaces=len(spaces))

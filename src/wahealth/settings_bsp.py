@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 UpstreamKind = Literal["meta", "d360", "cams"]
 
@@ -31,6 +31,13 @@ class D360ChannelConfig(_Section):
     # The number as users write it (optional): lets CAMS callers and the gate name it by
     # number. 360dialog's health answer carries only the phone-number id.
     phone_number: str | None = Field(default=None, min_length=1)
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("https://", "http://")):
+            raise ValueError("base_url must be an http:// or https:// URL")
+        return value
 
 
 class CamsTemplateConfig(_Section):

@@ -138,3 +138,32 @@ async def test_the_fleet_refreshs_upstream_passes_the_count_on() -> None:
     upstream = FieldsUpstream(router, properties=None, stored=snapshots())  # type: ignore[arg-type]
     assert upstream.meta_calls([PHONE, META_NODE, WABA]) == 1
     await router.aclose()
+
+
+async def test_a_channel_missed_at_start_is_learned_when_a_node_is_asked() -> None:
+    answers = [httpx.Response(503), httpx.Response(200, content=orjson.dumps(ANSWER))]
+    now = [0.0]
+    router = BspRouter(
+        Graph(),  # type: ignore[arg-type]
+        limiter=MemoryRateLimiter(),
+        d360_transport=httpx.MockTransport(lambda request: answers.pop(0)),
+        clock=lambda: now[0],
+    )
+    placed: list[dict[str, list[str]]] = []
+
+    async def place(found: dict[str, list[str]]) -> None:
+        placed.append(found)
+
+    channel = D360Channel(api_key="k", base_url="http://d360.test")
+    router.configure([BspSpace("s", "d360", channels=(channel,))], placed=place)
+    assert await router.discover() == {"s": []}
+    assert not router.is_bsp(PHONE)
+    now[0] += 31  # past the pause between discoveries
+    # Known again from the second discovery, and its WABA handed on to the catalog.
+    assert router.meta_calls([PHONE]) == 1
+    answers.append(httpx.Response(200, content=orjson.dumps(ANSWER)))
+    report = await router.health(PHONE)
+    await router.aclose()
+    assert report.node_id == PHONE
+    assert placed == [{"s": [WABA]}]
+    assert router.is_bsp(PHONE)

@@ -98,6 +98,10 @@ cust_space_id = "x"
         ('upstream = "graph"', "upstream"),
         ('[[spaces.d360_channels]]\napi_key = "k"', 'only read with upstream = "d360"'),
         (
+            'upstream = "d360"\n[[spaces.d360_channels]]\napi_key = "k"\nbase_url = "ftp://x"',
+            "http:// or https://",
+        ),
+        (
             'upstream = "cams"\n[spaces.cams]\naccess_key_id = "i"\naccess_key_secret = "s"\n'
             'cust_space_id = "c"\nqps = 6',
             "qps",

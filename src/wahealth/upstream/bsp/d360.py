@@ -52,7 +52,7 @@ class D360Client:
         url = channel.base_url.rstrip("/") + "/health_status"
         try:
             response = await self._http.get(url, headers={"D360-API-KEY": channel.api_key})
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
             raise UpstreamFailure(f"360dialog did not answer: {type(exc).__name__}") from None
         status = response.status_code
         if status in (429, 503):

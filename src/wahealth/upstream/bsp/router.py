@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,6 +36,9 @@ from wahealth.upstream.graph import GraphClient
 from wahealth.upstream.records import PhoneNumberRecord, TemplateRecord
 
 log = structlog.get_logger(__name__)
+
+# Told each space's WABAs found by a discovery after the first.
+Placed = Callable[[dict[str, list[str]]], Awaitable[None]]
 
 BSP_CONCURRENCY = 4  # BSP calls in flight at once within one batch
 REDISCOVER_SECONDS = 30.0
@@ -75,12 +78,18 @@ class BspRouter:
         self._routes: dict[str, Route] = {}
         self._wabas: dict[str, _Waba] = {}
         self._undiscovered: set[str] = set()
+        self._placed: Placed | None = None
         self._last_discovery = float("-inf")
 
     # --- configuration and discovery -------------------------------------------------------
 
-    def configure(self, spaces: Iterable[BspSpace]) -> None:
-        """Take these spaces' health from their BSPs (replacing any earlier set)."""
+    def configure(self, spaces: Iterable[BspSpace], placed: Placed | None = None) -> None:
+        """Take these spaces' health from their BSPs (replacing any earlier set).
+
+        `placed` is told what a later discovery (of a space its first one missed) found,
+        each space's WABAs, so their catalog can be written.
+        """
+        self._placed = placed
         self._spaces = {space.space_id: space for space in spaces}
         self._cams = {
             space.space_id: self._cams_client(space.cams)
@@ -254,7 +263,12 @@ class BspRouter:
             return route
         # A space not (fully) discovered at start may own this node: ask its BSP again.
         if self._clock() - self._last_discovery >= REDISCOVER_SECONDS:
-            await self.discover(list(self._undiscovered))
+            found = await self.discover(list(self._undiscovered))
+            if self._placed is not None:
+                try:
+                    await self._placed(found)
+                except Exception:
+                    log.exception("cannot write the catalog of rediscovered BSP nodes")
         return self._routes.get(node_id)
 
     async def phone_numbers(self, waba_id: str) -> Sequence[Any]:
