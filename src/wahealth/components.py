@@ -96,8 +96,6 @@ class Overrides:
     # The wall clock that key expiry (rotation), deletion and the audit log read; the
     # credential lookup caches follow it too. The CAMS signature check keeps the real one.
     clock: Callable[[], datetime] | None = None
-    # What 360dialog upstreams are reached through (None: the network).
-    bsp_transport: httpx.AsyncBaseTransport | None = None
 
 
 class Forward:
@@ -274,12 +272,7 @@ def build_components(settings: Settings, overrides: Overrides | None = None) -> 
         limiter = account_noting(limiter)  # the access log's account field
     nonces = overrides.nonces or create_nonce_store(settings.cache.url, redis)
     graph, emulator, forward = _graph(settings, overrides, instruments)
-    bsp = BspRouter(
-        graph,
-        limiter=bsp_limiter,
-        timeout_seconds=settings.upstream.timeout_seconds,
-        d360_transport=overrides.bsp_transport,
-    )
+    bsp = BspRouter(graph, limiter=bsp_limiter, timeout_seconds=settings.upstream.timeout_seconds)
     sender = build_sender(settings, sessions, secretbox)
     tracker = build_tracker(settings, sessions, sender)
     catalog_sync = CatalogSync(bsp, TrackedCatalog(catalog, tracker))
