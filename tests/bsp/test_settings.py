@@ -147,7 +147,7 @@ async def test_secrets_are_stored_encrypted_and_read_back(tmp_path: Path) -> Non
         stored = {row.space_id: row for row in await upstreams.all()}
     finally:
         await engine.dispose()
-    raw = (tmp_path / "w.db").read_bytes()
+    raw = b"".join(path.read_bytes() for path in tmp_path.glob("w.db*"))  # journal files too
     assert b"d360-secret-key" not in raw
     assert b"cams-secret-value" not in raw
     assert set(stored) == {"d360-space", "cams-space"}
