@@ -147,7 +147,7 @@ async def test_secrets_are_stored_encrypted_and_read_back(tmp_path: Path) -> Non
         stored = {row.space_id: row for row in await upstreams.all()}
     finally:
         await engine.dispose()
-    raw = b"".join(path.read_bytes() for path in tmp_path.glob("w.db*"))  # journal files too
+    raw = _stored_bytes(tmp_path)
     assert b"d360-secret-key" not in raw
     assert b"cams-secret-value" not in raw
     assert set(stored) == {"d360-space", "cams-space"}
@@ -171,3 +171,8 @@ def _write(tmp_path: Path, text: str) -> Path:
     path = tmp_path / "wahealth.toml"
     path.write_text(text, encoding="utf-8")
     return path
+
+
+def _stored_bytes(tmp_path: Path) -> bytes:
+    """The database as stored on disk, its journal files included."""
+    return b"".join(path.read_bytes() for path in sorted(tmp_path.glob("w.db*")))
