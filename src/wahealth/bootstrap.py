@@ -14,8 +14,10 @@ from wahealth.auth.tokens import (
     new_d360_key,
     new_graph_token,
 )
+from wahealth.bsp_wiring import store_space_upstream
 from wahealth.settings import AccountConfig, Settings, SpaceConfig
 from wahealth.storage.credentials import CredentialRepository
+from wahealth.storage.space_upstreams import SpaceUpstreamRepository
 from wahealth.storage.tenancy import TenancyRepository
 
 log = structlog.get_logger(__name__)
@@ -55,8 +57,12 @@ async def apply_config(
     tenancy: TenancyRepository,
     credentials: CredentialRepository,
     secretbox: SecretBox,
+    upstreams: SpaceUpstreamRepository | None = None,
 ) -> NewCredentials | None:
-    """Make storage hold what the config says; returns demo credentials if created now."""
+    """Make storage hold what the config says; returns demo credentials if created now.
+
+    With `upstreams`, each space's BSP upstream (or none: Meta) is stored too.
+    """
     accounts, spaces = tenancy_of(settings)
     for account in accounts:
         await tenancy.upsert_account(account.name, account.qps or settings.ratelimit.default_qps)
@@ -76,6 +82,8 @@ async def apply_config(
         )
         for waba_id in space.wabas:
             await tenancy.upsert_waba(waba_id, space.id)
+        if upstreams is not None:
+            await store_space_upstream(space, upstreams, secretbox)
     if settings.embedded and not await credentials.list_credentials(DEMO_ACCOUNT):
         return await _create_demo_credentials(credentials, secretbox)
     return None

@@ -71,7 +71,9 @@ from wahealth.storage.outbox import OutboxRepository
 from wahealth.storage.public_views import PublicViews
 from wahealth.storage.purge import Purge
 from wahealth.storage.silences import SilenceOwners, SilenceRepository
+from wahealth.storage.space_upstreams import SpaceUpstreamRepository
 from wahealth.storage.tenancy import TenancyRepository
+from wahealth.upstream.bsp.router import BspRouter
 from wahealth.upstream.emulator.app import create_emulator
 from wahealth.upstream.emulator.scenario import load_scenario
 from wahealth.upstream.graph import GraphClient
@@ -132,6 +134,8 @@ class Components:
     replay_guard: FailClosedNonces
     limiter: RateLimiter
     graph: GraphClient
+    bsp: BspRouter  # the health core's upstream: Meta (`graph`) or each space's BSP
+    space_upstreams: SpaceUpstreamRepository
     emulator: Starlette | None
     emulator_webhooks: Forward | None
     catalog_sync: CatalogSync
@@ -150,6 +154,7 @@ class Components:
     async def aclose(self) -> None:
         """Close every resource, last built first."""
         await self.health.aclose()
+        await self.bsp.aclose()
         await self.graph.aclose()
         for store in (self.cache, self.nonces, self.limiter):
             await store.aclose()
@@ -260,6 +265,7 @@ def build_components(settings: Settings, overrides: Overrides | None = None) -> 
     redis = RedisClients()
     cache = overrides.report_cache or create_report_cache(settings.cache.url, redis)
     limiter = overrides.limiter or create_rate_limiter(settings.ratelimit.url, redis)
+    bsp_limiter = limiter  # BSP calls per second, counted apart from callers' requests
     if instruments is not None:
         cache = instrumented_cache(cache, instruments)
         limiter = instrumented_limiter(limiter)
@@ -267,9 +273,10 @@ def build_components(settings: Settings, overrides: Overrides | None = None) -> 
         limiter = account_noting(limiter)  # the access log's account field
     nonces = overrides.nonces or create_nonce_store(settings.cache.url, redis)
     graph, emulator, forward = _graph(settings, overrides, instruments)
+    bsp = BspRouter(graph, limiter=bsp_limiter, timeout_seconds=settings.upstream.timeout_seconds)
     sender = build_sender(settings, sessions, secretbox)
     tracker = build_tracker(settings, sessions, sender)
-    catalog_sync = CatalogSync(graph, TrackedCatalog(catalog, tracker))
+    catalog_sync = CatalogSync(bsp, TrackedCatalog(catalog, tracker))
     clock = overrides.clock or utcnow
     hasher = secretbox.token_hasher()
     credentials = CredentialRepository(sessions, hasher, clock=clock)
@@ -287,7 +294,7 @@ def build_components(settings: Settings, overrides: Overrides | None = None) -> 
     recorder = build_recorder(settings, sessions, sender)
     cache_settings = settings.cache
     health = HealthService(
-        upstream=graph,
+        upstream=bsp,
         cache=cache,
         freshness=Freshness(
             ttl_seconds=cache_settings.ttl_seconds,
@@ -314,7 +321,7 @@ def build_components(settings: Settings, overrides: Overrides | None = None) -> 
         transitions=history,
     )
     budget = CallBudget(settings.monitor.meta_calls_per_minute)
-    monitor = Monitor.build(settings, sessions, secretbox, sender, health, graph, budget, tracker)
+    monitor = Monitor.build(settings, sessions, secretbox, sender, health, bsp, budget, tracker)
     graph_reads = GraphReads(
         directory=directory,
         health=health,
@@ -351,6 +358,8 @@ def build_components(settings: Settings, overrides: Overrides | None = None) -> 
         replay_guard=replay_guard,
         limiter=limiter,
         graph=graph,
+        bsp=bsp,
+        space_upstreams=SpaceUpstreamRepository(sessions),
         emulator=emulator,
         emulator_webhooks=forward,
         catalog_sync=catalog_sync,

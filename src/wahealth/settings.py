@@ -15,6 +15,12 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from wahealth.domain.records import DEFAULT_ALERT_EVENTS, AlertEvent
+from wahealth.settings_bsp import (
+    CamsUpstreamConfig,
+    D360ChannelConfig,
+    UpstreamKind,
+    check_space_upstream,
+)
 
 
 class _Section(BaseModel):
@@ -89,6 +95,15 @@ class SpaceConfig(_Section):
     # storage holds (`wahealth spaces set`); true or false here is applied at each start.
     badges: bool | None = None
     public_status: bool | None = None
+    # Where the space's health comes from: Meta, 360dialog or Alibaba CAMS (settings_bsp).
+    upstream: UpstreamKind = "meta"
+    d360_channels: list[D360ChannelConfig] = Field(default_factory=list)
+    cams: CamsUpstreamConfig | None = None
+
+    @model_validator(mode="after")
+    def _upstream(self) -> SpaceConfig:
+        check_space_upstream(self.upstream, self.d360_channels, self.cams)
+        return self
 
 
 class AccessKeyConfig(_Section):

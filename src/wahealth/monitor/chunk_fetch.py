@@ -105,11 +105,14 @@ class ChunkFetcher:
         return outcome
 
     async def _fetch_chunk(self, node_ids: Sequence[str]) -> _Fetched:
+        # Only the nodes sent to Meta count against its budget (BSP upstreams keep their own).
+        counted = getattr(self._upstream, "meta_calls", None)
+        calls = counted(node_ids) if callable(counted) else len(node_ids)
         try:
             return node_ids, await self._upstream.batch_health(node_ids)
         finally:
             # Counted when the request ends: until then a call may still reach Meta.
-            self._spend(len(node_ids))
+            self._spend(calls)
 
     async def _store(
         self,

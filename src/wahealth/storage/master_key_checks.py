@@ -14,6 +14,7 @@ from wahealth.storage.models import (
     D360KeyRow,
     GraphTokenRow,
     MasterKeyCheckRow,
+    SpaceUpstreamRow,
 )
 
 _ROW_ID = 1
@@ -56,14 +57,15 @@ class MasterKeyCheckRepository:
     async def holds_secrets(self) -> bool:
         """Whether anything stored depends on a master key (encrypted, or a keyed digest)."""
         async with reading(self._sessions) as session:
-            for model in (AccessKeyRow, D360KeyRow, GraphTokenRow):
+            for model in (AccessKeyRow, D360KeyRow, GraphTokenRow, SpaceUpstreamRow):
                 if await session.scalar(select(exists().select_from(model))):
                     return True
             subscribed = exists().where(AlertSubscriptionRow.secret_encrypted.is_not(None))
             return bool(await session.scalar(select(subscribed)))
 
     async def encrypted_secrets(self, limit: int) -> list[str]:
-        """Up to `limit` of the newest secrets in use of each kind (AccessKeys, subscriptions)."""
+        """Up to `limit` of the newest secrets in use of each kind (AccessKeys, subscriptions,
+        BSP upstreams)."""
         queries: list[Select[Any]] = [
             select(AccessKeyRow.secret_encrypted)
             .where(AccessKeyRow.revoked_at.is_(None))
@@ -74,6 +76,7 @@ class MasterKeyCheckRepository:
                 AlertSubscriptionRow.disabled_at.is_(None),
             )
             .order_by(AlertSubscriptionRow.id.desc()),
+            select(SpaceUpstreamRow.secrets_encrypted).order_by(SpaceUpstreamRow.updated_at.desc()),
         ]
         found: list[str] = []
         async with reading(self._sessions) as session:

@@ -369,3 +369,21 @@ class MasterKeyCheckRow(Base):
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
     digest: Mapped[str]
     updated_at: Mapped[datetime]
+
+
+class SpaceUpstreamRow(Base):
+    """A space whose health comes from a BSP (360dialog, Alibaba CAMS) instead of Meta.
+
+    `settings` holds what is not secret (base URLs, endpoint, numbers, templates);
+    `secrets_encrypted` the API keys and AccessKey secret, as one encrypted JSON document.
+    """
+
+    __tablename__ = "space_upstreams"
+
+    space_id: Mapped[str] = mapped_column(
+        ForeignKey("spaces.id", ondelete="CASCADE"), primary_key=True
+    )
+    kind: Mapped[str]
+    settings: Mapped[dict[str, Any]]
+    secrets_encrypted: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime]
