@@ -47,6 +47,41 @@ async def test_calls_are_counted_by_path_and_node_and_reset(http: httpx.AsyncCli
     assert reset.json() == {"total": 0, "batches": 0, "by_path": {}, "by_node": {}}
 
 
+async def test_each_node_s_calls_are_timed_first_last_and_gaps(
+    http: httpx.AsyncClient, clock: FakeClock
+) -> None:
+    await http.get(PHONE, headers=AUTH)
+    clock.advance(20)
+    batch = json.dumps(
+        [
+            {"method": "GET", "relative_url": f"{n}?fields=health_status"}
+            for n in ("106540352242922", "102290129340398")
+        ]
+    )
+    await http.post("/v21.0/", data={"batch": batch}, headers=AUTH)
+    clock.advance(5)
+    await http.get(PHONE)  # refused (no token) but still a call
+    nodes = (await http.get("/_emulator/calls/nodes")).json()["nodes"]
+    assert nodes == {
+        "106540352242922": {
+            "count": 3,
+            "first_at": 1000.0,
+            "last_at": 1025.0,
+            "min_gap_seconds": 5.0,
+            "max_gap_seconds": 20.0,
+        },
+        "102290129340398": {
+            "count": 1,
+            "first_at": 1020.0,
+            "last_at": 1020.0,
+            "min_gap_seconds": None,
+            "max_gap_seconds": None,
+        },
+    }
+    await http.delete("/_emulator/calls")
+    assert (await http.get("/_emulator/calls/nodes")).json() == {"nodes": {}}
+
+
 async def test_fault_500_hits_the_next_calls_then_clears(http: httpx.AsyncClient) -> None:
     created = await http.post("/_emulator/faults", json={"status": 500, "count": 2})
     assert created.status_code == 201
