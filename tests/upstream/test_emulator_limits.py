@@ -61,6 +61,7 @@ async def test_each_node_s_calls_are_timed_first_last_and_gaps(
     await http.post("/v21.0/", data={"batch": batch}, headers=AUTH)
     clock.advance(5)
     await http.get(PHONE)  # refused (no token) but still a call
+    await http.get("/v21.0/102290129340398/phone_numbers", headers=AUTH)  # an edge: not timed
     nodes = (await http.get("/_emulator/calls/nodes")).json()["nodes"]
     assert nodes == {
         "106540352242922": {

@@ -1,5 +1,6 @@
 """What the emulator counts: Graph calls served, by path and by node, and when each node
-was asked about (`GET /_emulator/calls`, `GET /_emulator/calls/nodes`)."""
+itself (not one of its edges) was asked about (`GET /_emulator/calls`,
+`GET /_emulator/calls/nodes`)."""
 
 from __future__ import annotations
 
@@ -19,16 +20,18 @@ class NodeCalls:
     last_at: float
     min_gap: float | None = None
     max_gap: float | None = None
+    count: int = 1
 
     def called(self, at: float) -> None:
+        self.count += 1
         gap = at - self.last_at
         self.min_gap = gap if self.min_gap is None else min(self.min_gap, gap)
         self.max_gap = gap if self.max_gap is None else max(self.max_gap, gap)
         self.last_at = at
 
-    def snapshot(self, count: int) -> dict[str, Any]:
+    def snapshot(self) -> dict[str, Any]:
         return {
-            "count": count,
+            "count": self.count,
             "first_at": self.first_at,
             "last_at": self.last_at,
             "min_gap_seconds": self.min_gap,
@@ -52,6 +55,7 @@ class CallStats:
         self.by_path[path] += 1
         if node_id:
             self.by_node[node_id] += 1
+        if node_id and path == f"/{node_id}":  # the node itself, not one of its edges
             at = self.clock()
             times = self.node_times.get(node_id)
             if times is None:
@@ -60,9 +64,10 @@ class CallStats:
                 times.called(at)
 
     def nodes_snapshot(self) -> dict[str, Any]:
-        """Per node: its calls, when the first and last came, the shortest and longest gap."""
+        """Per node: calls on the node itself (not its edges), when the first and the last
+        came, the shortest and longest gap."""
         return {
-            node_id: times.snapshot(self.by_node[node_id])
+            node_id: times.snapshot()
             for node_id, times in self.node_times.items()
         }
 
