@@ -85,9 +85,7 @@ async def test_a_failed_node_is_rescheduled_and_let_go(demo: RunningApp) -> None
     assert (await demo.client.post("/_emulator/faults", json=fault)).status_code == 201
     await a.step()
     history = HealthRepository(demo.components.sessions)
-    failed = [
-        node for node in await history.of_space("demo-space") if node.next_due_at is not None
-    ]
+    failed = [node for node in await history.of_space("demo-space") if node.next_due_at is not None]
     assert len(failed) == 3
     for stored in failed:
         assert stored.payload is None

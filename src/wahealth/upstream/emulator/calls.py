@@ -66,10 +66,7 @@ class CallStats:
     def nodes_snapshot(self) -> dict[str, Any]:
         """Per node: calls on the node itself (not its edges), when the first and the last
         came, the shortest and longest gap."""
-        return {
-            node_id: times.snapshot()
-            for node_id, times in self.node_times.items()
-        }
+        return {node_id: times.snapshot() for node_id, times in self.node_times.items()}
 
     def snapshot(self) -> dict[str, Any]:
         return {
