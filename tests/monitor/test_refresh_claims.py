@@ -12,10 +12,12 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 from sqlalchemy import select
 from tests.monitor._fleet import FakeClock, refresher_for
 
 from wahealth.monitor.refresh import FleetRefresher
+from wahealth.monitor.service import fleet_schedule
 from wahealth.storage.health import HealthRepository
 from wahealth.storage.models import NodeHealthRow
 from wahealth.storage.schedule import ClaimedSchedule
@@ -117,3 +119,20 @@ async def test_nodes_never_sent_after_a_throttle_are_let_go_for_any_replica(
     clock.now += 5
     await b.step()
     assert await _by_node(demo) == dict.fromkeys(DEMO_NODES, 1)
+
+
+def test_the_monitor_claims_on_postgresql_and_keeps_the_plain_schedule_on_sqlite(
+    tmp_path: Path,
+) -> None:
+    sqlite = demo_settings(tmp_path)
+    assert isinstance(fleet_schedule(sqlite, None, "replica-a"), HealthRepository)
+    postgresql = demo_settings(
+        tmp_path,
+        storage={"url": "postgresql+asyncpg://wahealth@127.0.0.1/wahealth"},
+        monitor={"schedule_lease_seconds": 15},
+    )
+    claimed = fleet_schedule(postgresql, None, "replica-a")
+    assert isinstance(claimed, ClaimedSchedule)
+    assert (claimed.replica_id, claimed.lease) == ("replica-a", timedelta(seconds=15))
+    with pytest.raises(ValidationError, match="schedule_lease_seconds"):
+        demo_settings(tmp_path, monitor={"schedule_lease_seconds": 0})
