@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import AsyncIterator
 
 import httpx
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from tests.upstream.conftest import AUTH, BASE_URL, DEMO_TOKEN, FakeClock
 
 from wahealth.upstream.emulator import RateLimitSpec, Scenario, create_emulator
+from wahealth.upstream.emulator.calls import CallStats
 
 PHONE = "/v21.0/106540352242922?fields=health_status"
 
@@ -207,3 +211,24 @@ async def test_batch_sub_requests_each_spend_budget(limited: httpx.AsyncClient) 
     assert json.loads(items[3]["body"])["error"]["code"] == 80007
     headers = {h["name"]: h["value"] for h in items[3]["headers"]}
     assert "X-Business-Use-Case-Usage" in headers
+
+
+@given(st.lists(st.floats(min_value=0, max_value=1e6), min_size=1, max_size=30))
+def test_node_times_hold_the_shortest_and_longest_gap_of_any_calls(offsets: list[float]) -> None:
+    moments = sorted(offsets)
+    clock = iter(moments)
+    stats = CallStats(clock=lambda: next(clock))
+    for _ in moments:
+        stats.record("/1", "1")
+        stats.record("/1/phone_numbers", "1")  # an edge: counted by node, not timed
+    gaps = [later - earlier for earlier, later in itertools.pairwise(moments)]
+    assert stats.nodes_snapshot() == {
+        "1": {
+            "count": len(moments),
+            "first_at": moments[0],
+            "last_at": moments[-1],
+            "min_gap_seconds": min(gaps) if gaps else None,
+            "max_gap_seconds": max(gaps) if gaps else None,
+        }
+    }
+    assert stats.by_node["1"] == 2 * len(moments)
