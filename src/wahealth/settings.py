@@ -137,6 +137,9 @@ class MonitorSettings(_Section):
     # How long a replica's alert sender holds the alerts it claimed; one it held and did
     # not answer for (it died, or stalled) is any replica's again after this.
     outbox_lease_seconds: float = Field(default=60.0, gt=0)
+    # How long a replica's fleet refresh holds the due nodes it claimed (PostgreSQL); the
+    # nodes of one that died, or stalled, are any replica's again after this.
+    schedule_lease_seconds: float = Field(default=60.0, gt=0)
 
 
 class SubscriptionConfig(_Section):

@@ -5,8 +5,10 @@ alerts of ended silences, the retention pruning and the Meta webhook ingest; it
 serves no HTTP (the adapters in `wahealth.web` do).
 Transitions and alerts are recorded whenever the health core fetches a report,
 whether or not the loops run; `monitor.enabled` only decides whether this
-process refreshes the fleet and delivers alerts (run them on one replica: the
-call budget is per process).
+process refreshes the fleet and delivers alerts. On PostgreSQL every replica may:
+the refresh claims its due nodes (`storage.schedule`) and the sender its alerts,
+under one replica id, so each node is refreshed and each alert sent once (the call
+budget is per process: give each replica its share).
 
 The recorder is built before the health core (which reports to it), the tracker of
 kept fields before the catalog sync (which reports to it), and the rest after them,
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 import structlog
@@ -47,11 +50,13 @@ from wahealth.monitor.silencing import SilenceWatch
 from wahealth.monitor.subscriptions import apply_subscriptions
 from wahealth.settings import Settings
 from wahealth.storage.catalog import CatalogRepository
+from wahealth.storage.engine import is_sqlite
 from wahealth.storage.flaps import FlapRepository
 from wahealth.storage.health import HealthRepository
 from wahealth.storage.outbox import OutboxRepository
 from wahealth.storage.properties import PropertyRepository
 from wahealth.storage.purge import Purge
+from wahealth.storage.schedule import ClaimedSchedule
 from wahealth.storage.silences import SilenceRepository
 
 log = structlog.get_logger(__name__)
@@ -97,6 +102,17 @@ def build_tracker(settings: Settings, sessions: Any, sender: OutboxSender) -> Pr
     )
 
 
+def fleet_schedule(
+    settings: Settings, sessions: Any, replica_id: str
+) -> HealthRepository | ClaimedSchedule:
+    """The refresh's schedule: claimed per replica on PostgreSQL, plain on SQLite (one
+    writer, one process refreshing)."""
+    if is_sqlite(settings.storage.url):
+        return HealthRepository(sessions)
+    lease = timedelta(seconds=settings.monitor.schedule_lease_seconds)
+    return ClaimedSchedule(sessions, by=replica_id, lease=lease)
+
+
 @dataclass
 class Monitor:
     """Fleet refresh, alert delivery and Meta webhook ingestion, started and stopped together."""
@@ -134,7 +150,7 @@ class Monitor:
         refresher = FleetRefresher(
             upstream=FieldsUpstream(graph, tracker.properties, stored),
             sink=sink,
-            schedule=history,
+            schedule=fleet_schedule(settings, sessions, sender.replica_id),
             calls_per_minute=monitor.meta_calls_per_minute,
             interval_seconds=monitor.interval_seconds,
             # Rounds rarer than the interval would leave nodes stale for no reason.

@@ -206,6 +206,10 @@ class NodeHealthRow(Base):
     fetched_at: Mapped[datetime | None] = mapped_column(index=True)
     checked_at: Mapped[datetime | None]
     next_due_at: Mapped[datetime | None] = mapped_column(index=True)
+    # The replica refreshing it, until the lease ends; both None when unclaimed (and always
+    # on SQLite, where one process refreshes the fleet).
+    claimed_by: Mapped[str | None]
+    claimed_until: Mapped[datetime | None]
 
 
 class TransitionRow(Base):

@@ -99,6 +99,10 @@ async def get_calls(request: Request) -> JSONResponse:
     return JSONResponse(_state(request).calls.snapshot())
 
 
+async def get_node_calls(request: Request) -> JSONResponse:
+    return JSONResponse({"nodes": _state(request).calls.nodes_snapshot()})
+
+
 async def delete_calls(request: Request) -> JSONResponse:
     state = _state(request)
     state.calls.reset()
@@ -153,6 +157,7 @@ def admin_routes() -> list[Route]:
         Route("/_emulator/nodes/{node_id}", patch_node, methods=["PATCH"]),
         Route("/_emulator/calls", get_calls, methods=["GET"]),
         Route("/_emulator/calls", delete_calls, methods=["DELETE"]),
+        Route("/_emulator/calls/nodes", get_node_calls, methods=["GET"]),
         Route("/_emulator/faults", post_fault, methods=["POST"]),
         Route("/_emulator/faults", get_faults, methods=["GET"]),
         Route("/_emulator/faults", delete_faults, methods=["DELETE"]),

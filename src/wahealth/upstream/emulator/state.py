@@ -7,15 +7,15 @@ no module globals, so two emulators in one process never see each other.
 from __future__ import annotations
 
 import inspect
-from collections import Counter
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal, TypeVar, cast
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from wahealth.domain import Entity, EntityType, HealthError
 from wahealth.upstream.emulator.budget import CallBudget
+from wahealth.upstream.emulator.calls import CallStats
 from wahealth.upstream.emulator.scenario import (
     AppSpec,
     BusinessSpec,
@@ -150,36 +150,6 @@ class FaultQueue:
         self._pending.clear()
 
 
-@dataclass(slots=True)
-class CallStats:
-    """Graph calls served: each request, and each batch sub-request, is one call."""
-
-    total: int = 0
-    batches: int = 0
-    by_path: Counter[str] = field(default_factory=Counter)
-    by_node: Counter[str] = field(default_factory=Counter)
-
-    def record(self, path: str, node_id: str | None) -> None:
-        self.total += 1
-        self.by_path[path] += 1
-        if node_id:
-            self.by_node[node_id] += 1
-
-    def snapshot(self) -> dict[str, Any]:
-        return {
-            "total": self.total,
-            "batches": self.batches,
-            "by_path": dict(self.by_path),
-            "by_node": dict(self.by_node),
-        }
-
-    def reset(self) -> None:
-        self.total = 0
-        self.batches = 0
-        self.by_path.clear()
-        self.by_node.clear()
-
-
 def _status_after(template: TemplateSpec, health: HealthSpec) -> TemplateSpec:
     """A template's status moves with its health as Meta's does: one that can send is
     APPROVED; an APPROVED one that is BLOCKED is PAUSED; otherwise it stays."""
@@ -202,7 +172,7 @@ class EmulatorState:
         self.scenario = scenario
         self.clock = clock
         self.tokens = frozenset(scenario.tokens)
-        self.calls = CallStats()
+        self.calls = CallStats(clock)
         self.faults = FaultQueue()
         self.budget = CallBudget(scenario.rate_limit, clock)
         self.on_health_change: list[HealthHook] = []
