@@ -50,6 +50,7 @@ from wahealth.readiness import STOP_MARKER_ENV, Probe, Readiness, redis_probe, s
 from wahealth.settings import Settings, load_settings
 from wahealth.storage import create_engine, session_factory, upgrade
 from wahealth.storage.alerts_view import AlertsView
+from wahealth.storage.connections import ConnectionRepository
 from wahealth.storage.credentials import CredentialRepository
 from wahealth.storage.fleet_view import FleetView
 from wahealth.storage.master_key_checks import MasterKeyCheckRepository
@@ -261,7 +262,11 @@ async def _start(components: Components) -> None:
     checks = MasterKeyCheckRepository(components.sessions)
     await verify_master_key(settings, components.secretbox, checks)
     created = await apply_config(
-        settings, components.tenancy, components.credentials, components.secretbox
+        settings,
+        components.tenancy,
+        components.credentials,
+        components.secretbox,
+        components.connections,
     )
     if created is not None:
         components.new_credentials.append(created)
@@ -295,6 +300,7 @@ async def prepare_storage(settings: Settings) -> NewCredentials | None:
             TenancyRepository(sessions),
             CredentialRepository(sessions, secretbox.token_hasher()),
             secretbox,
+            ConnectionRepository(sessions),
         )
     finally:
         await engine.dispose()

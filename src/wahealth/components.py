@@ -53,6 +53,7 @@ from wahealth.metrics import (
     instrumented_limiter,
 )
 from wahealth.metrics.multiprocess import multiprocess_dir
+from wahealth.monitor.connections import connected
 from wahealth.monitor.properties import TrackedCatalog
 from wahealth.monitor.service import Monitor, build_recorder, build_sender, build_tracker
 from wahealth.monitor.targets import TargetError, check_target
@@ -61,6 +62,7 @@ from wahealth.storage import create_engine, session_factory
 from wahealth.storage.admin import AdminTokenRepository, AuditLog
 from wahealth.storage.catalog import CatalogRepository
 from wahealth.storage.columns import utcnow
+from wahealth.storage.connections import ConnectionRepository
 from wahealth.storage.credentials import CredentialRepository
 from wahealth.storage.deletion import Deletion
 from wahealth.storage.graph_catalog import GraphCatalogRepository
@@ -71,6 +73,7 @@ from wahealth.storage.outbox import OutboxRepository
 from wahealth.storage.public_views import PublicViews
 from wahealth.storage.silences import SilenceOwners, SilenceRepository
 from wahealth.storage.tenancy import TenancyRepository
+from wahealth.upstream.connections import ConnectedGraph
 from wahealth.upstream.emulator.app import create_emulator
 from wahealth.upstream.emulator.scenario import load_scenario
 from wahealth.upstream.graph import GraphClient
@@ -131,6 +134,8 @@ class Components:
     replay_guard: FailClosedNonces
     limiter: RateLimiter
     graph: GraphClient
+    upstream: ConnectedGraph  # `graph` on each space's Meta connection
+    connections: ConnectionRepository
     emulator: Starlette | None
     emulator_webhooks: Forward | None
     catalog_sync: CatalogSync
@@ -207,7 +212,7 @@ def _graph(
     scenario = load_scenario(up.scenario)
     forward = Forward()
     emulator = create_emulator(scenario, webhook_transport=httpx.ASGITransport(app=forward))
-    token = up.access_token or (scenario.tokens[0] if scenario.tokens else DEMO_META_TOKEN)
+    token = up.access_token or next(iter(scenario.every_token), DEMO_META_TOKEN)
     emulated = httpx.ASGITransport(app=emulator)
     client = GraphClient(
         base_url=EMULATOR_BASE_URL,
@@ -268,7 +273,11 @@ def build_components(settings: Settings, overrides: Overrides | None = None) -> 
     graph, emulator, forward = _graph(settings, overrides, instruments)
     sender = build_sender(settings, sessions, secretbox)
     tracker = build_tracker(settings, sessions, sender)
-    catalog_sync = CatalogSync(graph, TrackedCatalog(catalog, tracker))
+    connections = ConnectionRepository(sessions)
+    upstream, watch = connected(
+        graph, connections, secretbox, sender.wake, settings.monitor.interval_seconds
+    )
+    catalog_sync = CatalogSync(upstream, TrackedCatalog(catalog, tracker))
     clock = overrides.clock or utcnow
     hasher = secretbox.token_hasher()
     credentials = CredentialRepository(sessions, hasher, clock=clock)
@@ -286,7 +295,7 @@ def build_components(settings: Settings, overrides: Overrides | None = None) -> 
     recorder = build_recorder(settings, sessions, sender)
     cache_settings = settings.cache
     health = HealthService(
-        upstream=graph,
+        upstream=upstream,
         cache=cache,
         freshness=Freshness(
             ttl_seconds=cache_settings.ttl_seconds,
@@ -313,12 +322,14 @@ def build_components(settings: Settings, overrides: Overrides | None = None) -> 
         transitions=history,
     )
     budget = CallBudget(settings.monitor.meta_calls_per_minute)
-    monitor = Monitor.build(settings, sessions, secretbox, sender, health, graph, budget, tracker)
+    monitor = Monitor.build(
+        settings, sessions, secretbox, sender, health, upstream, budget, tracker, watch
+    )
     graph_reads = GraphReads(
         directory=directory,
         health=health,
         catalog=GraphCatalogRepository(sessions),
-        upstream=graph,
+        upstream=upstream,
         limiter=limiter,
         budget=budget,
         ttl_seconds=cache_settings.ttl_seconds,
@@ -350,6 +361,8 @@ def build_components(settings: Settings, overrides: Overrides | None = None) -> 
         replay_guard=replay_guard,
         limiter=limiter,
         graph=graph,
+        upstream=upstream,
+        connections=connections,
         emulator=emulator,
         emulator_webhooks=forward,
         catalog_sync=catalog_sync,

@@ -76,6 +76,8 @@ class SpaceRow(Base):
     public_status: Mapped[bool] = mapped_column(default=False, server_default=false())
     # A deleted space has no WABAs and is invisible to callers; its history is kept.
     deleted_at: Mapped[datetime | None]
+    # The Meta connection its Graph calls use (None: `upstream.access_token`).
+    connection: Mapped[str | None]
 
 
 class WabaRow(Base):
@@ -369,3 +371,22 @@ class MasterKeyCheckRow(Base):
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
     digest: Mapped[str]
     updated_at: Mapped[datetime]
+
+
+class MetaConnectionRow(Base):
+    """A named Meta token (and app secret), both encrypted, and whether Meta accepts it.
+
+    `state` is `ok`, `refused` (190 / 200-299 / 10: that connection's refresh pauses) or
+    `unchecked`; `problem` is Meta's code and message when refused.
+    """
+
+    __tablename__ = "meta_connections"
+
+    name: Mapped[str] = mapped_column(primary_key=True)
+    token_encrypted: Mapped[str] = mapped_column(Text)
+    app_secret_encrypted: Mapped[str | None] = mapped_column(Text)
+    state: Mapped[str]
+    problem: Mapped[str | None] = mapped_column(Text)
+    checked_at: Mapped[datetime | None]
+    changed_at: Mapped[datetime]
+    created_at: Mapped[datetime]
