@@ -387,6 +387,9 @@ def build_components(settings: Settings, overrides: Overrides | None = None) -> 
             clock=clock,
             outbox=OutboxRepository(sessions),
             check_target=_target_checker(settings),
+            connections=connections,
+            check_connection=watch.check,
+            connections_changed=upstream.book.forget,
         ),
         admin_tokens=AdminTokens(AdminTokenRepository(sessions), hasher),
     )

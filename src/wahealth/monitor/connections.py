@@ -97,7 +97,8 @@ def book_loader(connections: ConnectionRepository, secretbox: SecretBox) -> Call
         for stored in await connections.list():
             credentials = credentials_of(stored, secretbox)
             if credentials is not None:
-                loaded.append(Connection(stored.name, credentials, stored.refused))
+                ok = stored.state == "ok"
+                loaded.append(Connection(stored.name, credentials, stored.refused, ok))
         return loaded
 
     return load
@@ -174,28 +175,38 @@ class ConnectionWatch:
 
     async def step(self) -> list[str]:
         """Check every connection not known to work; the names Meta accepted."""
-        accepted = []
         self._graph.book.forget()
-        await self._graph.book.current()
+        accepted = []
         for stored in await self._connections.list():
-            if stored.state == "ok":
-                continue
-            credentials = credentials_of(stored, self._secretbox)
-            if credentials is None:
-                continue
-            client = self._graph.client(Connection(stored.name, credentials, stored.refused))
-            try:
-                await check_token(client, credentials.access_token)
-            except GraphAuthError as exc:
-                await self._health.refused(stored.name, exc)
-                continue
-            except GraphError as exc:  # Meta unreachable: nothing learnt about the token
-                log.info("cannot check a Meta connection", connection=stored.name, error=str(exc))
-                continue
-            self._graph.book.set_refused(stored.name, False)
-            await self._health.accepted(stored.name)
-            accepted.append(stored.name)
+            if stored.state != "ok" and await self._check(stored):
+                accepted.append(stored.name)
         return accepted
+
+    async def check(self, name: str) -> None:
+        """Check one connection now, whatever its state (the admin API's and CLI's check)."""
+        self._graph.book.forget()
+        stored = await self._connections.get(name)
+        if stored is not None:
+            await self._check(stored)
+
+    async def _check(self, stored: StoredConnection) -> bool:
+        """Ask Meta about the token; record the verdict. True when Meta took it."""
+        credentials = credentials_of(stored, self._secretbox)
+        if credentials is None:
+            return False
+        client = self._graph.client(Connection(stored.name, credentials, stored.refused))
+        try:
+            await check_token(client, credentials.access_token)
+        except GraphAuthError as exc:
+            self._graph.book.set_refused(stored.name, True)
+            await self._health.refused(stored.name, exc)
+            return False
+        except GraphError as exc:  # Meta unreachable: nothing learnt about the token
+            log.info("cannot check a Meta connection", connection=stored.name, error=str(exc))
+            return False
+        self._graph.book.set_refused(stored.name, False)
+        await self._health.accepted(stored.name)
+        return True
 
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():

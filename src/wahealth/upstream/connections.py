@@ -37,6 +37,7 @@ class Connection:
     name: str
     credentials: GraphCredentials
     refused: bool = False
+    ok: bool = False  # Meta took its token last time (not refused, not unchecked)
 
 
 class ConnectionRoutes(Protocol):
@@ -81,8 +82,8 @@ class ConnectionBook:
 
     def set_refused(self, name: str, refused: bool) -> None:
         found = self._by_name.get(name)
-        if found is not None and found.refused != refused:
-            self._by_name[name] = Connection(found.name, found.credentials, refused)
+        if found is not None and (found.refused, found.ok) != (refused, not refused):
+            self._by_name[name] = Connection(found.name, found.credentials, refused, not refused)
 
     async def current(self) -> Mapping[str, Connection]:
         now = self._clock()
@@ -145,7 +146,7 @@ class ConnectedGraph:
             raise
         except GraphError:
             raise
-        if connection is not None and connection.refused:
+        if connection is not None and not connection.ok:
             await self._accepted(connection)
         return result
 
@@ -221,6 +222,6 @@ class ConnectedGraph:
             refusal = next((r for r in results.values() if isinstance(r, GraphAuthError)), None)
             if refusal is not None:
                 await self._refused(connection, refusal)
-            elif connection.refused:
+            elif not connection.ok:
                 await self._accepted(connection)
         return results

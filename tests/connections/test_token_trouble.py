@@ -1,0 +1,123 @@
+"""A refused token is its connection's health fact: recorded, alerted once, and it pauses only
+that connection's refresh; a later check Meta accepts resumes it. Through the real app."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import httpx
+from tests.connections._scenario import (
+    ACME_GRAPH,
+    ACME_PHONE,
+    BETA_PHONE,
+    BETA_TOKEN,
+    two_business_settings,
+)
+
+from wahealth.testing import RunningApp, running_app
+from wahealth.upstream.emulator import emulator_state
+
+HOOK = "http://127.0.0.1:9/hook"
+
+
+def _settings(tmp_path: Path, **sections: Any) -> Any:
+    alerts = {
+        "allow_private_targets": True,
+        "subscriptions": [
+            {"space": "acme-space", "url": HOOK, "secret": "acme-hook-secret"},
+            {"space": "beta-space", "url": HOOK + "?beta", "secret": "beta-hook-secret"},
+        ],
+    }
+    return two_business_settings(tmp_path, alerts=alerts, **sections)
+
+
+async def _emulator(running: RunningApp, method: str, path: str, **options: Any) -> None:
+    emulator = running.components.emulator
+    assert emulator is not None
+    transport = httpx.ASGITransport(app=emulator)
+    async with httpx.AsyncClient(transport=transport, base_url="http://emulator.test") as client:
+        answer = await client.request(method, path, **options)
+    assert answer.status_code < 300, answer.text
+
+
+def _calls(running: RunningApp, node_id: str) -> int:
+    emulator = running.components.emulator
+    assert emulator is not None
+    return emulator_state(emulator).calls.by_node[node_id]
+
+
+async def _alerts(running: RunningApp, space: str) -> list[dict[str, Any]]:
+    outbox = running.components.monitor.outbox
+    alerts = await outbox.list_alerts(space_id=space)
+    return [dict(a.payload) for a in alerts if a.event == "CONNECTION"]
+
+
+async def test_a_revoked_token_pauses_its_connection_only_until_a_check_succeeds(
+    tmp_path: Path,
+) -> None:
+    async with running_app(_settings(tmp_path)) as running:
+        refresher = running.components.monitor.refresher
+        watch = running.components.monitor.connection_watch
+        assert watch is not None
+        both = [ACME_PHONE, BETA_PHONE]
+        first = await refresher.refresh_all(both)
+        assert first.refreshed == 2 and not first.failed
+
+        await _emulator(
+            running, "PUT", f"/_emulator/tokens/{BETA_TOKEN}", json={"state": "revoked"}
+        )
+        refused = await refresher.refresh_all(both)
+        beta = await running.components.connections.get("beta")
+        assert refused.refreshed == 1 and set(refused.failed) == {BETA_PHONE}
+        assert beta is not None and beta.state == "refused"
+        assert beta.problem is not None and "(190)" in beta.problem
+        assert BETA_TOKEN not in beta.problem
+
+        beta_calls, acme_calls = _calls(running, BETA_PHONE), _calls(running, ACME_PHONE)
+        paused = await refresher.refresh_all(both)
+        assert paused.refreshed == 1 and "paused" in paused.failed[BETA_PHONE]
+        assert _calls(running, BETA_PHONE) == beta_calls  # nothing sent for the paused one
+        assert _calls(running, ACME_PHONE) == acme_calls + 1  # the other space carries on
+
+        # Alerted once, to the beta space's subscription only, through the outbox.
+        beta_alerts = await _alerts(running, "beta-space")
+        assert [(a["event"], a["before"], a["after"]) for a in beta_alerts] == [
+            ("CONNECTION", "OK", "REFUSED")
+        ]
+        assert beta_alerts[0]["connection"] == "beta"
+        assert beta_alerts[0]["error_codes"] == ["190"]
+        assert await _alerts(running, "acme-space") == []
+
+        assert await watch.step() == []  # still revoked: no change, no second alert
+        assert len(await _alerts(running, "beta-space")) == 1
+
+        await _emulator(running, "PUT", f"/_emulator/tokens/{BETA_TOKEN}", json={"state": "valid"})
+        assert await watch.step() == ["beta"]
+        resumed = await refresher.refresh_all(both)
+        beta = await running.components.connections.get("beta")
+        recovered = await _alerts(running, "beta-space")
+    assert resumed.refreshed == 2 and not resumed.failed
+    assert beta is not None and beta.state == "ok" and beta.problem is None
+    assert [(a["before"], a["after"]) for a in recovered] == [("REFUSED", "OK"), ("OK", "REFUSED")]
+
+
+async def test_a_missing_permission_is_token_trouble_too(tmp_path: Path) -> None:
+    async with running_app(_settings(tmp_path)) as running:
+        watch = running.components.monitor.connection_watch
+        assert watch is not None
+        await _emulator(
+            running, "PUT", f"/_emulator/tokens/{BETA_TOKEN}", json={"state": "permission"}
+        )
+        await watch.check("beta")
+        beta = await running.components.connections.get("beta")
+        acme = await running.components.connections.get("acme")
+        answer = await running.client.get(
+            f"/v21.0/{ACME_PHONE}",
+            params={"fields": "health_status"},
+            headers={"Authorization": f"Bearer {ACME_GRAPH}"},
+        )
+    assert beta is not None and beta.state == "refused"
+    assert beta.problem is not None and "whatsapp_business_management" in beta.problem
+    assert acme is not None and acme.state == "ok"
+    assert answer.status_code == 200
