@@ -62,21 +62,26 @@ async def test_a_revoked_token_pauses_its_connection_only_until_a_check_succeeds
         assert watch is not None
         both = [ACME_PHONE, BETA_PHONE]
         first = await refresher.refresh_all(both)
-        assert first.refreshed == 2 and not first.failed
+        assert first.refreshed == 2
+        assert not first.failed
 
         await _emulator(
             running, "PUT", f"/_emulator/tokens/{BETA_TOKEN}", json={"state": "revoked"}
         )
         refused = await refresher.refresh_all(both)
         beta = await running.components.connections.get("beta")
-        assert refused.refreshed == 1 and set(refused.failed) == {BETA_PHONE}
-        assert beta is not None and beta.state == "refused"
-        assert beta.problem is not None and "(190)" in beta.problem
+        assert refused.refreshed == 1
+        assert set(refused.failed) == {BETA_PHONE}
+        assert beta is not None
+        assert beta.state == "refused"
+        assert beta.problem is not None
+        assert "(190)" in beta.problem
         assert BETA_TOKEN not in beta.problem
 
         beta_calls, acme_calls = _calls(running, BETA_PHONE), _calls(running, ACME_PHONE)
         paused = await refresher.refresh_all(both)
-        assert paused.refreshed == 1 and "paused" in paused.failed[BETA_PHONE]
+        assert paused.refreshed == 1
+        assert "paused" in paused.failed[BETA_PHONE]
         assert _calls(running, BETA_PHONE) == beta_calls  # nothing sent for the paused one
         assert _calls(running, ACME_PHONE) == acme_calls + 1  # the other space carries on
 
@@ -97,8 +102,11 @@ async def test_a_revoked_token_pauses_its_connection_only_until_a_check_succeeds
         resumed = await refresher.refresh_all(both)
         beta = await running.components.connections.get("beta")
         recovered = await _alerts(running, "beta-space")
-    assert resumed.refreshed == 2 and not resumed.failed
-    assert beta is not None and beta.state == "ok" and beta.problem is None
+    assert resumed.refreshed == 2
+    assert not resumed.failed
+    assert beta is not None
+    assert beta.state == "ok"
+    assert beta.problem is None
     assert [(a["before"], a["after"]) for a in recovered] == [("REFUSED", "OK"), ("OK", "REFUSED")]
 
 
@@ -117,7 +125,10 @@ async def test_a_missing_permission_is_token_trouble_too(tmp_path: Path) -> None
             params={"fields": "health_status"},
             headers={"Authorization": f"Bearer {ACME_GRAPH}"},
         )
-    assert beta is not None and beta.state == "refused"
-    assert beta.problem is not None and "whatsapp_business_management" in beta.problem
-    assert acme is not None and acme.state == "ok"
+    assert beta is not None
+    assert beta.state == "refused"
+    assert beta.problem is not None
+    assert "whatsapp_business_management" in beta.problem
+    assert acme is not None
+    assert acme.state == "ok"
     assert answer.status_code == 200
