@@ -105,8 +105,11 @@ class MetaConnectionConfig(_Section):
     @field_validator("access_token", "app_secret")
     @classmethod
     def _not_empty(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is not None and not value.get_secret_value().strip():
-            raise ValueError("must not be empty")
+        text = None if value is None else value.get_secret_value()
+        if text is not None and not (text and text.isascii() and text.isprintable()):
+            raise ValueError("must be printable ASCII, not empty")
+        if text is not None and " " in text:
+            raise ValueError("must not contain spaces")
         return value
 
 

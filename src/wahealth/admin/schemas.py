@@ -306,15 +306,22 @@ class SubscriptionRemoved(BaseModel):
 ConnectionState = Literal["unchecked", "ok", "refused"]
 
 
+TOKEN_PATTERN = r"^[!-~]+$"  # printable ASCII without spaces, as Meta's tokens and secrets are
+
+
 class ConnectionCreate(_Request):
     name: Name
     access_token: str = Field(
-        min_length=1, max_length=4096, description="A system user token; shown never again."
+        min_length=1,
+        max_length=4096,
+        pattern=TOKEN_PATTERN,
+        description="A system user token; shown never again.",
     )
     app_secret: str | None = Field(
         default=None,
         min_length=1,
         max_length=256,
+        pattern=TOKEN_PATTERN,
         description="The app's secret: every Graph call then carries appsecret_proof.",
     )
 
