@@ -306,7 +306,8 @@ class SubscriptionRemoved(BaseModel):
 ConnectionState = Literal["unchecked", "ok", "refused"]
 
 
-TOKEN_PATTERN = r"^[!-~]+$"  # printable ASCII without spaces, as Meta's tokens and secrets are
+# Printable ASCII without spaces, as Meta's tokens and secrets are.
+SECRET_TEXT_PATTERN = r"^[!-~]+$"
 
 
 class ConnectionCreate(_Request):
@@ -314,14 +315,14 @@ class ConnectionCreate(_Request):
     access_token: str = Field(
         min_length=1,
         max_length=4096,
-        pattern=TOKEN_PATTERN,
+        pattern=SECRET_TEXT_PATTERN,
         description="A system user token; shown never again.",
     )
     app_secret: str | None = Field(
         default=None,
         min_length=1,
         max_length=256,
-        pattern=TOKEN_PATTERN,
+        pattern=SECRET_TEXT_PATTERN,
         description="The app's secret: every Graph call then carries appsecret_proof.",
     )
 
