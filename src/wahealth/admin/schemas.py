@@ -307,7 +307,7 @@ ConnectionState = Literal["unchecked", "ok", "refused"]
 
 
 # Printable ASCII without spaces, as Meta's tokens and secrets are.
-SECRET_TEXT_PATTERN = r"^[!-~]+$"
+PRINTABLE_ASCII = r"^[!-~]+$"
 
 
 class ConnectionCreate(_Request):
@@ -315,14 +315,14 @@ class ConnectionCreate(_Request):
     access_token: str = Field(
         min_length=1,
         max_length=4096,
-        pattern=SECRET_TEXT_PATTERN,
+        pattern=PRINTABLE_ASCII,
         description="A system user token; shown never again.",
     )
     app_secret: str | None = Field(
         default=None,
         min_length=1,
         max_length=256,
-        pattern=SECRET_TEXT_PATTERN,
+        pattern=PRINTABLE_ASCII,
         description="The app's secret: every Graph call then carries appsecret_proof.",
     )
 
