@@ -149,6 +149,7 @@ def _routes(components: Components, readiness: Readiness) -> list[BaseRoute]:
             alerting=components.alerting,
             sign_outs=SignOutRepository(components.sessions),
             session_key=dashboard_session_key(components.secretbox),
+            connections=components.connections,
         )
     )
     routes += badge_routes(components.public_views)

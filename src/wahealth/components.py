@@ -344,6 +344,7 @@ def build_components(settings: Settings, overrides: Overrides | None = None) -> 
             rounds=monitor.refresher,
             allowance=settings.monitor.meta_calls_per_minute,
             multiprocess_dir=multiprocess_dir(),
+            connections=connections.states,
         )
     return Components(
         settings=settings,

@@ -10,10 +10,12 @@ import httpx
 from tests.connections._scenario import (
     ACME_GRAPH,
     ACME_PHONE,
+    BETA_GRAPH,
     BETA_PHONE,
     BETA_TOKEN,
     two_business_settings,
 )
+from tests.web._console import sign_in
 
 from wahealth.testing import RunningApp, running_app
 from wahealth.upstream.emulator import emulator_state
@@ -96,6 +98,20 @@ async def test_a_revoked_token_pauses_its_connection_only_until_a_check_succeeds
 
         assert await watch.step() == []  # still revoked: no change, no second alert
         assert len(await _alerts(running, "beta-space")) == 1
+
+        # Shown on the metrics and on each account's fleet page (only where it matters).
+        metrics = (await running.client.get("/metrics")).text
+        assert 'wahealth_meta_connection_refused{connection="beta"} 1.0' in metrics
+        assert 'wahealth_meta_connection_refused{connection="acme"} 0.0' in metrics
+        await sign_in(running.client, BETA_GRAPH)
+        beta_page = (await running.client.get("/dashboard")).text
+        running.client.cookies.clear()
+        await sign_in(running.client, ACME_GRAPH)
+        acme_page = (await running.client.get("/dashboard")).text
+        assert 'data-testid="connection-trouble"' in beta_page
+        assert "Meta connection <b>beta</b>: Meta refuses its token ((190)" in beta_page
+        assert "refresh of beta-space is paused" in beta_page
+        assert 'data-testid="connection-trouble"' not in acme_page
 
         await _emulator(running, "PUT", f"/_emulator/tokens/{BETA_TOKEN}", json={"state": "valid"})
         assert await watch.step() == ["beta"]

@@ -30,7 +30,7 @@ async def test_each_space_sees_its_own_nodes_through_its_own_token(tmp_path: Pat
         crossed = await running.client.get(
             f"/v21.0/{BETA_PHONE}", params={"fields": "health_status"}, headers=_graph(ACME_GRAPH)
         )
-        stored = {c.name: c for c in await running.components.connections.list()}
+        stored = {c.name: c for c in await running.components.connections.list_connections()}
     assert acme.status_code == 200, acme.text
     assert acme.json()["health_status"]["can_send_message"] == "AVAILABLE"
     assert beta.status_code == 200, beta.text
@@ -53,7 +53,7 @@ async def test_without_its_app_secret_a_connection_is_refused_by_the_emulator(
         beta = await running.client.get(
             f"/v21.0/{BETA_PHONE}", params={"fields": "health_status"}, headers=_graph(BETA_GRAPH)
         )
-        stored = {c.name: c for c in await running.components.connections.list()}
+        stored = {c.name: c for c in await running.components.connections.list_connections()}
     assert acme.status_code != 200
     assert stored["acme"].state == "refused"
     assert stored["acme"].problem == "(100) Invalid appsecret_proof provided in the API argument"

@@ -47,7 +47,7 @@ class Connections(AdminBase):
 
     async def list(self, caller: Caller) -> list[schemas.Connection]:
         self.operator_only(caller, "Meta connections")
-        return [shown_connection(c) for c in await self._repo.list()]
+        return [shown_connection(c) for c in await self._repo.list_connections()]
 
     async def get(self, caller: Caller, name: str) -> schemas.Connection:
         self.operator_only(caller, "Meta connections")

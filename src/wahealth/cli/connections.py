@@ -219,7 +219,7 @@ def list_connections(as_json: JsonOption = False, config: ConfigOption = None) -
     """Each connection's state: ok, refused (its spaces' refresh paused) or unchecked."""
 
     async def work(store: Store) -> list[dict[str, object]]:
-        stored = await ConnectionRepository(store.sessions).list()
+        stored = await ConnectionRepository(store.sessions).list_connections()
         return [shown_connection(c).model_dump(mode="json") for c in stored]
 
     shown = run(config, work)

@@ -94,7 +94,7 @@ def book_loader(connections: ConnectionRepository, secretbox: SecretBox) -> Call
 
     async def load() -> list[Connection]:
         loaded = []
-        for stored in await connections.list():
+        for stored in await connections.list_connections():
             credentials = credentials_of(stored, secretbox)
             if credentials is not None:
                 ok = stored.state == "ok"
@@ -177,7 +177,7 @@ class ConnectionWatch:
         """Check every connection not known to work; the names Meta accepted."""
         self._graph.book.forget()
         accepted = []
-        for stored in await self._connections.list():
+        for stored in await self._connections.list_connections():
             if stored.state != "ok" and await self._check(stored):
                 accepted.append(stored.name)
         return accepted

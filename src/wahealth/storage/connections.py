@@ -113,7 +113,7 @@ class ConnectionRepository:
             row = await session.get(MetaConnectionRow, name)
             return None if row is None else _stored(row, await _spaces_of(session, name))
 
-    async def list(self) -> list[StoredConnection]:
+    async def list_connections(self) -> list[StoredConnection]:
         async with reading(self._sessions) as session:
             rows = list(await session.scalars(select(MetaConnectionRow).order_by("name")))
             users = await session.execute(
@@ -126,6 +126,25 @@ class ConnectionRepository:
                 if connection is not None:
                     spaces.setdefault(connection, []).append(space_id)
             return [_stored(row, spaces.get(row.name, ())) for row in rows]
+
+    async def refused_for(
+        self, space_ids: Sequence[str]
+    ) -> list[tuple[str, str | None, tuple[str, ...]]]:
+        """Refused connections these spaces use: (name, problem, which of the spaces)."""
+        wanted = set(space_ids)
+        return [
+            (c.name, c.problem, tuple(s for s in c.spaces if s in wanted))
+            for c in await self.list_connections()
+            if c.refused and wanted.intersection(c.spaces)
+        ]
+
+    async def states(self) -> list[tuple[str, str]]:
+        """(name, state) of every connection, by name: for metrics and the fleet page."""
+        async with reading(self._sessions) as session:
+            rows = await session.execute(
+                select(MetaConnectionRow.name, MetaConnectionRow.state).order_by("name")
+            )
+            return [(name, state) for name, state in rows]
 
     async def delete(self, name: str) -> StoredConnection:
         """Delete a connection no space names (Conflict otherwise)."""
