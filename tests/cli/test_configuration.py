@@ -51,6 +51,7 @@ COMMANDS: dict[str, list[str]] = {
     "connect": ["connect", "--space", "acme-space", "--token", "EAAG-token", "--dry-run"],
     "connections list": ["connections", "list"],
     "connections delete": ["connections", "delete", "acme"],
+    "connections check": ["connections", "check", "acme"],
 }
 # The standalone emulator is configured by its own options and scenario file only.
 WITHOUT_CONFIGURATION = {"emulator"}

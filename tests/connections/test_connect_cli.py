@@ -131,3 +131,23 @@ def test_a_wrong_app_secret_is_refused_with_metas_reason(cli: Invoke, tmp_path: 
         "argument\n"
     )
     assert _wabas(tmp_path) == []
+
+
+def test_a_check_records_a_revoked_token_and_the_list_shows_it(
+    cli: Invoke, emulator: tuple[RunningServer, object]
+) -> None:
+    connected = cli("connect", "--space", "acme-space", "--token", ACME_TOKEN,
+                    "--app-secret", ACME_SECRET, "--name", "acme")  # fmt: skip
+    assert connected.exit_code == 0, connected.output
+    emulator_state(emulator[1]).token_trouble[ACME_TOKEN] = "revoked"  # type: ignore[arg-type]
+    checked = cli("connections", "check", "acme")
+    assert checked.exit_code == 1
+    assert checked.stderr.startswith("error: connection 'acme' refused by Meta: (190) ")
+    table = cli("connections", "list")
+    assert "refused (refresh paused)" in table.stdout
+    [shown] = json.loads(cli("connections", "list", "--json").stdout)
+    assert shown["state"] == "refused"
+    emulator_state(emulator[1]).token_trouble.clear()  # type: ignore[arg-type]
+    again = cli("connections", "check", "acme")
+    assert again.exit_code == 0, again.output
+    assert again.stdout.strip() == "connection 'acme' is ok"

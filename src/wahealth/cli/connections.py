@@ -27,11 +27,13 @@ from wahealth.bootstrap import put_connection
 from wahealth.cli._app import app
 from wahealth.cli.admin import Store, cli_caller, run
 from wahealth.cli.common import (
+    EXIT_NOT_FOUND,
     EXIT_USAGE,
     Clash,
     ConfigOption,
     JsonOption,
     Missing,
+    UsageError,
     console,
     done,
     fail,
@@ -40,7 +42,7 @@ from wahealth.cli.common import (
     settings_from,
     short,
 )
-from wahealth.monitor.connections import connection_alert, problem_of
+from wahealth.monitor.connections import connection_alert, credentials_of, problem_of
 from wahealth.settings import MetaConnectionConfig, Settings
 from wahealth.storage.admin import AuditLog
 from wahealth.storage.connections import ConnectionRepository
@@ -239,6 +241,42 @@ def list_connections(as_json: JsonOption = False, config: ConfigOption = None) -
     ]
     columns = ["connection", "state", "problem", "appsecret_proof", "spaces", "checked"]
     print_table("Meta connections", columns, rows, whole=("checked",))
+
+
+@connections_app.command("check")
+def check_connection(
+    name: Annotated[str, typer.Argument(help="The connection.")], config: ConfigOption = None
+) -> None:
+    """Check a connection's token with Meta now and record the verdict (refused: its spaces'
+    refresh pauses, and their subscriptions get one alert; ok: it resumes). Exit 1 if refused."""
+    settings = settings_from(config)
+
+    async def work(store: Store) -> tuple[str, str | None]:
+        connections = ConnectionRepository(store.sessions)
+        stored = await connections.get(name)
+        if stored is None:
+            raise Missing(f"no Meta connection {name!r}")
+        credentials = credentials_of(stored, store.secretbox())
+        if credentials is None:
+            raise UsageError(f"cannot decrypt connection {name!r}: another master key?")
+        problem, code = None, None
+        async with graph_client(settings, credentials.access_token, credentials.app_secret) as g:
+            try:
+                await check_token(g, credentials.access_token)
+            except GraphAuthError as exc:
+                problem, code = problem_of(exc), exc.code
+            except GraphError as exc:
+                raise UsageError(f"cannot reach Meta: {exc}") from exc
+        refused = problem is not None
+        await connections.mark(
+            name, refused=refused, problem=problem, code=code, document=connection_alert
+        )
+        return ("refused" if refused else "ok"), problem
+
+    state, problem = run(config, work)
+    if problem is not None:
+        fail(f"connection {name!r} refused by Meta: {problem}", EXIT_NOT_FOUND)
+    done(f"connection {name!r} is {state}")
 
 
 @connections_app.command("delete")
