@@ -3,9 +3,12 @@ Meta), point a space at it, check, delete; audited, never showing the token."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import pytest
+from tests._databases import database
 from tests.connections._scenario import (
     ACME_SECRET,
     ACME_TOKEN,
@@ -19,9 +22,16 @@ from wahealth.testing import running_app
 ADMIN = "/api/v1/admin"
 
 
-async def test_connections_by_admin_api(tmp_path: Path) -> None:
+@pytest.fixture(params=["sqlite", "postgresql"])
+def storage_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    with database(request.param, tmp_path) as url:
+        yield url
+
+
+async def test_connections_by_admin_api(tmp_path: Path, storage_url: str) -> None:
     settings = two_business_settings(
         tmp_path,
+        storage={"url": storage_url},
         meta_connections=[{"name": "beta", "access_token": BETA_TOKEN}],
         spaces=[
             {"id": "acme-space", "account": "acme", "wabas": [ACME_WABA]},

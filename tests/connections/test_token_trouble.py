@@ -3,10 +3,13 @@ that connection's refresh; a later check Meta accepts resumes it. Through the re
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
+from tests._databases import database
 from tests.connections._scenario import (
     ACME_GRAPH,
     ACME_PHONE,
@@ -55,10 +58,16 @@ async def _alerts(running: RunningApp, space: str) -> list[dict[str, Any]]:
     return [dict(a.payload) for a in alerts if a.event == "CONNECTION"]
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def storage_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    with database(request.param, tmp_path) as url:
+        yield url
+
+
 async def test_a_revoked_token_pauses_its_connection_only_until_a_check_succeeds(
-    tmp_path: Path,
+    tmp_path: Path, storage_url: str
 ) -> None:
-    async with running_app(_settings(tmp_path)) as running:
+    async with running_app(_settings(tmp_path, storage={"url": storage_url})) as running:
         refresher = running.components.monitor.refresher
         watch = running.components.monitor.connection_watch
         assert watch is not None
