@@ -133,7 +133,9 @@ def answer_account_call(
             if app_id not in apps:
                 apps.append(app_id)
             return GraphAnswer(200, {"success": True})
-        listed: list[dict[str, Any]] = [{"whatsapp_business_api_data": {"id": a}} for a in apps]
+        # As the WABA's `subscribed_apps` field shows them: its own app, and those subscribed.
+        shown = list(dict.fromkeys([node.spec.app, *apps]))
+        listed: list[dict[str, Any]] = [{"whatsapp_business_api_data": {"id": a}} for a in shown]
         return GraphAnswer(200, {"data": listed})
     return None
 
