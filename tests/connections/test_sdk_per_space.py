@@ -28,7 +28,8 @@ SECTIONS = ("upstream", "meta_connections", "accounts", "spaces")
 def gateway(tmp_path: Path) -> Iterator[ServedGateway]:
     settings = two_business_settings(tmp_path)
     sections = {name: settings.model_dump(mode="json")[name] for name in SECTIONS}
-    for connection, stored in zip(sections["meta_connections"], settings.meta_connections):
+    pairs = zip(sections["meta_connections"], settings.meta_connections, strict=True)
+    for connection, stored in pairs:
         connection["access_token"] = stored.access_token.get_secret_value()
         if stored.app_secret is not None:
             connection["app_secret"] = stored.app_secret.get_secret_value()
