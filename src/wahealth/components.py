@@ -202,11 +202,15 @@ def _graph(
         "on_call": on_call,
     }
     if up.kind == "meta":
-        if not up.access_token:
-            raise ValueError("upstream.kind = 'meta' needs upstream.access_token")
+        if not up.access_token and not settings.meta_connections:
+            raise ValueError(
+                "upstream.kind = 'meta' needs upstream.access_token or meta_connections"
+            )
         transport = _counted(wrap(None) if wrap is not None else None, instruments)
+        # Without a default token, spaces that name no connection get Meta's refusal.
+        token = up.access_token or ""
         client = GraphClient(
-            base_url=up.base_url, access_token=up.access_token, transport=transport, **options
+            base_url=up.base_url, access_token=token, transport=transport, **options
         )
         return client, None, None
     scenario = load_scenario(up.scenario)

@@ -13,9 +13,13 @@ from tests._databases import database
 from tests.connections._scenario import (
     ACME_GRAPH,
     ACME_PHONE,
+    ACME_SECRET,
+    ACME_TOKEN,
+    ACME_WABA,
     BETA_GRAPH,
     BETA_PHONE,
     BETA_TOKEN,
+    BETA_WABA,
     two_business_settings,
 )
 from tests.web._console import sign_in
@@ -157,3 +161,28 @@ async def test_a_missing_permission_is_token_trouble_too(tmp_path: Path) -> None
     assert acme is not None
     assert acme.state == "ok"
     assert answer.status_code == 200
+
+
+async def test_a_refused_default_token_does_not_stop_the_connections(tmp_path: Path) -> None:
+    """Beta's space names no connection and uses the default token; Acme's has its own."""
+    settings = _settings(
+        tmp_path,
+        meta_connections=[{"name": "acme", "access_token": ACME_TOKEN, "app_secret": ACME_SECRET}],
+        spaces=[
+            {"id": "acme-space", "account": "acme", "connection": "acme", "wabas": [ACME_WABA]},
+            {"id": "beta-space", "account": "beta", "wabas": [BETA_WABA]},
+        ],
+    )
+    upstream = settings.upstream.model_copy(update={"access_token": BETA_TOKEN})
+    async with running_app(settings.model_copy(update={"upstream": upstream})) as running:
+        refresher = running.components.monitor.refresher
+        await _emulator(
+            running, "PUT", f"/_emulator/tokens/{BETA_TOKEN}", json={"state": "expired"}
+        )
+        # A chunk of the default token's nodes alone: its refusal is theirs, not everyone's.
+        default_only = await refresher.refresh_all([BETA_PHONE])
+        acme = await refresher.refresh_all([ACME_PHONE])
+        paused_until = refresher.paused_until
+    assert set(default_only.failed) == {BETA_PHONE}
+    assert acme.refreshed == 1
+    assert paused_until == 0.0

@@ -189,10 +189,13 @@ class ConnectedGraph:
         self, node_ids: Sequence[str], *, kinds: Mapping[str, NodeKind] | None = None
     ) -> dict[str, HealthReport | GraphError]:
         """Each connection's nodes in batches of their own; a refused connection's nodes are
-        `ConnectionPaused` (not sent), and its auth error stays its own."""
-        routed = await self._routed(node_ids)
-        if not routed:
+        `ConnectionPaused` (not sent), and its auth error stays its own. With no connection
+        at all, a refused default token is raised, as `GraphClient.batch_health` does;
+        with connections, it is only the default token's nodes' error."""
+        if not await self.book.current():
+            # Every node is on the default token: a refusal of it is everyone's (raised).
             return await self.default.batch_health(node_ids, kinds=kinds)
+        routed = await self._routed(node_ids)
         groups: dict[str | None, list[str]] = {}
         for node_id in dict.fromkeys(node_ids):
             connection = routed.get(node_id)
