@@ -203,9 +203,7 @@ def _graph(
     }
     if up.kind == "meta":
         if not up.access_token and not settings.meta_connections:
-            raise ValueError(
-                "upstream.kind = 'meta' needs upstream.access_token or meta_connections"
-            )
+            raise ValueError("upstream.kind = 'meta' needs access_token or meta_connections")
         transport = _counted(wrap(None) if wrap is not None else None, instruments)
         # Without a default token, spaces that name no connection get Meta's refusal.
         token = up.access_token or ""
