@@ -51,6 +51,7 @@ from wahealth.readiness import STOP_MARKER_ENV, Probe, Readiness, redis_probe, s
 from wahealth.settings import Settings, load_settings
 from wahealth.storage import create_engine, session_factory, upgrade
 from wahealth.storage.alerts_view import AlertsView
+from wahealth.storage.connections import ConnectionRepository
 from wahealth.storage.credentials import CredentialRepository
 from wahealth.storage.fleet_view import FleetView
 from wahealth.storage.master_key_checks import MasterKeyCheckRepository
@@ -150,6 +151,7 @@ def _routes(components: Components, readiness: Readiness) -> list[BaseRoute]:
             alerting=components.alerting,
             sign_outs=SignOutRepository(components.sessions),
             session_key=dashboard_session_key(components.secretbox),
+            connections=components.connections,
         )
     )
     routes += badge_routes(components.public_views)
@@ -268,6 +270,7 @@ async def _start(components: Components) -> None:
         components.credentials,
         components.secretbox,
         components.space_upstreams,
+        components.connections,
     )
     if created is not None:
         components.new_credentials.append(created)
@@ -309,6 +312,7 @@ async def prepare_storage(settings: Settings) -> NewCredentials | None:
             CredentialRepository(sessions, secretbox.token_hasher()),
             secretbox,
             SpaceUpstreamRepository(sessions),
+            ConnectionRepository(sessions),
         )
     finally:
         await engine.dispose()

@@ -105,6 +105,29 @@ class SpaceConfig(_Section):
         check_space_upstream(self.upstream, self.d360_channels, self.cams)
         return self
 
+    # The `[[meta_connections]]` entry whose token its Graph calls use (unset:
+    # `upstream.access_token`).
+    connection: str | None = Field(default=None, min_length=1)
+
+
+class MetaConnectionConfig(_Section):
+    """A named Meta connection: a (system user) token, and the app secret that makes every
+    Graph call on it carry `appsecret_proof`. Stored encrypted; never logged."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,99}$")
+    access_token: SecretStr
+    app_secret: SecretStr | None = None
+
+    @field_validator("access_token", "app_secret")
+    @classmethod
+    def _not_empty(cls, value: SecretStr | None) -> SecretStr | None:
+        text = None if value is None else value.get_secret_value()
+        if text is not None and not (text and text.isascii() and text.isprintable()):
+            raise ValueError("must be printable ASCII, not empty")
+        if text is not None and " " in text:
+            raise ValueError("must not contain spaces")
+        return value
+
 
 class AccessKeyConfig(_Section):
     id: str = Field(min_length=1)
@@ -261,6 +284,7 @@ class Settings(BaseSettings):
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
     spaces: list[SpaceConfig] = Field(default_factory=list)
     accounts: list[AccountConfig] = Field(default_factory=list)
+    meta_connections: list[MetaConnectionConfig] = Field(default_factory=list)
     # The key that encrypts stored secrets (`WAHEALTH_MASTER_KEY`); when unset, the key
     # file `security.master_key_file` is used (and created on first start).
     master_key: SecretStr | None = None
@@ -273,6 +297,14 @@ class Settings(BaseSettings):
         if len(names) != len(set(names)):
             raise ValueError("account names must be unique")
         return accounts
+
+    @model_validator(mode="after")
+    def _known_connections(self) -> Settings:
+        names = [c.name for c in self.meta_connections]
+        if len(names) != len(set(names)):
+            raise ValueError("meta_connections names must be unique")
+        # A space may name a connection made through the CLI or the admin API: checked at start.
+        return self
 
     @classmethod
     def settings_customise_sources(

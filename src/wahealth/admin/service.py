@@ -22,6 +22,7 @@ from wahealth.auth.secretbox import SecretBox
 from wahealth.storage.admin import AuditEntry, AuditLog
 from wahealth.storage.catalog import CatalogRepository
 from wahealth.storage.columns import utcnow
+from wahealth.storage.connections import ConnectionRepository
 from wahealth.storage.credentials import CredentialRepository
 from wahealth.storage.deletion import Deletion
 from wahealth.storage.errors import (
@@ -38,6 +39,10 @@ from wahealth.storage.tenancy import Account, Space, TenancyRepository
 
 
 async def _any_target(url: str) -> str | None:
+    return None
+
+
+async def _no_check(name: str) -> None:
     return None
 
 
@@ -59,6 +64,10 @@ class AdminStores:
     outbox: OutboxRepository | None = None
     # Why an alert target may not be used (None: it may); see monitor.targets.
     check_target: Callable[[str], Awaitable[str | None]] = _any_target
+    connections: ConnectionRepository | None = None
+    # Checks a connection's token with Meta and records the verdict (see monitor.connections).
+    check_connection: Callable[[str], Awaitable[None]] = _no_check
+    connections_changed: Callable[[], None] = lambda: None
 
 
 class AdminBase:

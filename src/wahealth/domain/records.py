@@ -152,6 +152,9 @@ class AlertEvent(enum.StrEnum):
     NUMBER_STATUS = "NUMBER_STATUS"
     TEMPLATE_STATUS = "TEMPLATE_STATUS"
     SILENCE_ENDED = "SILENCE_ENDED"
+    # A Meta connection's token was refused (or works again): sent to every subscription
+    # of its spaces, whatever they chose, since no other alert can come while it lasts.
+    CONNECTION = "CONNECTION"
     ANY = "ANY"
 
 

@@ -21,7 +21,15 @@ import contextlib
 import enum
 import ipaddress
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from typing import Protocol
 
 import structlog
@@ -85,6 +93,10 @@ class RefreshRounds(Protocol):
     def last_round_at(self) -> float | None: ...
 
 
+# (connection name, state) of every Meta connection, read at scrape time.
+ConnectionStates = Callable[[], Awaitable[Sequence[tuple[str, str]]]]
+
+
 class _Families:
     """A collector of whatever `collect` returns."""
 
@@ -113,9 +125,11 @@ class Metrics:
         multiprocess_dir: str | None = None,
         process_metrics: bool = True,
         clock: Callable[[], float] = time.time,
+        connections: ConnectionStates | None = None,
     ) -> None:
         self.instruments = instruments if instruments is not None else Instruments()
         self.count_alerts = count_alerts
+        self.connections = connections
         self.fleet = None if fleet is None else FleetMetrics(fleet, per_node=per_node or PerNode())
         self.rounds = rounds
         self.allowance = allowance
@@ -202,6 +216,7 @@ class Metrics:
             for state, n in sorted(alerts.items()):
                 family.add_metric((state,), n)
             shared.append(family)
+        shared.extend(await self._connections())
         yield generate_latest(self.registry) + generate_latest(_Families(lambda: shared))
         if self.fleet is not None and per_node:
             async for chunk in self.fleet.per_node_text():
@@ -210,6 +225,24 @@ class Metrics:
     async def render(self) -> bytes:
         """The whole exposition at once."""
         return b"".join([chunk async for chunk in self.stream()])
+
+    async def _connections(self) -> list[Metric]:
+        """`wahealth_meta_connection_refused{connection}`: 1 while Meta refuses its token."""
+        if self.connections is None:
+            return []
+        try:
+            states = await self.connections()
+        except Exception as exc:  # noqa: BLE001 — a scrape still answers with everything else
+            log.warning("metrics: reading the Meta connections failed", error=type(exc).__name__)
+            return []
+        family = GaugeMetricFamily(
+            "wahealth_meta_connection_refused",
+            "1 while Meta refuses the connection's token (its spaces' refresh is paused), else 0.",
+            labels=("connection",),
+        )
+        for name, state in states:
+            family.add_metric((name,), 1 if state == "refused" else 0)
+        return [family]
 
     async def _count_alerts(self) -> dict[str, int] | None:
         if self.count_alerts is None:

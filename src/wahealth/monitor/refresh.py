@@ -47,7 +47,7 @@ from wahealth.monitor.planner import (
 )
 from wahealth.monitor.refresh_ports import BatchUpstream, ReportSink, Schedule
 from wahealth.monitor.rounds import RoundChunks, chunked
-from wahealth.upstream.errors import GraphAuthError, GraphRateLimited
+from wahealth.upstream.errors import ConnectionPaused, GraphAuthError, GraphRateLimited
 
 __all__ = ["BatchUpstream", "FleetRefresher", "RefreshSummary", "ReportSink", "Schedule"]
 
@@ -302,6 +302,9 @@ class FleetRefresher:
                 continue
             if isinstance(error, GraphRateLimited):
                 delay = error.retry_after or self.interval_seconds
+            elif isinstance(error, ConnectionPaused):
+                # Looked at again each interval: the connection's check may have resumed it.
+                delay = self.interval_seconds
             else:
                 failures = (self._failures.get(node_id) or 0) + 1
                 self._failures.put(node_id, failures, len(node_id))

@@ -33,6 +33,7 @@ import structlog
 from wahealth.auth.secretbox import SecretBox
 from wahealth.core.budget import CallBudget
 from wahealth.core.health import HealthService
+from wahealth.monitor.connections import ConnectionWatch
 from wahealth.monitor.meta_webhooks import MetaWebhookIngest
 from wahealth.monitor.outbox import OutboxSender
 from wahealth.monitor.properties import (
@@ -127,6 +128,7 @@ class Monitor:
     retention: Retention
     tracker: PropertyTracker
     silence_watch: SilenceWatch
+    connection_watch: ConnectionWatch | None = None
     _stop: asyncio.Event | None = field(init=False, default=None)
     _tasks: list[asyncio.Task[None]] = field(init=False, default_factory=list)
 
@@ -141,6 +143,7 @@ class Monitor:
         graph: FieldsGraph,
         budget: CallBudget,
         tracker: PropertyTracker,
+        connection_watch: ConnectionWatch | None = None,
     ) -> Monitor:
         monitor = settings.monitor
         history = HealthRepository(sessions)
@@ -180,6 +183,7 @@ class Monitor:
                 poll_seconds=settings.alerts.silence_poll_seconds,
                 on_alerts=sender.wake,
             ),
+            connection_watch=connection_watch,
         )
 
     async def start(self) -> None:
@@ -198,6 +202,10 @@ class Monitor:
             asyncio.create_task(self.sender.run(stop), name="wahealth-alert-delivery"),
             asyncio.create_task(self.silence_watch.run(stop), name="wahealth-silence-ends"),
         ]
+        if self.connection_watch is not None:
+            self._tasks.append(
+                asyncio.create_task(self.connection_watch.run(stop), name="wahealth-connections")
+            )
         if self.settings.retention.enabled:
             self._tasks.append(
                 asyncio.create_task(self.retention.run(stop), name="wahealth-retention")

@@ -14,8 +14,8 @@ from wahealth.storage.models import (
     D360KeyRow,
     GraphTokenRow,
     MasterKeyCheckRow,
-    SpaceUpstreamRow,
 )
+from wahealth.storage.models_upstreams import SpaceUpstreamRow
 
 _ROW_ID = 1
 

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import delete, select
 
 from wahealth.storage._session import Factory, insert_for, reading, writing
-from wahealth.storage.models import SpaceUpstreamRow
+from wahealth.storage.models_upstreams import SpaceUpstreamRow
 
 
 @dataclass(frozen=True, slots=True)

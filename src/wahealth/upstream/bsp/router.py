@@ -32,6 +32,7 @@ from wahealth.upstream.bsp.config import BspSpace, CamsAccount
 from wahealth.upstream.bsp.d360 import D360Client, channel_key
 from wahealth.upstream.bsp.holds import Holds
 from wahealth.upstream.bsp.routes import CamsRoute, D360Route, Route
+from wahealth.upstream.connections import ConnectedGraph
 from wahealth.upstream.graph import GraphClient
 from wahealth.upstream.records import PhoneNumberRecord, TemplateRecord
 
@@ -58,7 +59,7 @@ class BspRouter:
 
     def __init__(
         self,
-        graph: GraphClient,
+        graph: GraphClient | ConnectedGraph,
         *,
         limiter: RateLimiter,
         timeout_seconds: float = 10.0,

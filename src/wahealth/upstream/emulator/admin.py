@@ -19,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from wahealth.upstream.emulator.accounts import TOKEN_TROUBLES
 from wahealth.upstream.emulator.bodies import BadBody, invalid, json_body, validation_details
 from wahealth.upstream.emulator.scenario import HealthSpec, HealthValue
 from wahealth.upstream.emulator.state import (
@@ -142,6 +143,27 @@ async def delete_rate_limits(request: Request) -> JSONResponse:
     return JSONResponse({"reset": True})
 
 
+async def put_token(request: Request) -> JSONResponse:
+    """`{"state": "valid" | "revoked" | "expired" | "permission"}`: make a token fail as Meta's
+    do (190 revoked or expired, 200 a permission taken away), or work again."""
+    state = _state(request)
+    token = request.path_params["token"]
+    if token not in state.tokens:
+        return JSONResponse({"error": "unknown token"}, status_code=404)
+    try:
+        body = await json_body(request)
+    except BadBody as exc:
+        return exc.response
+    wanted = body.get("state") if isinstance(body, dict) else None
+    if wanted == "valid":
+        state.token_trouble.pop(token, None)
+    elif wanted in TOKEN_TROUBLES:
+        state.token_trouble[token] = wanted
+    else:
+        return invalid('state must be "valid", "revoked", "expired" or "permission"')
+    return JSONResponse({"state": wanted})
+
+
 async def unknown_admin_endpoint(request: Request) -> JSONResponse:
     return JSONResponse(
         {"error": f"no admin endpoint {request.method} {request.url.path}"}, status_code=404
@@ -163,6 +185,7 @@ def admin_routes() -> list[Route]:
         Route("/_emulator/faults", delete_faults, methods=["DELETE"]),
         Route("/_emulator/scenario", get_scenario, methods=["GET"]),
         Route("/_emulator/rate-limits", delete_rate_limits, methods=["DELETE"]),
+        Route("/_emulator/tokens/{token}", put_token, methods=["PUT"]),
         *webhook_routes(),
         Route("/_emulator/{rest:path}", unknown_admin_endpoint, methods=_ANY_METHOD),
         Route("/_emulator", unknown_admin_endpoint, methods=_ANY_METHOD),

@@ -171,7 +171,11 @@ class EmulatorState:
     def __init__(self, scenario: Scenario, clock: Callable[[], float]) -> None:
         self.scenario = scenario
         self.clock = clock
-        self.tokens = frozenset(scenario.tokens)
+        self.tokens = frozenset(scenario.every_token)
+        self.token_specs = {spec.token: spec for spec in scenario.access_tokens}
+        # Tokens made to fail through the admin API: "revoked", "expired" or "permission".
+        self.token_trouble: dict[str, str] = {}
+        self.subscribed_apps: dict[str, list[str]] = {}
         self.calls = CallStats(clock)
         self.faults = FaultQueue()
         self.budget = CallBudget(scenario.rate_limit, clock)
