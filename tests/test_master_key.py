@@ -17,6 +17,7 @@ from wahealth.storage import (
     session_factory,
     upgrade,
 )
+from wahealth.storage.connections import ConnectionRepository
 from wahealth.storage.master_key_checks import MasterKeyCheckRepository
 from wahealth.testing import demo_settings
 
@@ -88,3 +89,17 @@ async def test_no_key_on_a_database_with_secrets_creates_none(
     with pytest.raises(MasterKeyRefused, match="no new key was created"):
         await refuse_a_new_key(settings, checks)
     assert not key_file.exists()
+
+
+async def test_a_database_holding_only_a_meta_connection_is_judged_by_its_token(
+    checks: MasterKeyCheckRepository, tmp_path: Path
+) -> None:
+    box = SecretBox.from_key(A)
+    await ConnectionRepository(checks._sessions).put(
+        "acme", box.encrypt("EAAG-token"), box.encrypt("app-secret"), same=False
+    )
+    assert await checks.holds_secrets()
+    settings = demo_settings(tmp_path)
+    with pytest.raises(MasterKeyRefused, match="cannot decrypt the stored secrets"):
+        await verify_master_key(settings, SecretBox.from_key(B), checks)
+    await verify_master_key(settings, box, checks)

@@ -29,6 +29,7 @@ from wahealth.access_log import AccessLog, AccessLogMiddleware, LoggedDialects
 from wahealth.admin.endpoints import admin_routes
 from wahealth.backends import uses_redis
 from wahealth.bootstrap import NewCredentials, apply_config
+from wahealth.bsp_wiring import start_bsp_upstreams
 from wahealth.components import (
     EMULATOR_WEBHOOK_URL,
     Components,
@@ -50,10 +51,12 @@ from wahealth.readiness import STOP_MARKER_ENV, Probe, Readiness, redis_probe, s
 from wahealth.settings import Settings, load_settings
 from wahealth.storage import create_engine, session_factory, upgrade
 from wahealth.storage.alerts_view import AlertsView
+from wahealth.storage.connections import ConnectionRepository
 from wahealth.storage.credentials import CredentialRepository
 from wahealth.storage.fleet_view import FleetView
 from wahealth.storage.master_key_checks import MasterKeyCheckRepository
 from wahealth.storage.sign_outs import SignOutRepository
+from wahealth.storage.space_upstreams import SpaceUpstreamRepository
 from wahealth.storage.tenancy import TenancyRepository
 from wahealth.upstream.emulator.app import emulator_state
 from wahealth.web.badges import badge_routes
@@ -148,6 +151,7 @@ def _routes(components: Components, readiness: Readiness) -> list[BaseRoute]:
             alerting=components.alerting,
             sign_outs=SignOutRepository(components.sessions),
             session_key=dashboard_session_key(components.secretbox),
+            connections=components.connections,
         )
     )
     routes += badge_routes(components.public_views)
@@ -261,10 +265,22 @@ async def _start(components: Components) -> None:
     checks = MasterKeyCheckRepository(components.sessions)
     await verify_master_key(settings, components.secretbox, checks)
     created = await apply_config(
-        settings, components.tenancy, components.credentials, components.secretbox
+        settings,
+        components.tenancy,
+        components.credentials,
+        components.secretbox,
+        components.space_upstreams,
+        components.connections,
     )
     if created is not None:
         components.new_credentials.append(created)
+    await start_bsp_upstreams(
+        components.bsp,
+        components.space_upstreams,
+        components.tenancy,
+        components.secretbox,
+        components.catalog_sync,
+    )
     if settings.catalog.sync_on_start:
         await components.catalog_sync.sync_all(await components.tenancy.all_wabas())
     emulated = components.emulator is not None and settings.upstream.emulator_webhooks
@@ -295,6 +311,8 @@ async def prepare_storage(settings: Settings) -> NewCredentials | None:
             TenancyRepository(sessions),
             CredentialRepository(sessions, secretbox.token_hasher()),
             secretbox,
+            SpaceUpstreamRepository(sessions),
+            ConnectionRepository(sessions),
         )
     finally:
         await engine.dispose()

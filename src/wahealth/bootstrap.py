@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import structlog
 
-from wahealth.auth.secretbox import SecretBox
+from wahealth.auth.secretbox import SecretBox, SecretBoxError
 from wahealth.auth.tokens import (
     hash_token,
     new_access_key_id,
@@ -14,8 +14,11 @@ from wahealth.auth.tokens import (
     new_d360_key,
     new_graph_token,
 )
-from wahealth.settings import AccountConfig, Settings, SpaceConfig
+from wahealth.bsp_wiring import store_space_upstream
+from wahealth.settings import AccountConfig, MetaConnectionConfig, Settings, SpaceConfig
+from wahealth.storage.connections import ConnectionRepository, StoredConnection
 from wahealth.storage.credentials import CredentialRepository
+from wahealth.storage.space_upstreams import SpaceUpstreamRepository
 from wahealth.storage.tenancy import TenancyRepository
 
 log = structlog.get_logger(__name__)
@@ -55,8 +58,13 @@ async def apply_config(
     tenancy: TenancyRepository,
     credentials: CredentialRepository,
     secretbox: SecretBox,
+    upstreams: SpaceUpstreamRepository | None = None,
+    connections: ConnectionRepository | None = None,
 ) -> NewCredentials | None:
-    """Make storage hold what the config says; returns demo credentials if created now."""
+    """Make storage hold what the config says; returns demo credentials if created now.
+
+    With `upstreams`, each space's BSP upstream (or none: Meta) is stored too.
+    """
     accounts, spaces = tenancy_of(settings)
     for account in accounts:
         await tenancy.upsert_account(account.name, account.qps or settings.ratelimit.default_qps)
@@ -76,6 +84,14 @@ async def apply_config(
         )
         for waba_id in space.wabas:
             await tenancy.upsert_waba(waba_id, space.id)
+        if upstreams is not None:
+            await store_space_upstream(space, upstreams, secretbox)
+    if connections is not None:
+        for connection in settings.meta_connections:
+            await put_connection(connections, secretbox, connection)
+        for space in spaces:
+            if space.connection is not None:
+                await connections.set_space_connection(space.id, space.connection)
     if settings.embedded and not await credentials.list_credentials(DEMO_ACCOUNT):
         return await _create_demo_credentials(credentials, secretbox)
     return None
@@ -101,3 +117,33 @@ async def _create_demo_credentials(
     await credentials.put_graph_token(DEMO_ACCOUNT, hash_token(created.graph_token), "demo")
     log.info("created demo credentials", account=DEMO_ACCOUNT, access_key_id=created.access_key_id)
     return created
+
+
+def _holds(stored: StoredConnection, secretbox: SecretBox, token: str, secret: str | None) -> bool:
+    try:
+        held = secretbox.decrypt(stored.token_encrypted)
+        held_secret = (
+            None
+            if stored.app_secret_encrypted is None
+            else secretbox.decrypt(stored.app_secret_encrypted)
+        )
+    except SecretBoxError:
+        return False
+    return held == token and held_secret == secret
+
+
+async def put_connection(
+    connections: ConnectionRepository, secretbox: SecretBox, config: MetaConnectionConfig
+) -> StoredConnection:
+    """Store a connection, encrypted; one that holds the same secrets already is left as is."""
+    token = config.access_token.get_secret_value()
+    secret = None if config.app_secret is None else config.app_secret.get_secret_value()
+    stored = await connections.get(config.name)
+    if stored is not None and _holds(stored, secretbox, token, secret):
+        return stored
+    return await connections.put(
+        config.name,
+        secretbox.encrypt(token),
+        None if secret is None else secretbox.encrypt(secret),
+        same=False,
+    )

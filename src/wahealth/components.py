@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -23,7 +23,7 @@ from wahealth.access_log import account_noting
 from wahealth.admin.service import AdminStores
 from wahealth.admin.tokens import AdminTokens
 from wahealth.auth.cams_signature import CamsSignatureVerifier
-from wahealth.auth.secretbox import SecretBox, SecretBoxError
+from wahealth.auth.secretbox import SecretBox
 from wahealth.auth.tokens import hash_token
 from wahealth.backends import (
     RedisClients,
@@ -41,12 +41,11 @@ from wahealth.core.coalesce import SingleFlight
 from wahealth.core.directory import Directory
 from wahealth.core.graph_read import GraphReads
 from wahealth.core.health import Freshness, HealthService
-from wahealth.core.ports import MetaBudget, NonceStore, RateLimiter, ReportCache, SecretOpener
+from wahealth.core.ports import MetaBudget, NonceStore, RateLimiter, ReportCache
 from wahealth.core.queries import FailClosedNonces, HealthQueries
 from wahealth.domain import HealthReport
 from wahealth.metrics import (
     Instruments,
-    MetaCallCounter,
     Metrics,
     MetricsMode,
     PerNode,
@@ -55,14 +54,15 @@ from wahealth.metrics import (
 )
 from wahealth.metrics.multiprocess import multiprocess_dir
 from wahealth.metrics.shared import SharedMetrics
+from wahealth.monitor.connections import connected
 from wahealth.monitor.properties import TrackedCatalog
 from wahealth.monitor.service import Monitor, build_recorder, build_sender, build_tracker
-from wahealth.monitor.targets import TargetError, check_target
 from wahealth.settings import Settings, master_key_of
 from wahealth.storage import create_engine, session_factory
 from wahealth.storage.admin import AdminTokenRepository, AuditLog
 from wahealth.storage.catalog import CatalogRepository
 from wahealth.storage.columns import utcnow
+from wahealth.storage.connections import ConnectionRepository
 from wahealth.storage.credentials import CredentialRepository
 from wahealth.storage.deletion import Deletion
 from wahealth.storage.graph_catalog import GraphCatalogRepository
@@ -71,11 +71,16 @@ from wahealth.storage.key_lifecycle import KeyLifecycle
 from wahealth.storage.metrics_view import MetricsView
 from wahealth.storage.outbox import OutboxRepository
 from wahealth.storage.public_views import PublicViews
+from wahealth.storage.purge import Purge
 from wahealth.storage.silences import SilenceOwners, SilenceRepository
+from wahealth.storage.space_upstreams import SpaceUpstreamRepository
 from wahealth.storage.tenancy import TenancyRepository
+from wahealth.upstream.bsp.router import BspRouter
+from wahealth.upstream.connections import ConnectedGraph
 from wahealth.upstream.emulator.app import create_emulator
 from wahealth.upstream.emulator.scenario import load_scenario
 from wahealth.upstream.graph import GraphClient
+from wahealth.wiring import counted, open_secret_of, target_checker
 
 EMULATOR_BASE_URL = "http://emulator.internal"
 EMULATOR_WEBHOOK_URL = "http://wahealth.internal/webhooks/meta"
@@ -133,6 +138,10 @@ class Components:
     replay_guard: FailClosedNonces
     limiter: RateLimiter
     graph: GraphClient
+    bsp: BspRouter  # the health core's upstream: Meta (`graph`) or each space's BSP
+    space_upstreams: SpaceUpstreamRepository
+    upstream: ConnectedGraph  # `graph` on each space's Meta connection
+    connections: ConnectionRepository
     emulator: Starlette | None
     emulator_webhooks: Forward | None
     catalog_sync: CatalogSync
@@ -151,6 +160,7 @@ class Components:
     async def aclose(self) -> None:
         """Close every resource, last built first."""
         await self.health.aclose()
+        await self.bsp.aclose()
         await self.graph.aclose()
         for store in (self.cache, self.nonces, self.limiter):
             await store.aclose()
@@ -177,15 +187,6 @@ def with_emulator_webhooks(settings: Settings) -> Settings:
     return settings.model_copy(update={"meta_webhooks": webhooks})
 
 
-def _counted(
-    transport: httpx.AsyncBaseTransport | None, instruments: Instruments | None
-) -> httpx.AsyncBaseTransport | None:
-    """Every request to Meta (or what plays it) counted, outside any test's wrapper."""
-    if instruments is None:
-        return transport
-    return MetaCallCounter(transport or httpx.AsyncHTTPTransport(), instruments)
-
-
 def _graph(
     settings: Settings, overrides: Overrides, instruments: Instruments | None
 ) -> tuple[GraphClient, Starlette | None, Forward | None]:
@@ -199,49 +200,27 @@ def _graph(
         "on_call": on_call,
     }
     if up.kind == "meta":
-        if not up.access_token:
-            raise ValueError("upstream.kind = 'meta' needs upstream.access_token")
-        transport = _counted(wrap(None) if wrap is not None else None, instruments)
+        if not up.access_token and not settings.meta_connections:
+            raise ValueError("upstream.kind = 'meta' needs access_token or meta_connections")
+        transport = counted(wrap(None) if wrap is not None else None, instruments)
+        # Without a default token, spaces that name no connection get Meta's refusal.
+        token = up.access_token or ""
         client = GraphClient(
-            base_url=up.base_url, access_token=up.access_token, transport=transport, **options
+            base_url=up.base_url, access_token=token, transport=transport, **options
         )
         return client, None, None
     scenario = load_scenario(up.scenario)
     forward = Forward()
     emulator = create_emulator(scenario, webhook_transport=httpx.ASGITransport(app=forward))
-    token = up.access_token or (scenario.tokens[0] if scenario.tokens else DEMO_META_TOKEN)
+    token = up.access_token or next(iter(scenario.every_token), DEMO_META_TOKEN)
     emulated = httpx.ASGITransport(app=emulator)
     client = GraphClient(
         base_url=EMULATOR_BASE_URL,
         access_token=token,
-        transport=_counted(emulated if wrap is None else wrap(emulated), instruments),
+        transport=counted(emulated if wrap is None else wrap(emulated), instruments),
         **options,
     )
     return client, emulator, forward
-
-
-def _target_checker(settings: Settings) -> Callable[[str], Awaitable[str | None]]:
-    """Why an alert target is refused (None: it is fine), as `wahealth alerts add` checks it."""
-    allow_private = settings.alerts.allow_private_targets
-
-    async def refusal(url: str) -> str | None:
-        try:
-            await check_target(url, allow_private=allow_private)
-        except TargetError as exc:
-            return str(exc)
-        return None
-
-    return refusal
-
-
-def _open_secret(secretbox: SecretBox) -> SecretOpener:
-    def open_secret(encrypted: str) -> str | None:
-        try:
-            return secretbox.decrypt(encrypted)
-        except SecretBoxError:
-            return None
-
-    return open_secret
 
 
 def build_components(settings: Settings, overrides: Overrides | None = None) -> Components:
@@ -267,6 +246,7 @@ def build_components(settings: Settings, overrides: Overrides | None = None) -> 
         else None
     )
     limiter = overrides.limiter or create_rate_limiter(settings.ratelimit.url, redis)
+    bsp_limiter = limiter  # BSP calls per second, counted apart from callers' requests
     if instruments is not None:
         cache = instrumented_cache(cache, instruments)
         limiter = instrumented_limiter(limiter)
@@ -276,7 +256,15 @@ def build_components(settings: Settings, overrides: Overrides | None = None) -> 
     graph, emulator, forward = _graph(settings, overrides, instruments)
     sender = build_sender(settings, sessions, secretbox)
     tracker = build_tracker(settings, sessions, sender)
-    catalog_sync = CatalogSync(graph, TrackedCatalog(catalog, tracker))
+    connections = ConnectionRepository(sessions)
+    upstream, watch = connected(
+        graph, connections, secretbox, sender.wake, settings.monitor.interval_seconds
+    )
+    # BSP spaces go to their BSP, the rest to Meta on each space's connection.
+    bsp = BspRouter(
+        upstream, limiter=bsp_limiter, timeout_seconds=settings.upstream.timeout_seconds
+    )
+    catalog_sync = CatalogSync(bsp, TrackedCatalog(catalog, tracker))
     clock = overrides.clock or utcnow
     hasher = secretbox.token_hasher()
     credentials = CredentialRepository(sessions, hasher, clock=clock)
@@ -284,7 +272,7 @@ def build_components(settings: Settings, overrides: Overrides | None = None) -> 
     directory = Directory(
         credentials,
         catalog,
-        open_secret=_open_secret(secretbox),
+        open_secret=open_secret_of(secretbox),
         hash_token=hash_token,
         sync=catalog_sync,
         sync_interval_seconds=settings.catalog.min_sync_interval_seconds,
@@ -300,7 +288,7 @@ def build_components(settings: Settings, overrides: Overrides | None = None) -> 
         settings.monitor.meta_calls_per_minute_per_waba,
     )
     health = HealthService(
-        upstream=graph,
+        upstream=bsp,
         cache=cache,
         freshness=Freshness(
             ttl_seconds=cache_settings.ttl_seconds,
@@ -328,12 +316,14 @@ def build_components(settings: Settings, overrides: Overrides | None = None) -> 
         ),
         transitions=history,
     )
-    monitor = Monitor.build(settings, sessions, secretbox, sender, health, graph, budget, tracker)
+    monitor = Monitor.build(
+        settings, sessions, secretbox, sender, health, bsp, budget, tracker, watch
+    )
     graph_reads = GraphReads(
         directory=directory,
         health=health,
         catalog=GraphCatalogRepository(sessions),
-        upstream=graph,
+        upstream=upstream,
         limiter=limiter,
         budget=budget,
         ttl_seconds=cache_settings.ttl_seconds,
@@ -350,6 +340,7 @@ def build_components(settings: Settings, overrides: Overrides | None = None) -> 
             multiprocess_dir=multiprocess_dir(),
             replica=settings.server.replica_name(),
             shared=SharedMetrics(budget, alert_claims=metrics_view.alert_claims_held),
+            connections=connections.states,
         )
     return Components(
         settings=settings,
@@ -367,6 +358,10 @@ def build_components(settings: Settings, overrides: Overrides | None = None) -> 
         replay_guard=replay_guard,
         limiter=limiter,
         graph=graph,
+        bsp=bsp,
+        space_upstreams=SpaceUpstreamRepository(sessions),
+        upstream=upstream,
+        connections=connections,
         emulator=emulator,
         emulator_webhooks=forward,
         catalog_sync=catalog_sync,
@@ -383,6 +378,7 @@ def build_components(settings: Settings, overrides: Overrides | None = None) -> 
             credentials=credentials,
             lifecycle=KeyLifecycle(sessions, hasher, clock=clock),
             deletion=Deletion(sessions, clock),
+            purge=Purge(sessions),
             catalog=catalog,
             audit=AuditLog(sessions, clock),
             secretbox=secretbox,
@@ -390,7 +386,10 @@ def build_components(settings: Settings, overrides: Overrides | None = None) -> 
             forget=directory.forget,
             clock=clock,
             outbox=OutboxRepository(sessions),
-            check_target=_target_checker(settings),
+            check_target=target_checker(settings),
+            connections=connections,
+            check_connection=watch.check,
+            connections_changed=upstream.book.forget,
         ),
         admin_tokens=AdminTokens(AdminTokenRepository(sessions), hasher),
     )

@@ -98,17 +98,23 @@ def _containers_at_most(raw: bytes | str, limit: int) -> bool:
 
 
 def nesting_exceeds(value: Any, max_depth: int) -> bool:
-    """True if lists/objects in `value` nest deeper than `max_depth` (checked without recursion)."""
-    pending: list[tuple[Any, int]] = [(value, 1)]
-    while pending:
-        item, depth = pending.pop()
-        if isinstance(item, dict):
-            children: Any = item.values()
-        elif isinstance(item, list):
-            children = item
-        else:
-            continue
+    """True if lists/objects in `value` nest deeper than `max_depth` (checked without recursion).
+
+    Level by level, keeping only the containers of each: scalars, most of a document, are
+    dropped by a comprehension rather than visited one by one.
+    """
+    level = [value] if type(value) in _CONTAINERS else []
+    depth = 0
+    while level:
+        depth += 1
         if depth > max_depth:
             return True
-        pending.extend((child, depth + 1) for child in children)
+        below: list[Any] = []
+        for item in level:
+            children = item.values() if type(item) is dict else item
+            below.extend(child for child in children if type(child) in _CONTAINERS)
+        level = below
     return False
+
+
+_CONTAINERS = (dict, list)

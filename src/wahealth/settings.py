@@ -16,6 +16,12 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from wahealth.domain.records import DEFAULT_ALERT_EVENTS, AlertEvent
+from wahealth.settings_bsp import (
+    CamsUpstreamConfig,
+    D360ChannelConfig,
+    UpstreamKind,
+    check_space_upstream,
+)
 
 
 class _Section(BaseModel):
@@ -97,6 +103,38 @@ class SpaceConfig(_Section):
     # storage holds (`wahealth spaces set`); true or false here is applied at each start.
     badges: bool | None = None
     public_status: bool | None = None
+    # Where the space's health comes from: Meta, 360dialog or Alibaba CAMS (settings_bsp).
+    upstream: UpstreamKind = "meta"
+    d360_channels: list[D360ChannelConfig] = Field(default_factory=list)
+    cams: CamsUpstreamConfig | None = None
+
+    @model_validator(mode="after")
+    def _upstream(self) -> SpaceConfig:
+        check_space_upstream(self.upstream, self.d360_channels, self.cams)
+        return self
+
+    # The `[[meta_connections]]` entry whose token its Graph calls use (unset:
+    # `upstream.access_token`).
+    connection: str | None = Field(default=None, min_length=1)
+
+
+class MetaConnectionConfig(_Section):
+    """A named Meta connection: a (system user) token, and the app secret that makes every
+    Graph call on it carry `appsecret_proof`. Stored encrypted; never logged."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,99}$")
+    access_token: SecretStr
+    app_secret: SecretStr | None = None
+
+    @field_validator("access_token", "app_secret")
+    @classmethod
+    def _not_empty(cls, value: SecretStr | None) -> SecretStr | None:
+        text = None if value is None else value.get_secret_value()
+        if text is not None and not (text and text.isascii() and text.isprintable()):
+            raise ValueError("must be printable ASCII, not empty")
+        if text is not None and " " in text:
+            raise ValueError("must not contain spaces")
+        return value
 
 
 class AccessKeyConfig(_Section):
@@ -134,6 +172,9 @@ class MonitorSettings(_Section):
     # How long a replica's alert sender holds the alerts it claimed; one it held and did
     # not answer for (it died, or stalled) is any replica's again after this.
     outbox_lease_seconds: float = Field(default=60.0, gt=0)
+    # How long a replica's fleet refresh holds the due nodes it claimed (PostgreSQL); the
+    # nodes of one that died, or stalled, are any replica's again after this.
+    schedule_lease_seconds: float = Field(default=60.0, gt=0)
 
 
 class SubscriptionConfig(_Section):
@@ -255,6 +296,7 @@ class Settings(BaseSettings):
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
     spaces: list[SpaceConfig] = Field(default_factory=list)
     accounts: list[AccountConfig] = Field(default_factory=list)
+    meta_connections: list[MetaConnectionConfig] = Field(default_factory=list)
     # The key that encrypts stored secrets (`WAHEALTH_MASTER_KEY`); when unset, the key
     # file `security.master_key_file` is used (and created on first start).
     master_key: SecretStr | None = None
@@ -267,6 +309,14 @@ class Settings(BaseSettings):
         if len(names) != len(set(names)):
             raise ValueError("account names must be unique")
         return accounts
+
+    @model_validator(mode="after")
+    def _known_connections(self) -> Settings:
+        names = [c.name for c in self.meta_connections]
+        if len(names) != len(set(names)):
+            raise ValueError("meta_connections names must be unique")
+        # A space may name a connection made through the CLI or the admin API: checked at start.
+        return self
 
     @classmethod
     def settings_customise_sources(

@@ -159,7 +159,12 @@ def test_deleting_an_account_revokes_its_keys_at_once_and_keeps_its_history(
         assert http.get(node, headers=bearer).status_code != 401
 
         deleted = _ok(admin.delete(f"{ADMIN}/accounts/gone"))
-        assert deleted == {"name": "gone", "spaces": ["gone-space"], "revoked_keys": 1}
+        assert deleted == {
+            "name": "gone",
+            "spaces": ["gone-space"],
+            "revoked_keys": 1,
+            "purged": None,
+        }
         _poll_until(lambda: http.get(node, headers=bearer).status_code, 401)
     assert admin.get(f"{ADMIN}/accounts/gone").status_code == 404
     assert admin.get(f"{ADMIN}/spaces/gone-space").status_code == 404
@@ -182,7 +187,13 @@ def test_deleting_a_space_takes_its_wabas_out_and_revokes_its_numbers_keys(
     body["wabas"] = []
     _ok(admin.post(f"{ADMIN}/spaces", json=body), 201)
     deleted = _ok(admin.delete(f"{ADMIN}/spaces/brief-space"))
-    assert deleted == {"id": "brief-space", "account": "brief", "wabas": [], "revoked_keys": 0}
+    assert deleted == {
+        "id": "brief-space",
+        "account": "brief",
+        "wabas": [],
+        "revoked_keys": 0,
+        "purged": None,
+    }
     assert admin.delete(f"{ADMIN}/spaces/brief-space").status_code == 404
 
 

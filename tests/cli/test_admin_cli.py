@@ -416,3 +416,26 @@ def test_revocation_reaches_a_running_server(cli: Invoke, config_path: Path) -> 
         _ok(cli("accounts", "revoke", "acme"))
         _eventually(lambda: _d360(server, d360["secret"]).status_code == 401, "d360 refused")
         _eventually(lambda: _graph(server, spare["secret"]).status_code == 401, "graph refused")
+
+
+def test_spaces_and_accounts_delete_with_purge(cli: Invoke, config_path: Path) -> None:
+    _ok(cli("accounts", "create", "acme"))
+    _ok(cli("spaces", "create", "s1", "--account", "acme", "--waba", "11"))
+    _ok(cli("spaces", "create", "s2", "--account", "acme"))
+    _ok(cli("keys", "create", "--account", "acme", "--kind", "graph"))
+    assert _ok(cli("spaces", "delete", "s1", "--yes")) == (
+        "deleted space s1: WABAs 11 removed, 0 keys revoked\n"
+    )
+    # Deleted before, purged now: the row goes, so the id is free again.
+    assert _ok(cli("spaces", "delete", "s1", "--yes", "--purge")) == (
+        "purged space s1: 0 transitions, 0 nodes' health and 0 alerts removed\n"
+    )
+    assert _rows(config_path, "SELECT id FROM spaces ORDER BY id") == [("s2",)]
+    _refused(cli("spaces", "delete", "s1", "--yes", "--purge"), 1, "no space 's1'")
+    out = _ok(cli("accounts", "delete", "acme", "--yes", "--purge"))
+    assert out == (
+        "deleted account acme: 1 keys revoked, spaces s2 deleted\n"
+        "purged account acme: 1 keys, 0 transitions, 0 nodes' health and 0 alerts removed\n"
+    )
+    assert _rows(config_path, "SELECT count(*) FROM graph_tokens") == [(0,)]
+    assert _rows(config_path, "SELECT name FROM accounts") == []

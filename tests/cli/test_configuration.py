@@ -48,6 +48,10 @@ COMMANDS: dict[str, list[str]] = {
     "alerts silence": ["alerts", "silence", "--space", "s", "--for", "1h"],
     "alerts silences": ["alerts", "silences"],
     "alerts unsilence": ["alerts", "unsilence", "1"],
+    "connect": ["connect", "--space", "acme-space", "--token", "EAAG-token", "--dry-run"],
+    "connections list": ["connections", "list"],
+    "connections delete": ["connections", "delete", "acme"],
+    "connections check": ["connections", "check", "acme"],
 }
 # The standalone emulator is configured by its own options and scenario file only.
 WITHOUT_CONFIGURATION = {"emulator"}

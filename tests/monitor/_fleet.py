@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 from wahealth.components import Components
-from wahealth.monitor.refresh import FleetRefresher
+from wahealth.monitor.refresh import FleetRefresher, Schedule
 from wahealth.storage.health import HealthRepository
 
 
@@ -29,12 +29,14 @@ def refresher_for(
     budget: int = 600,
     interval: float = 60.0,
     round_seconds: float = 5.0,
+    schedule: Schedule | None = None,
 ) -> FleetRefresher:
-    """The refresher the app's monitor would run, with this budget, interval and clock."""
+    """The refresher the app's monitor would run, with this budget, interval and clock (and
+    the SQLite schedule unless given another)."""
     return FleetRefresher(
         upstream=components.graph,
         sink=components.health,
-        schedule=HealthRepository(components.sessions),
+        schedule=schedule or HealthRepository(components.sessions),
         calls_per_minute=budget,
         interval_seconds=interval,
         round_seconds=round_seconds,

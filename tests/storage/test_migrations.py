@@ -28,6 +28,7 @@ from wahealth.storage.tenancy import TenancyRepository
 
 TABLES = {
     "accounts",
+    "space_upstreams",
     "spaces",
     "wabas",
     "phone_numbers",
@@ -35,6 +36,7 @@ TABLES = {
     "access_keys",
     "d360_keys",
     "graph_tokens",
+    "meta_connections",
     "node_health",
     "transitions",
     "alert_subscriptions",
@@ -70,7 +72,7 @@ async def test_upgrade_builds_the_models_schema(engine: AsyncEngine) -> None:
     async with engine.connect() as connection:
         assert await connection.run_sync(_diffs) == []
         assert await connection.run_sync(_tables) == TABLES | {"alembic_version"}
-    assert await current_revision(engine) == head_revision() == "outbox_claims"
+    assert await current_revision(engine) == head_revision() == "meta_connections"
 
 
 async def test_upgrade_twice_is_a_no_op_and_downgrade_removes_everything(
@@ -91,7 +93,7 @@ async def test_upgrade_twice_is_a_no_op_and_downgrade_removes_everything(
 async def test_upgrade_by_url_on_a_sqlite_file(tmp_path: Path) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'by-url.db'}"
     await upgrade(url)
-    assert await current_revision(url) == "outbox_claims"
+    assert await current_revision(url) == "meta_connections"
     engine = create_engine(url)
     try:
         async with engine.connect() as connection:

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import AsyncIterator
 
 import httpx
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from tests.upstream.conftest import AUTH, BASE_URL, DEMO_TOKEN, FakeClock
 
 from wahealth.upstream.emulator import RateLimitSpec, Scenario, create_emulator
+from wahealth.upstream.emulator.calls import CallStats
 
 PHONE = "/v21.0/106540352242922?fields=health_status"
 
@@ -45,6 +49,42 @@ async def test_calls_are_counted_by_path_and_node_and_reset(http: httpx.AsyncCli
     }
     reset = await http.delete("/_emulator/calls")
     assert reset.json() == {"total": 0, "batches": 0, "by_path": {}, "by_node": {}}
+
+
+async def test_each_node_s_calls_are_timed_first_last_and_gaps(
+    http: httpx.AsyncClient, clock: FakeClock
+) -> None:
+    await http.get(PHONE, headers=AUTH)
+    clock.advance(20)
+    batch = json.dumps(
+        [
+            {"method": "GET", "relative_url": f"{n}?fields=health_status"}
+            for n in ("106540352242922", "102290129340398")
+        ]
+    )
+    await http.post("/v21.0/", data={"batch": batch}, headers=AUTH)
+    clock.advance(5)
+    await http.get(PHONE)  # refused (no token) but still a call
+    await http.get("/v21.0/102290129340398/phone_numbers", headers=AUTH)  # an edge: not timed
+    nodes = (await http.get("/_emulator/calls/nodes")).json()["nodes"]
+    assert nodes == {
+        "106540352242922": {
+            "count": 3,
+            "first_at": 1000.0,
+            "last_at": 1025.0,
+            "min_gap_seconds": 5.0,
+            "max_gap_seconds": 20.0,
+        },
+        "102290129340398": {
+            "count": 1,
+            "first_at": 1020.0,
+            "last_at": 1020.0,
+            "min_gap_seconds": None,
+            "max_gap_seconds": None,
+        },
+    }
+    await http.delete("/_emulator/calls")
+    assert (await http.get("/_emulator/calls/nodes")).json() == {"nodes": {}}
 
 
 async def test_fault_500_hits_the_next_calls_then_clears(http: httpx.AsyncClient) -> None:
@@ -171,3 +211,24 @@ async def test_batch_sub_requests_each_spend_budget(limited: httpx.AsyncClient) 
     assert json.loads(items[3]["body"])["error"]["code"] == 80007
     headers = {h["name"]: h["value"] for h in items[3]["headers"]}
     assert "X-Business-Use-Case-Usage" in headers
+
+
+@given(st.lists(st.floats(min_value=0, max_value=1e6), min_size=1, max_size=30))
+def test_node_times_hold_the_shortest_and_longest_gap_of_any_calls(offsets: list[float]) -> None:
+    moments = sorted(offsets)
+    clock = iter(moments)
+    stats = CallStats(clock=lambda: next(clock))
+    for _ in moments:
+        stats.record("/1", "1")
+        stats.record("/1/phone_numbers", "1")  # an edge: counted by node, not timed
+    gaps = [later - earlier for earlier, later in itertools.pairwise(moments)]
+    assert stats.nodes_snapshot() == {
+        "1": {
+            "count": len(moments),
+            "first_at": moments[0],
+            "last_at": moments[-1],
+            "min_gap_seconds": min(gaps) if gaps else None,
+            "max_gap_seconds": max(gaps) if gaps else None,
+        }
+    }
+    assert stats.by_node["1"] == 2 * len(moments)

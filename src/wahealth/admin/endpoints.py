@@ -10,6 +10,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from wahealth.admin import schemas
+from wahealth.admin.connections import Connections
 from wahealth.admin.http import Call, Operation, QueryParam, serve
 from wahealth.admin.keys import Keys
 from wahealth.admin.openapi import openapi_document
@@ -23,6 +24,12 @@ OPENAPI_PATH = "/api/v1/openapi.json"
 Endpoints = dict[str, Callable[[Request], Awaitable[Response]]]
 MAX_ID = 2**62
 _ACCOUNT = QueryParam("account", str, "Only this account's.")
+_PURGE = QueryParam(
+    "purge",
+    bool,
+    "Also remove for good what deletion keeps (history, node health, alerts, silences; "
+    "for an account its keys too); also for one deleted before (operators only).",
+)
 
 
 _AUDIT_QUERY = (
@@ -35,6 +42,7 @@ _AUDIT_QUERY = (
 def operations(stores: AdminStores) -> list[Operation]:
     """Every admin operation, in the order the document lists them."""
     tenants, keys, subscriptions = Tenants(stores), Keys(stores), Subscriptions(stores)
+    connections = Connections(stores)
     p = ADMIN_PREFIX
 
     async def list_accounts(c: Call) -> object:
@@ -50,7 +58,7 @@ def operations(stores: AdminStores) -> list[Operation]:
         return await tenants.update_account(c.caller, c.path["name"], c.body)
 
     async def delete_account(c: Call) -> object:
-        return await tenants.delete_account(c.caller, c.path["name"])
+        return await tenants.delete_account(c.caller, c.path["name"], bool(c.query["purge"]))
 
     async def list_spaces(c: Call) -> object:
         return await tenants.list_spaces(c.caller, c.query["account"])
@@ -62,7 +70,7 @@ def operations(stores: AdminStores) -> list[Operation]:
         return await tenants.get_space(c.caller, c.path["space_id"])
 
     async def delete_space(c: Call) -> object:
-        return await tenants.delete_space(c.caller, c.path["space_id"])
+        return await tenants.delete_space(c.caller, c.path["space_id"], bool(c.query["purge"]))
 
     async def add_waba(c: Call) -> object:
         return await tenants.add_waba(c.caller, c.path["space_id"], c.body.waba_id)
@@ -100,6 +108,24 @@ def operations(stores: AdminStores) -> list[Operation]:
     async def remove_subscription(c: Call) -> object:
         return await subscriptions.remove(c.caller, c.path["subscription_id"])
 
+    async def list_connections(c: Call) -> object:
+        return await connections.list(c.caller)
+
+    async def create_connection(c: Call) -> object:
+        return await connections.create(c.caller, c.body)
+
+    async def get_connection(c: Call) -> object:
+        return await connections.get(c.caller, c.path["connection"])
+
+    async def check_connection(c: Call) -> object:
+        return await connections.check(c.caller, c.path["connection"])
+
+    async def delete_connection(c: Call) -> object:
+        return await connections.delete(c.caller, c.path["connection"])
+
+    async def set_space_connection(c: Call) -> object:
+        return await connections.set_space(c.caller, c.path["space_id"], c.body)
+
     async def audit(c: Call) -> object:
         q = c.query
         limit = 100 if q["limit"] is None else q["limit"]
@@ -116,7 +142,7 @@ def operations(stores: AdminStores) -> list[Operation]:
                   update_account, schemas.Account, body=schemas.AccountUpdate, errors=bad),
         Operation("DELETE", f"{p}/accounts/{{name}}",
                   "Delete an account: its keys are revoked at once, its history kept",
-                  delete_account, schemas.AccountDeleted),
+                  delete_account, schemas.AccountDeleted, query=(_PURGE,)),
         Operation("GET", f"{p}/spaces", "List spaces", list_spaces, list[schemas.Space],
                   query=(_ACCOUNT,)),
         Operation("POST", f"{p}/spaces", "Create a space", create_space, schemas.Space,
@@ -124,7 +150,7 @@ def operations(stores: AdminStores) -> list[Operation]:
         Operation("GET", f"{p}/spaces/{{space_id}}", "Get a space", get_space, schemas.Space),
         Operation("DELETE", f"{p}/spaces/{{space_id}}",
                   "Delete a space: its WABAs leave it, its numbers' 360dialog keys are revoked",
-                  delete_space, schemas.SpaceDeleted),
+                  delete_space, schemas.SpaceDeleted, query=(_PURGE,)),
         Operation("POST", f"{p}/spaces/{{space_id}}/wabas", "Add a WABA to a space", add_waba,
                   schemas.Space, body=schemas.WabaAdd, errors=bad),
         Operation("DELETE", f"{p}/spaces/{{space_id}}/wabas/{{waba_id}}",
@@ -153,6 +179,24 @@ def operations(stores: AdminStores) -> list[Operation]:
         Operation("DELETE", f"{p}/subscriptions/{{subscription_id}}",
                   "Remove a subscription and its undelivered alerts", remove_subscription,
                   schemas.SubscriptionRemoved),
+        Operation("GET", f"{p}/connections", "List Meta connections (never their tokens)",
+                  list_connections, list[schemas.Connection], errors=(401, 403, 422)),
+        Operation("POST", f"{p}/connections",
+                  "Create or replace a Meta connection (token, optional app secret), then check it",
+                  create_connection, schemas.Connection, body=schemas.ConnectionCreate,
+                  status=201, errors=bad),
+        Operation("GET", f"{p}/connections/{{connection}}", "Get a Meta connection",
+                  get_connection, schemas.Connection),
+        Operation("POST", f"{p}/connections/{{connection}}/check",
+                  "Check a connection's token with Meta now (a refused one resumes if it works)",
+                  check_connection, schemas.Connection),
+        Operation("DELETE", f"{p}/connections/{{connection}}",
+                  "Delete a Meta connection no space uses", delete_connection,
+                  schemas.Connection, errors=(401, 403, 404, 409, 422)),
+        Operation("PUT", f"{p}/spaces/{{space_id}}/connection",
+                  "Set the Meta connection a space's Graph calls use (null: the default token)",
+                  set_space_connection, schemas.SpaceConnectionSet, body=schemas.SpaceConnection,
+                  errors=bad),
         Operation("GET", f"{p}/audit", "Read the audit log, newest first", audit,
                   schemas.AuditPage, query=_AUDIT_QUERY),
     ]  # fmt: skip

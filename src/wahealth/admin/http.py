@@ -31,7 +31,7 @@ _JSON = "application/json"
 @dataclass(frozen=True, slots=True)
 class QueryParam:
     name: str
-    type: type[int] | type[str]
+    type: type[int] | type[str] | type[bool]
     description: str
     minimum: int | None = None
     maximum: int | None = None
@@ -115,6 +115,10 @@ def _query(op: Operation, request: Request) -> dict[str, Any]:
         raw = request.query_params.get(param.name)
         if raw is None:
             values[param.name] = None
+        elif param.type is bool:
+            if raw not in ("true", "false"):
+                raise Invalid(f"query parameter {param.name} must be true or false")
+            values[param.name] = raw == "true"
         elif param.type is int:
             if not (raw.isascii() and raw.lstrip("-").isdigit()) or len(raw) > 30:
                 raise Invalid(f"query parameter {param.name} must be an integer")

@@ -129,6 +129,8 @@ def openapi_document(ops: list[Operation]) -> bytes:
 def _query_schema(param: QueryParam) -> dict[str, Any]:
     if param.type is str:
         return {"type": "string"}
+    if param.type is bool:
+        return {"type": "boolean"}
     schema: dict[str, Any] = {"type": "integer"}
     if param.minimum is not None:
         schema["minimum"] = param.minimum

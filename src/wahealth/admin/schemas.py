@@ -112,10 +112,24 @@ class Account(BaseModel):
     spaces: list[str]
 
 
+class Purged(BaseModel):
+    """What a purge removed for good (`?purge=true`)."""
+
+    transitions: int = Field(description="History entries removed.")
+    nodes: int = Field(description="Nodes whose last known health was removed.")
+    alerts: int = Field(description="Outbox entries (alerts) removed.")
+    keys: int | None = Field(
+        default=None, description="Keys and admin tokens removed (an account's purge only)."
+    )
+
+
 class AccountDeleted(BaseModel):
     name: str
     spaces: list[str] = Field(description="Its spaces, deleted with it.")
     revoked_keys: int = Field(description="Keys and admin tokens revoked by the deletion.")
+    purged: Purged | None = Field(
+        default=None, description="With ?purge=true: what was removed for good."
+    )
 
 
 class SpaceCreate(_Request):
@@ -141,9 +155,12 @@ class Space(BaseModel):
 
 class SpaceDeleted(BaseModel):
     id: str
-    account: str
+    account: str | None = Field(description="Its account (null: it was deleted before).")
     wabas: list[str] = Field(description="The WABAs taken out of it.")
     revoked_keys: int = Field(description="360dialog keys of its numbers, revoked.")
+    purged: Purged | None = Field(
+        default=None, description="With ?purge=true: what was removed for good."
+    )
 
 
 Label = Annotated[str, Field(min_length=1, max_length=100, description="A note for listings.")]
@@ -301,3 +318,54 @@ class Subscription(BaseModel):
 class SubscriptionRemoved(BaseModel):
     id: int
     dropped_alerts: bool = Field(description="Its undelivered alerts were removed with it.")
+
+
+ConnectionState = Literal["unchecked", "ok", "refused"]
+
+
+# Printable ASCII without spaces, as Meta's tokens and secrets are.
+PRINTABLE_ASCII = r"^[!-~]+$"
+
+
+class ConnectionCreate(_Request):
+    name: Name
+    access_token: str = Field(
+        min_length=1,
+        max_length=4096,
+        pattern=PRINTABLE_ASCII,
+        description="A system user token; shown never again.",
+    )
+    app_secret: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=256,
+        pattern=PRINTABLE_ASCII,
+        description="The app's secret: every Graph call then carries appsecret_proof.",
+    )
+
+
+class Connection(BaseModel):
+    """A Meta connection: never its token or app secret, only whether Meta takes them."""
+
+    name: str
+    state: ConnectionState = Field(
+        description="unchecked; ok; refused (Meta answered 190, 200-299 or 10, or refused "
+        "the appsecret_proof): its spaces' refresh is paused until a check succeeds."
+    )
+    problem: str | None = Field(description="Meta's refusal (code and message) when refused.")
+    app_secret: bool = Field(description="Whether calls carry appsecret_proof.")
+    spaces: list[str]
+    checked_at: datetime | None
+    changed_at: datetime
+    created_at: datetime
+
+
+class SpaceConnection(_Request):
+    connection: Name | None = Field(
+        description="The Meta connection the space's Graph calls use; null: the default token."
+    )
+
+
+class SpaceConnectionSet(BaseModel):
+    space: str
+    connection: str | None

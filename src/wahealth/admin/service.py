@@ -22,6 +22,7 @@ from wahealth.auth.secretbox import SecretBox
 from wahealth.storage.admin import AuditEntry, AuditLog
 from wahealth.storage.catalog import CatalogRepository
 from wahealth.storage.columns import utcnow
+from wahealth.storage.connections import ConnectionRepository
 from wahealth.storage.credentials import CredentialRepository
 from wahealth.storage.deletion import Deletion
 from wahealth.storage.errors import (
@@ -33,10 +34,15 @@ from wahealth.storage.errors import (
 )
 from wahealth.storage.key_lifecycle import KeyLifecycle
 from wahealth.storage.outbox import OutboxRepository
+from wahealth.storage.purge import Purge
 from wahealth.storage.tenancy import Account, Space, TenancyRepository
 
 
 async def _any_target(url: str) -> str | None:
+    return None
+
+
+async def _no_check(name: str) -> None:
     return None
 
 
@@ -48,6 +54,7 @@ class AdminStores:
     credentials: CredentialRepository  # keyed by the master key's token hasher
     lifecycle: KeyLifecycle
     deletion: Deletion
+    purge: Purge
     catalog: CatalogRepository
     audit: AuditLog
     secretbox: SecretBox
@@ -57,6 +64,10 @@ class AdminStores:
     outbox: OutboxRepository | None = None
     # Why an alert target may not be used (None: it may); see monitor.targets.
     check_target: Callable[[str], Awaitable[str | None]] = _any_target
+    connections: ConnectionRepository | None = None
+    # Checks a connection's token with Meta and records the verdict (see monitor.connections).
+    check_connection: Callable[[str], Awaitable[None]] = _no_check
+    connections_changed: Callable[[], None] = lambda: None
 
 
 class AdminBase:
@@ -143,20 +154,34 @@ class Tenants(AdminBase):
             await self.changed(caller, action, name, name)
         return await self._shown_account(account)
 
-    async def delete_account(self, caller: Caller, name: str) -> schemas.AccountDeleted:
+    async def delete_account(
+        self, caller: Caller, name: str, purge: bool = False
+    ) -> schemas.AccountDeleted:
         self.operator_only(caller, "deleting an account")
-        deleted = await self.stores.deletion.delete_account(name)
-        await self.changed(
-            caller,
-            "account.delete",
-            name,
-            name,
-            spaces=deleted.spaces,
-            revoked_keys=deleted.revoked_keys,
-        )
-        return schemas.AccountDeleted(
-            name=name, spaces=deleted.spaces, revoked_keys=deleted.revoked_keys
-        )
+        spaces: list[str] = []
+        revoked = 0
+        try:
+            deleted = await self.stores.deletion.delete_account(name)
+        except UnknownAccount:
+            if not purge:  # an account deleted before can still be purged
+                raise
+        else:
+            spaces, revoked = deleted.spaces, deleted.revoked_keys
+            await self.changed(
+                caller, "account.delete", name, name, spaces=spaces, revoked_keys=revoked
+            )
+        purged = None
+        if purge:
+            done = await self.stores.purge.purge_account(name)
+            purged = schemas.Purged(
+                transitions=sum(s.transitions for s in done.spaces),
+                nodes=sum(s.nodes for s in done.spaces),
+                alerts=sum(s.alerts for s in done.spaces),
+                keys=done.keys,
+            )
+            spaces = spaces or [s.space_id for s in done.spaces]
+            await self.changed(caller, "account.purge", name, name, **purged.model_dump())
+        return schemas.AccountDeleted(name=name, spaces=spaces, revoked_keys=revoked, purged=purged)
 
     async def _space(self, caller: Caller, space_id: str) -> Space:
         found = await self.stores.tenancy.get_space(space_id)
@@ -223,22 +248,30 @@ class Tenants(AdminBase):
         await self.changed(caller, "space.remove_waba", space_id, space.account, waba=waba_id)
         return await self._shown_space(space)
 
-    async def delete_space(self, caller: Caller, space_id: str) -> schemas.SpaceDeleted:
-        space = await self._space(caller, space_id)
-        deleted = await self.stores.deletion.delete_space(space_id)
-        await self.changed(
-            caller,
-            "space.delete",
-            space_id,
-            space.account,
-            wabas=deleted.wabas,
-            revoked_keys=deleted.revoked_keys,
-        )
+    async def delete_space(
+        self, caller: Caller, space_id: str, purge: bool = False
+    ) -> schemas.SpaceDeleted:
+        live = await self.stores.tenancy.get_space(space_id)
+        if live is None and purge:
+            # Deleted before: only an operator can still name it.
+            self.operator_only(caller, "purging a deleted space")
+            account, wabas, revoked = None, [], 0
+        else:
+            space = await self._space(caller, space_id)
+            deleted = await self.stores.deletion.delete_space(space_id)
+            account, wabas, revoked = space.account, deleted.wabas, deleted.revoked_keys
+            await self.changed(
+                caller, "space.delete", space_id, account, wabas=wabas, revoked_keys=revoked
+            )
+        purged = None
+        if purge:
+            done = await self.stores.purge.purge_space(space_id)
+            purged = schemas.Purged(
+                transitions=done.transitions, nodes=done.nodes, alerts=done.alerts
+            )
+            await self.changed(caller, "space.purge", space_id, account, **purged.model_dump())
         return schemas.SpaceDeleted(
-            id=space_id,
-            account=space.account,
-            wabas=deleted.wabas,
-            revoked_keys=deleted.revoked_keys,
+            id=space_id, account=account, wabas=wabas, revoked_keys=revoked, purged=purged
         )
 
     async def audit(

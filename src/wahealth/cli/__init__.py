@@ -9,6 +9,7 @@ from wahealth.cli import (  # noqa: F401
     admin_tokens,
     alerts,
     check,
+    connections,
     emulator,
     gate,
     keys,

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 import typer
 
-from wahealth.admin.schemas import MAX_QPS, AccountUpdate
+from wahealth.admin.schemas import MAX_QPS, AccountDeleted, AccountUpdate
 from wahealth.admin.service import Tenants
 from wahealth.cli.admin import Store, accounts_app, cli_caller, run
 from wahealth.cli.common import (
@@ -140,20 +140,35 @@ def update_account(
 def delete_account(
     name: Annotated[str, typer.Argument(help="Account name.")],
     yes: Annotated[bool, typer.Option("--yes", help="Really delete it.")] = False,
+    purge: Annotated[
+        bool,
+        typer.Option(
+            "--purge",
+            help="Also remove its keys, history, node health and alerts for good "
+            "(also for an account deleted before).",
+        ),
+    ] = False,
     config: ConfigOption = None,
 ) -> None:
     """Delete an account: every key of it is revoked at once and each of its spaces deleted.
 
-    Its history and alerts are kept. An account in the config file comes back (with its
-    keys still revoked) at the next start of the server: remove it there too.
+    Its history and alerts are kept for the retention period (`[retention] history_days`),
+    then purged; `--purge` removes them now. An account in the config file comes back
+    (with its keys still revoked) at the next start of the server: remove it there too.
     """
     if not yes:
         fail(f"deleting account {name} revokes all its keys; pass --yes to do it", EXIT_USAGE)
 
-    async def work(store: Store) -> tuple[list[str], int]:
-        deleted = await Tenants(store.admin()).delete_account(cli_caller(), name)
-        return deleted.spaces, deleted.revoked_keys
+    async def work(store: Store) -> AccountDeleted:
+        return await Tenants(store.admin()).delete_account(cli_caller(), name, purge)
 
-    spaces, revoked = run(config, work)
-    shown = f", spaces {', '.join(spaces)} deleted" if spaces else ""
-    done(f"deleted account {name}: {revoked} keys revoked{shown}")
+    deleted = run(config, work)
+    shown = f", spaces {', '.join(deleted.spaces)} deleted" if deleted.spaces else ""
+    if deleted.purged is None or deleted.revoked_keys or deleted.spaces:
+        done(f"deleted account {name}: {deleted.revoked_keys} keys revoked{shown}")
+    if deleted.purged is not None:
+        p = deleted.purged
+        done(
+            f"purged account {name}: {p.keys} keys, {p.transitions} transitions, "
+            f"{p.nodes} nodes' health and {p.alerts} alerts removed"
+        )

@@ -47,6 +47,7 @@ from wahealth.storage.deletion import Deletion
 from wahealth.storage.errors import UnknownAccount
 from wahealth.storage.key_lifecycle import KeyLifecycle
 from wahealth.storage.outbox import OutboxRepository
+from wahealth.storage.purge import Purge
 
 T = TypeVar("T")
 
@@ -88,6 +89,7 @@ class Store:
             credentials=self.credentials.with_hasher(hasher),
             lifecycle=KeyLifecycle(self.sessions, hasher),
             deletion=Deletion(self.sessions),
+            purge=Purge(self.sessions),
             catalog=self.catalog,
             audit=AuditLog(self.sessions),
             secretbox=secretbox,

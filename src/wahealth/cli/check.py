@@ -146,7 +146,7 @@ async def _emulator(settings: Settings, scenario: Path | None, version: str) -> 
     client = GraphClient(
         base_url=EMULATOR_BASE_URL,
         api_version=version,
-        access_token=loaded.tokens[0],
+        access_token=loaded.every_token[0],
         transport=httpx.ASGITransport(app=create_emulator(loaded)),
         logger=_stderr_logger(),
     )

@@ -51,7 +51,7 @@ def emulator(
     shown_host = f"[{host}]" if ":" in host else host
     url = f"http://{shown_host}:{bound_port}"
     typer.echo(f"Meta emulator listening on {url} (Graph API: {url}/v21.0/<node id>)")
-    typer.echo(f"accepted tokens: {', '.join(loaded.tokens)}")
+    typer.echo(f"accepted tokens: {', '.join(loaded.every_token)}")
     typer.echo(f"admin API: {url}/_emulator/ (see docs/emulator.md)")
     config = uvicorn.Config(create_emulator(loaded), log_level="warning", ws="none", lifespan="off")
     try:

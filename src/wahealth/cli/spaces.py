@@ -10,6 +10,7 @@ from typing import Annotated, Any
 
 import typer
 
+from wahealth.admin.schemas import SpaceDeleted
 from wahealth.admin.service import Tenants
 from wahealth.cli.admin import Store, cli_caller, run, spaces_app
 from wahealth.cli.common import (
@@ -186,21 +187,37 @@ def remove_waba(space_id: SpaceArgument, waba: WabaArgument, config: ConfigOptio
 def delete_space(
     space_id: SpaceArgument,
     yes: Annotated[bool, typer.Option("--yes", help="Really delete it.")] = False,
+    purge: Annotated[
+        bool,
+        typer.Option(
+            "--purge",
+            help="Also remove its history, node health, alerts and silences for good "
+            "(also for a space deleted before).",
+        ),
+    ] = False,
     config: ConfigOption = None,
 ) -> None:
     """Delete a space: its WABAs leave it and its numbers' 360dialog keys are revoked at once.
 
-    Its history and alerts are kept. A space in the config file comes back at the next
-    start of the server: remove it there too.
+    Its history and alerts are kept for the retention period (`[retention] history_days`),
+    then purged; `--purge` removes them now. A space in the config file comes back at the
+    next start of the server: remove it there too.
     """
     if not yes:
         fail(f"deleting space {space_id} takes its WABAs out of it; pass --yes", EXIT_USAGE)
 
-    async def work(store: Store) -> tuple[list[str], int]:
-        deleted = await Tenants(store.admin()).delete_space(cli_caller(), space_id)
-        return deleted.wabas, deleted.revoked_keys
+    async def work(store: Store) -> SpaceDeleted:
+        return await Tenants(store.admin()).delete_space(cli_caller(), space_id, purge)
 
-    wabas, revoked = run(config, work)
-    done(
-        f"deleted space {space_id}: WABAs {', '.join(wabas) or 'none'} removed, {revoked} keys revoked"
-    )
+    deleted = run(config, work)
+    if deleted.account is not None:
+        done(
+            f"deleted space {space_id}: WABAs {', '.join(deleted.wabas) or 'none'} removed, "
+            f"{deleted.revoked_keys} keys revoked"
+        )
+    if deleted.purged is not None:
+        p = deleted.purged
+        done(
+            f"purged space {space_id}: {p.transitions} transitions, {p.nodes} nodes' health "
+            f"and {p.alerts} alerts removed"
+        )

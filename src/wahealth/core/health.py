@@ -54,7 +54,7 @@ from wahealth.domain import (
     MalformedHealthStatus,
     ReportSource,
     parse_health_status,
-    render_health_status,
+    wire_form,
 )
 
 log = structlog.get_logger(__name__)
@@ -302,7 +302,7 @@ class HealthService:
         return report
 
     async def _store(self, report: HealthReport) -> None:
-        payload = orjson.dumps(render_health_status(report))
+        payload = orjson.dumps(wire_form(report))
         entry = CachedReport(report.node_id, payload, report.fetched_at.timestamp())
         try:
             await self.cache.put(entry, self.freshness.retain_seconds)

@@ -12,7 +12,12 @@ from wahealth.domain.model import (
     overall_status,
 )
 from wahealth.domain.nodes import normalize_phone_number
-from wahealth.domain.wire import MalformedHealthStatus, parse_health_status, render_health_status
+from wahealth.domain.wire import (
+    MalformedHealthStatus,
+    parse_health_status,
+    render_health_status,
+    wire_form,
+)
 
 __all__ = [
     "CatalogEntry",
@@ -30,4 +35,5 @@ __all__ = [
     "overall_status",
     "parse_health_status",
     "render_health_status",
+    "wire_form",
 ]

@@ -37,7 +37,7 @@ def _entities(payload: Mapping[str, Any] | None) -> list[Mapping[str, Any]]:
 
 def _codes(entity: Mapping[str, Any]) -> list[str]:
     errors = entity.get("errors")
-    if not isinstance(errors, list):
+    if not errors or type(errors) is not list:  # most entities have none
         return []
     return sorted(
         {
@@ -50,17 +50,22 @@ def _codes(entity: Mapping[str, Any]) -> list[str]:
 
 def _info(entity: Mapping[str, Any]) -> list[str]:
     info = entity.get("additional_info")
-    return [str(item) for item in info] if isinstance(info, list) else []
+    if not info or type(info) is not list:
+        return []
+    return [item if type(item) is str else str(item) for item in info]
 
 
-def entity_states(payload: Mapping[str, Any] | None) -> dict[EntityKey, dict[str, Any]]:
+States = dict[EntityKey, dict[str, Any]]
+
+
+def entity_states(payload: Mapping[str, Any] | None) -> States:
     """Per entity, what matters for change detection: status, error codes, additional info."""
-    states: dict[EntityKey, dict[str, Any]] = {}
+    states: States = {}
     for entity in _entities(payload):
-        key = f"{entity.get('entity_type')}:{entity.get('id')}"
-        states[key] = {
-            "entity_type": entity.get("entity_type"),
-            "id": None if entity.get("id") is None else str(entity.get("id")),
+        entity_type, entity_id = entity.get("entity_type"), entity.get("id")
+        states[f"{entity_type}:{entity_id}"] = {
+            "entity_type": entity_type,
+            "id": None if entity_id is None else str(entity_id),
             "can_send_message": entity.get("can_send_message"),
             "error_codes": _codes(entity),
             "additional_info": _info(entity),
@@ -72,10 +77,15 @@ def signature(
     overall: str | None, payload: Mapping[str, Any] | None, error_codes: Iterable[str]
 ) -> dict[str, Any]:
     """A comparable summary of a report; equal signatures mean "nothing changed"."""
+    return signature_of(overall, entity_states(payload), error_codes)
+
+
+def signature_of(overall: str | None, states: States, error_codes: Iterable[str]) -> dict[str, Any]:
+    """`signature` from `entity_states` already computed (each payload's states once)."""
     return {
         "overall": overall,
         "error_codes": sorted({str(code) for code in error_codes}),
-        "entities": entity_states(payload),
+        "entities": states,
     }
 
 
@@ -83,7 +93,11 @@ def entity_changes(
     before: Mapping[str, Any] | None, after: Mapping[str, Any] | None
 ) -> dict[str, Any]:
     """The entities whose state differs, each with its state before and after (None if absent)."""
-    old, new = entity_states(before), entity_states(after)
+    return changes_between(entity_states(before), entity_states(after))
+
+
+def changes_between(old: States, new: States) -> dict[str, Any]:
+    """`entity_changes` from the states of both sides, already computed."""
     changed = []
     for key in sorted(old.keys() | new.keys()):
         if old.get(key) != new.get(key):

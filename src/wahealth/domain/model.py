@@ -9,10 +9,12 @@ LIMITED: we cannot vouch that it is AVAILABLE, and we must not invent a BLOCKED.
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
+
+_T = TypeVar("_T")
 
 
 class Status(enum.StrEnum):
@@ -131,14 +133,28 @@ class HealthReport:
     source: ReportSource = ReportSource.UPSTREAM
     upstream_can_send_message: str | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
+    # What is derived from the fields above, computed once on first use (a fleet refresh
+    # asks each report's status, kind and wire form several times). Not part of the value.
+    _derived: dict[str, Any] = field(
+        default_factory=dict, init=False, repr=False, compare=False, hash=False
+    )
+
+    def derived(self, name: str, compute: Callable[[], _T]) -> _T:
+        """`compute()`, computed once per report under `name` (it must depend only on the
+        report's fields, and its result must not be changed by the caller)."""
+        try:
+            value: _T = self._derived[name]
+        except KeyError:
+            value = self._derived[name] = compute()
+        return value
 
     @property
     def can_send_message(self) -> Status:
-        return overall_status(self.entities)
+        return self.derived("status", lambda: overall_status(self.entities))
 
     @property
     def node_kind(self) -> NodeKind:
-        return NodeKind.from_entities(self.node_id, self.entities)
+        return self.derived("kind", lambda: NodeKind.from_entities(self.node_id, self.entities))
 
     def entity(self, entity_type: str) -> Entity | None:
         """The first entity of a type, if present."""

@@ -128,12 +128,17 @@ class PlannedAlert:
 
 
 class DueNode(NamedTuple):
-    """A catalog node to refresh; `next_due_at` is None when it was never scheduled."""
+    """A catalog node to refresh; `next_due_at` is None when it was never scheduled.
+
+    `claim` is this replica's hold on it when the schedule is shared (None when one
+    process refreshes the fleet): its outcome is recorded under that claim.
+    """
 
     node_id: str
     kind: NodeKind
     space_id: str
     next_due_at: datetime | None
+    claim: Claim | None = None
 
 
 class AlertEvent(enum.StrEnum):
@@ -147,6 +152,9 @@ class AlertEvent(enum.StrEnum):
     NUMBER_STATUS = "NUMBER_STATUS"
     TEMPLATE_STATUS = "TEMPLATE_STATUS"
     SILENCE_ENDED = "SILENCE_ENDED"
+    # A Meta connection's token was refused (or works again): sent to every subscription
+    # of its spaces, whatever they chose, since no other alert can come while it lasts.
+    CONNECTION = "CONNECTION"
     ANY = "ANY"
 
 
@@ -270,10 +278,11 @@ class OutboxItem:
 
 @dataclass(frozen=True, slots=True)
 class Claim:
-    """A sender's hold on an alert: its replica id and the end of the lease.
+    """A replica's hold on an alert (its sender's) or a due node (its refresh): the
+    replica id and the end of the lease.
 
-    Together they name one claim: a later claim of the same alert, even by the same
-    sender, ends later, so an outcome is recorded only by the claim that is current.
+    Together they name one claim: a later claim of the same row, even by the same
+    replica, ends later, so an outcome is recorded only by the claim that is current.
     """
 
     by: str

@@ -65,7 +65,37 @@ def _parse_error(raw: Any) -> HealthError:
     )
 
 
+_NO_INFO: list[str] = []  # read only
+
+
+def _plain_entity(raw: Any) -> Entity | None:
+    """The entity of a usual answer (a dict of known keys, string values, no errors), or
+    None to take the general way: a fleet refresh parses hundreds of thousands of these."""
+    if type(raw) is not dict or not raw.keys() <= _ENTITY_KEYS or raw.get("errors"):
+        return None
+    entity_type, entity_id, status = (
+        raw.get("entity_type"),
+        raw.get("id"),
+        raw.get("can_send_message"),
+    )
+    sip = raw.get("can_receive_call_sip")
+    info = raw.get("additional_info") or _NO_INFO
+    if (
+        type(entity_type) is not str
+        or type(entity_id) is not str
+        or type(status) is not str
+        or (sip is not None and type(sip) is not str)
+        or type(info) is not list
+        or any(type(item) is not str for item in info)
+    ):
+        return None
+    return Entity(entity_type, entity_id, status, sip, (), tuple(info), {})
+
+
 def _parse_entity(raw: Any) -> Entity:
+    plain = _plain_entity(raw)
+    if plain is not None:
+        return plain
     if not isinstance(raw, Mapping):
         raise MalformedHealthStatus("each entity must be an object")
     errors = raw.get("errors") or []
@@ -110,7 +140,9 @@ def parse_health_status(
     if raw_id is None:
         raise MalformedHealthStatus("missing node id")
     extra = _extra(payload, _ANSWER_KEYS, "the answer")
-    status_extra = _extra(status, _STATUS_KEYS, "health_status")
+    status_extra = (
+        {} if status.keys() <= _STATUS_KEYS else _extra(status, _STATUS_KEYS, "health_status")
+    )
     if status_extra:
         extra["health_status"] = status_extra
     return HealthReport(
@@ -163,3 +195,11 @@ def render_health_status(report: HealthReport) -> dict[str, Any]:
     out: dict[str, Any] = {"health_status": status, "id": report.node_id}
     out.update(extra)
     return out
+
+
+def wire_form(report: HealthReport) -> Mapping[str, Any]:
+    """`render_health_status(report)`, rendered once per report and shared: read only.
+
+    The cache's bytes and the stored payload of a refreshed report are both made from it.
+    """
+    return report.derived("wire", lambda: render_health_status(report))

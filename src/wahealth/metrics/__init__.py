@@ -26,7 +26,15 @@ import contextlib
 import enum
 import ipaddress
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from typing import Any, Protocol
 
 import structlog
@@ -107,6 +115,10 @@ def labelled(families: Iterable[Metric], replica: str) -> Iterator[Metric]:
         yield family
 
 
+# (connection name, state) of every Meta connection, read at scrape time.
+ConnectionStates = Callable[[], Awaitable[Sequence[tuple[str, str]]]]
+
+
 class _Families:
     """A collector of whatever `collect` returns."""
 
@@ -137,9 +149,11 @@ class Metrics:
         clock: Callable[[], float] = time.time,
         replica: str | None = None,
         shared: SharedFigures | None = None,
+        connections: ConnectionStates | None = None,
     ) -> None:
         self.instruments = instruments if instruments is not None else Instruments()
         self.count_alerts = count_alerts
+        self.connections = connections
         self.fleet = None if fleet is None else FleetMetrics(fleet, per_node=per_node or PerNode())
         self.rounds = rounds
         self.replica = replica
@@ -220,6 +234,7 @@ class Metrics:
             for state, n in sorted(alerts.items()):
                 family.add_metric((state,), n)
             shared.append(family)
+        shared.extend(await self._connections())
         if self.shared is not None:
             shared.extend(await self.shared.families())
         registry: Any = self.registry
@@ -234,6 +249,24 @@ class Metrics:
     async def render(self) -> bytes:
         """The whole exposition at once."""
         return b"".join([chunk async for chunk in self.stream()])
+
+    async def _connections(self) -> list[Metric]:
+        """`wahealth_meta_connection_refused{connection}`: 1 while Meta refuses its token."""
+        if self.connections is None:
+            return []
+        try:
+            states = await self.connections()
+        except Exception as exc:  # noqa: BLE001 — a scrape still answers with everything else
+            log.warning("metrics: reading the Meta connections failed", error=type(exc).__name__)
+            return []
+        family = GaugeMetricFamily(
+            "wahealth_meta_connection_refused",
+            "1 while Meta refuses the connection's token (its spaces' refresh is paused), else 0.",
+            labels=("connection",),
+        )
+        for name, state in states:
+            family.add_metric((name,), 1 if state == "refused" else 0)
+        return [family]
 
     async def _count_alerts(self) -> dict[str, int] | None:
         if self.count_alerts is None:

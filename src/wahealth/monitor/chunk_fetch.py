@@ -23,7 +23,7 @@ import structlog
 from wahealth.core.ports import BackendUnavailable, MetaBudget
 from wahealth.domain import HealthReport
 from wahealth.monitor.refresh_ports import BatchUpstream, ReportSink
-from wahealth.upstream.errors import WABA_RATE_LIMIT_CODES, GraphRateLimited
+from wahealth.upstream.errors import WABA_RATE_LIMIT_CODES, ConnectionPaused, GraphRateLimited
 
 log = structlog.get_logger(__name__)
 
@@ -135,11 +135,18 @@ class ChunkFetcher:
         return chunk[:granted]
 
     async def _fetch_chunk(self, node_ids: Sequence[str]) -> _Fetched:
+        # Only the nodes sent to Meta count against its budget (BSP upstreams keep their own).
+        counted = getattr(self._upstream, "meta_calls", None)
+        calls = counted(node_ids) if callable(counted) else len(node_ids)
+        unsent = 0
         try:
-            return node_ids, await self._upstream.batch_health(node_ids)
+            results = await self._upstream.batch_health(node_ids)
+            # A paused connection's nodes were not sent: they cost no call.
+            unsent = sum(isinstance(r, ConnectionPaused) for r in results.values())
+            return node_ids, results
         finally:
             # Counted when the request ends: until then a call may still reach Meta.
-            self._spend(len(node_ids))
+            self._spend(calls - unsent)
 
     async def _store(
         self,

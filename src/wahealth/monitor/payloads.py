@@ -147,6 +147,8 @@ def headline(document: Mapping[str, Any]) -> tuple[str, str]:
     field = document.get("field")
     nodes = [n for n in _sequence(document.get("nodes")) if isinstance(n, Mapping)]
     icon = _RECOVERED_ICON if event == "RECOVERED" else _ICONS.get(after, ":white_circle:")
+    if document.get("node_kind") == "CONNECTION":  # a Meta connection's token (see connections)
+        return icon, f"Meta connection {document.get('connection')} token is {after}"
     if field:  # a kept field (quality, limit, status) changed, not the health
         return _FIELD_ICONS.get(after, ":white_circle:"), f"{kind} {node_id} {field} is {after}"
     if event == "SILENCE_ENDED":
@@ -190,7 +192,12 @@ def kind_name(node_kind: Any) -> str:
 
 
 def _kind(node_kind: Any) -> str:
-    names = {"PHONE_NUMBER": "Phone number", "MESSAGE_TEMPLATE": "Template", "WABA": "WABA"}
+    names = {
+        "PHONE_NUMBER": "Phone number",
+        "MESSAGE_TEMPLATE": "Template",
+        "WABA": "WABA",
+        "CONNECTION": "Meta connection",
+    }
     return names.get(str(node_kind), str(node_kind or "Node"))
 
 

@@ -233,6 +233,11 @@ class FieldsUpstream:
         self._properties = properties
         self._stored = stored
 
+    def meta_calls(self, node_ids: Sequence[str]) -> int:
+        """How many of these nodes Meta is asked for (the rest go to BSP upstreams)."""
+        counted = getattr(self._graph, "meta_calls", None)
+        return int(counted(node_ids)) if callable(counted) else len(node_ids)
+
     async def batch_health(self, node_ids: Sequence[str]) -> Mapping[str, HealthReport | Exception]:
         try:
             snapshot = await self._properties.snapshot(node_ids)

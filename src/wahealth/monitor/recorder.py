@@ -26,7 +26,7 @@ from datetime import UTC, datetime, timedelta
 import structlog
 
 from wahealth.core.ports import BatchReportObserver
-from wahealth.domain import HealthReport, render_health_status
+from wahealth.domain import HealthReport, wire_form
 from wahealth.domain.records import (
     Acknowledgement,
     PlannedAlert,
@@ -181,7 +181,7 @@ class TransitionRecorder:
                 plan.report.node_kind.value,
                 None,
                 plan.report.can_send_message.value,
-                render_health_status(plan.report),
+                wire_form(plan.report),
                 plan.report.error_codes(),
                 plan.report.fetched_at,
                 stored_cause,

@@ -10,7 +10,9 @@ one storage transaction per chunk).
 Failures never overwrite a report: the node keeps its last one, and is
 retried later, after a doubling delay. A WABA-level throttle (80007/80008)
 postpones that WABA's nodes; an app-level throttle pauses the whole loop for
-Meta's `retry_after`. Besides this process's own plan (no more than
+Meta's `retry_after`. On PostgreSQL every replica runs this loop over one shared
+schedule: each round claims its due nodes (see `storage.schedule`), so a node is
+refreshed by one replica per interval. Besides this process's own plan (no more than
 `calls_per_minute` in any 60 s), every chunk is paid from the shared Meta budget
 (`MetaBudget`: in Redis, one for every replica and for queries too); when it has no
 call left the nodes stay due and the loop waits until it has.
@@ -48,7 +50,7 @@ from wahealth.monitor.planner import (
 )
 from wahealth.monitor.refresh_ports import BatchUpstream, ReportSink, Schedule
 from wahealth.monitor.rounds import RoundChunks, chunked
-from wahealth.upstream.errors import GraphAuthError, GraphRateLimited
+from wahealth.upstream.errors import ConnectionPaused, GraphAuthError, GraphRateLimited
 
 __all__ = ["BatchUpstream", "FleetRefresher", "RefreshSummary", "ReportSink", "Schedule"]
 
@@ -200,16 +202,24 @@ class FleetRefresher:
 
         async def stored(outcome: RoundOutcome, node_ids: Sequence[str]) -> None:
             await self._reschedule(outcome, node_ids, round_.due, self._clock())
+            # Recorded (a report sets its next due time) or rescheduled: let go of the claims.
+            await self._schedule.release([round_.due[n] for n in node_ids if n in round_.due])
             round_.done(node_ids)
 
         try:
             totals = await self._fetch(round_.chunks(), cause="poll", stored=stored)
         except GraphAuthError as exc:
+            await self._release_rest(round_)
             # Every report is kept; nothing is rescheduled, so all are due once it is fixed.
             log.error("fleet refresh paused: Meta refused the access token", error=str(exc))
             pause = max(self.interval_seconds, self._default_pause)
             self._pause(pause)
             return pause
+        except BaseException:
+            await self._release_rest(round_)
+            raise
+        # Nodes never sent (after an app-level throttle) are due again, for any replica.
+        await self._release_rest(round_)
         self.last_round_at = self._clock()
         # The plan's wait runs from the round's start: a round that took longer than that
         # (a big fleet) is followed by the next at once; the budget is checked there again.
@@ -315,18 +325,25 @@ class FleetRefresher:
                 continue
             if isinstance(error, GraphRateLimited):
                 delay = error.retry_after or self.interval_seconds
+            elif isinstance(error, ConnectionPaused):
+                # Looked at again each interval: the connection's check may have resumed it.
+                delay = self.interval_seconds
             else:
                 failures = (self._failures.get(node_id) or 0) + 1
                 self._failures.put(node_id, failures, len(node_id))
                 delay = retry_delay(failures, self.interval_seconds)
             ref = due.get(node_id)
-            await self._schedule.set_next_due(
+            rescheduled = await self._schedule.set_next_due(
                 node_id,
                 _utc(now + delay),
                 checked_at=_utc(now),
                 node_kind=ref.kind.value if ref is not None else "UNKNOWN",
                 space_id=ref.space_id if ref is not None else None,
+                held=ref.claim if ref is not None else None,
             )
+            if not rescheduled:
+                log.info("node refresh failed; another replica has it now", node_id=node_id)
+                continue
             log.info(
                 "node refresh failed; retrying later",
                 node_id=node_id,
@@ -347,6 +364,17 @@ class FleetRefresher:
             log.warning("Meta call budget unavailable; the refresh waits", error=str(exc))
             return 0, self.round_seconds
         return 0, max(grant.retry_after, 0.1)
+
+    async def _release_rest(self, round_: RoundChunks) -> None:
+        """Let go of the round's claimed nodes not stored: due again for every replica
+        (if this fails, their leases run out instead)."""
+        rest, round_.due = list(round_.due.values()), {}
+        if not rest:
+            return
+        try:
+            await self._schedule.release(rest)
+        except Exception:  # the claims expire on their own; the round's outcome stands
+            log.exception("cannot let go of claimed nodes", nodes=len(rest))
 
     def _succeeded(self, node_id: str) -> None:
         self._failures.pop(node_id)

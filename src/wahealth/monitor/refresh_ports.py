@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Protocol
 
 from wahealth.domain import HealthReport
-from wahealth.domain.records import DueNode
+from wahealth.domain.records import Claim, DueNode
 
 
 class BatchUpstream(Protocol):
@@ -30,7 +30,9 @@ class ReportSink(Protocol):
 
 
 class Schedule(Protocol):
-    """Which nodes are due, and how to postpone one (the health repository)."""
+    """Which nodes are due, and how to postpone one: the health repository, or on
+    PostgreSQL the claimed schedule every replica shares (`storage.schedule`), whose due
+    nodes carry this replica's claim until they are rescheduled or released."""
 
     async def due_nodes(self, now: datetime, limit: int = 100) -> list[DueNode]: ...
 
@@ -48,4 +50,11 @@ class Schedule(Protocol):
         checked_at: datetime | None = None,
         node_kind: str = ...,
         space_id: str | None = None,
-    ) -> None: ...
+        held: Claim | None = None,
+    ) -> bool:
+        """Postpone the node; with `held`, only while that claim is current (else False)."""
+        ...
+
+    async def release(self, nodes: Sequence[DueNode]) -> int:
+        """Let go of these nodes' claims, where still current (nodes without one: skipped)."""
+        ...

@@ -19,6 +19,7 @@ from wahealth.domain.records import AlertState
 from wahealth.settings import RetentionSettings
 from wahealth.storage.health import HealthRepository
 from wahealth.storage.outbox import OutboxRepository
+from wahealth.storage.purge import Purge
 
 log = structlog.get_logger(__name__)
 
@@ -53,6 +54,8 @@ class Retention:
     health: HealthRepository
     outbox: OutboxRepository
     clock: Callable[[], datetime] = _utcnow
+    # Spaces and accounts deleted longer ago than history is kept are purged (None: never).
+    purge: Purge | None = None
 
     async def step(self) -> dict[str, int]:
         """One pruning pass; rows deleted per kind."""
@@ -72,6 +75,11 @@ class Retention:
             ),
             "history": await self.health.prune_transitions(at.history, batch=batch),
         }
+        if self.purge is not None:
+            purged = await self.purge.purge_deleted_before(at.history)
+            if purged:
+                log.info("deleted tenants purged", purged=purged)
+            deleted["purged_tenants"] = len(purged)
         if any(deleted.values()):
             log.info("retention pruned", **deleted)
         return deleted

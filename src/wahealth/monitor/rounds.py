@@ -4,6 +4,10 @@ Storage hands out the round's due nodes a page at a time from one query (see
 `Schedule.due_pages`); each page is planned (`planner.plan_round`) with what the round
 planned before it counted as spent, and the chosen nodes go out in chunks of a fixed
 size, so a chunk may span two pages and the fetches never wait for the next page.
+
+When the schedule is shared (PostgreSQL), each page comes claimed for this replica; a
+node the plan leaves out is let go at once, and `due` holds the claimed nodes still in
+the round, so the refresh lets go of each once it is stored (or never sent).
 """
 
 from __future__ import annotations
@@ -57,6 +61,9 @@ class RoundChunks:
         async with contextlib.aclosing(pages):
             async for page in pages:
                 chosen = self._plan(page)
+                if len(chosen) < len(page):
+                    picked = set(chosen)
+                    await self._schedule.release([d for d in page if d.node_id not in picked])
                 if not chosen:
                     break
                 pending.extend(chosen)

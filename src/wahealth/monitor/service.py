@@ -5,8 +5,10 @@ alerts of ended silences, the retention pruning and the Meta webhook ingest; it
 serves no HTTP (the adapters in `wahealth.web` do).
 Transitions and alerts are recorded whenever the health core fetches a report,
 whether or not the loops run; `monitor.enabled` only decides whether this
-process refreshes the fleet and delivers alerts. The Meta call budget is the one
-the health core spends too (in Redis: every replica's).
+process refreshes the fleet and delivers alerts. On PostgreSQL every replica may:
+the refresh claims its due nodes (`storage.schedule`) and the sender its alerts,
+under one replica id, so each node is refreshed and each alert sent once. The Meta
+call budget is the one the health core spends too (in Redis: every replica's).
 
 The recorder is built before the health core (which reports to it), the tracker of
 kept fields before the catalog sync (which reports to it), and the rest after them,
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 import structlog
@@ -30,6 +33,7 @@ import structlog
 from wahealth.auth.secretbox import SecretBox
 from wahealth.core.health import HealthService
 from wahealth.core.ports import MetaBudget
+from wahealth.monitor.connections import ConnectionWatch
 from wahealth.monitor.meta_webhooks import MetaWebhookIngest
 from wahealth.monitor.outbox import OutboxSender
 from wahealth.monitor.properties import (
@@ -47,10 +51,13 @@ from wahealth.monitor.silencing import SilenceWatch
 from wahealth.monitor.subscriptions import apply_subscriptions
 from wahealth.settings import Settings
 from wahealth.storage.catalog import CatalogRepository
+from wahealth.storage.engine import is_sqlite
 from wahealth.storage.flaps import FlapRepository
 from wahealth.storage.health import HealthRepository
 from wahealth.storage.outbox import OutboxRepository
 from wahealth.storage.properties import PropertyRepository
+from wahealth.storage.purge import Purge
+from wahealth.storage.schedule import ClaimedSchedule
 from wahealth.storage.silences import SilenceRepository
 
 log = structlog.get_logger(__name__)
@@ -96,6 +103,17 @@ def build_tracker(settings: Settings, sessions: Any, sender: OutboxSender) -> Pr
     )
 
 
+def fleet_schedule(
+    settings: Settings, sessions: Any, replica_id: str
+) -> HealthRepository | ClaimedSchedule:
+    """The refresh's schedule: claimed per replica on PostgreSQL, plain on SQLite (one
+    writer, one process refreshing)."""
+    if is_sqlite(settings.storage.url):
+        return HealthRepository(sessions)
+    lease = timedelta(seconds=settings.monitor.schedule_lease_seconds)
+    return ClaimedSchedule(sessions, by=replica_id, lease=lease)
+
+
 @dataclass
 class Monitor:
     """Fleet refresh, alert delivery and Meta webhook ingestion, started and stopped together."""
@@ -110,6 +128,7 @@ class Monitor:
     retention: Retention
     tracker: PropertyTracker
     silence_watch: SilenceWatch
+    connection_watch: ConnectionWatch | None = None
     _stop: asyncio.Event | None = field(init=False, default=None)
     _tasks: list[asyncio.Task[None]] = field(init=False, default_factory=list)
 
@@ -124,6 +143,7 @@ class Monitor:
         graph: FieldsGraph,
         budget: MetaBudget,
         tracker: PropertyTracker,
+        connection_watch: ConnectionWatch | None = None,
     ) -> Monitor:
         monitor = settings.monitor
         history = HealthRepository(sessions)
@@ -133,7 +153,7 @@ class Monitor:
         refresher = FleetRefresher(
             upstream=FieldsUpstream(graph, tracker.properties, stored),
             sink=sink,
-            schedule=history,
+            schedule=fleet_schedule(settings, sessions, sender.replica_id),
             calls_per_minute=monitor.meta_calls_per_minute,
             interval_seconds=monitor.interval_seconds,
             # Rounds rarer than the interval would leave nodes stale for no reason.
@@ -157,13 +177,14 @@ class Monitor:
             refresher=refresher,
             sender=sender,
             webhooks=webhooks,
-            retention=Retention(settings.retention, history, outbox),
+            retention=Retention(settings.retention, history, outbox, purge=Purge(sessions)),
             tracker=tracker,
             silence_watch=SilenceWatch(
                 SilenceRepository(sessions),
                 poll_seconds=settings.alerts.silence_poll_seconds,
                 on_alerts=sender.wake,
             ),
+            connection_watch=connection_watch,
         )
 
     async def start(self) -> None:
@@ -182,6 +203,10 @@ class Monitor:
             asyncio.create_task(self.sender.run(stop), name="wahealth-alert-delivery"),
             asyncio.create_task(self.silence_watch.run(stop), name="wahealth-silence-ends"),
         ]
+        if self.connection_watch is not None:
+            self._tasks.append(
+                asyncio.create_task(self.connection_watch.run(stop), name="wahealth-connections")
+            )
         if self.settings.retention.enabled:
             self._tasks.append(
                 asyncio.create_task(self.retention.run(stop), name="wahealth-retention")

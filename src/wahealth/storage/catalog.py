@@ -14,9 +14,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, NamedTuple, TypeVar, cast
 
-from sqlalchemy import Select, String, delete, insert, literal, select, union_all, update
+from sqlalchemy import Select, String, Table, delete, insert, literal, select, union_all, update
 
 from wahealth.domain.model import NodeKind
 from wahealth.domain.nodes import normalize_phone_number
@@ -204,8 +204,8 @@ class CatalogRepository:
                 for node_id, values in wanted.items()
                 if node_id in stored and stored[node_id] != {"waba_id": waba_id, **values}
             ]
-            if added:
-                await session.execute(insert(model), added)
+            if added:  # the table, not the class: one Core executemany, no ORM bookkeeping
+                await session.execute(insert(cast(Table, model.__table__)), added)
             if changed:
                 await session.execute(update(model), changed)  # by primary key, executemany
             await session.execute(

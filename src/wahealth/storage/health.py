@@ -13,18 +13,19 @@ from collections.abc import AsyncGenerator, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, func, or_, select
+from sqlalchemy import ColumnElement, Select, and_, func, or_, select, update
 
 from wahealth.domain.model import NodeKind
 from wahealth.domain.records import (
     AlertState,
+    Claim,
     DueNode,
     NodeHealth,
     PlannedAlert,
     Transition,
     TransitionCause,
 )
-from wahealth.storage._session import Factory, insert_for, reading, writing
+from wahealth.storage._session import Factory, insert_for, reading, rowcount, writing
 from wahealth.storage.catalog import catalog_nodes
 from wahealth.storage.models import AccountRow, NodeHealthRow, OutboxRow, SpaceRow, TransitionRow
 from wahealth.storage.prune import DEFAULT_BATCH, prune_older_than, table_of
@@ -67,6 +68,11 @@ def _transition(row: TransitionRow) -> Transition:
         row.occurred_at,
         row.field,
     )
+
+
+def _held_by(claim: Claim) -> ColumnElement[bool]:
+    """The row's current claim is `claim` (a later claim of it ends later)."""
+    return and_(NodeHealthRow.claimed_by == claim.by, NodeHealthRow.claimed_until == claim.until)
 
 
 def _due_query(now: datetime, limit: int) -> Select[str, str, str, datetime | None]:
@@ -266,17 +272,28 @@ class HealthRepository:
         checked_at: datetime | None = None,
         node_kind: str = NodeKind.UNKNOWN.value,
         space_id: str | None = None,
-    ) -> None:
-        """Schedule the next refresh (e.g. backing off after a failed fetch).
+        held: Claim | None = None,
+    ) -> bool:
+        """Schedule the next refresh (e.g. backing off after a failed fetch); False if not.
 
         A node never fetched gets a row without a report; `node_kind` and
-        `space_id` are used only then.
+        `space_id` are used only then. With `held` (see `ClaimedSchedule`) the node
+        is rescheduled and let go only while that claim is its current one: if the
+        lease ran out and another replica claimed it since, that replica's outcome
+        stands and this one is dropped (False).
         """
+        changes: dict[str, Any] = {"next_due_at": next_due_at}
+        if checked_at is not None:
+            changes["checked_at"] = checked_at
         async with writing(self._sessions) as session:
+            if held is not None:
+                result = await session.execute(
+                    update(NodeHealthRow)
+                    .where(NodeHealthRow.node_id == node_id, _held_by(held))
+                    .values(**changes, claimed_by=None, claimed_until=None)
+                )
+                return rowcount(result) == 1
             insert = insert_for(session)
-            changes: dict[str, Any] = {"next_due_at": next_due_at}
-            if checked_at is not None:
-                changes["checked_at"] = checked_at
             await session.execute(
                 insert(NodeHealthRow)
                 .values(
@@ -288,3 +305,27 @@ class HealthRepository:
                 )
                 .on_conflict_do_update(index_elements=[NodeHealthRow.node_id], set_=changes)
             )
+        return True
+
+    async def release(self, nodes: Sequence[DueNode]) -> int:
+        """Let go of these nodes' claims (fetched and recorded, or never sent); how many.
+
+        A claim that is no longer current (its lease ran out and the node was claimed
+        again) is left alone. Nodes without a claim are skipped.
+        """
+        by_claim: dict[Claim, list[str]] = {}
+        for node in nodes:
+            if node.claim is not None:
+                by_claim.setdefault(node.claim, []).append(node.node_id)
+        if not by_claim:
+            return 0
+        released = 0
+        async with writing(self._sessions) as session:
+            for claim, node_ids in by_claim.items():
+                result = await session.execute(
+                    update(NodeHealthRow)
+                    .where(NodeHealthRow.node_id.in_(sorted(node_ids)), _held_by(claim))
+                    .values(claimed_by=None, claimed_until=None)
+                )
+                released += rowcount(result)
+        return released

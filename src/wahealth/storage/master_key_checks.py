@@ -15,6 +15,7 @@ from wahealth.storage.models import (
     GraphTokenRow,
     MasterKeyCheckRow,
 )
+from wahealth.storage.models_upstreams import MetaConnectionRow, SpaceUpstreamRow
 
 _ROW_ID = 1
 
@@ -56,14 +57,21 @@ class MasterKeyCheckRepository:
     async def holds_secrets(self) -> bool:
         """Whether anything stored depends on a master key (encrypted, or a keyed digest)."""
         async with reading(self._sessions) as session:
-            for model in (AccessKeyRow, D360KeyRow, GraphTokenRow):
+            for model in (
+                AccessKeyRow,
+                D360KeyRow,
+                GraphTokenRow,
+                SpaceUpstreamRow,
+                MetaConnectionRow,
+            ):
                 if await session.scalar(select(exists().select_from(model))):
                     return True
             subscribed = exists().where(AlertSubscriptionRow.secret_encrypted.is_not(None))
             return bool(await session.scalar(select(subscribed)))
 
     async def encrypted_secrets(self, limit: int) -> list[str]:
-        """Up to `limit` of the newest secrets in use of each kind (AccessKeys, subscriptions)."""
+        """Up to `limit` of the newest secrets in use of each kind (AccessKeys, subscriptions,
+        BSP upstreams, Meta connections)."""
         queries: list[Select[Any]] = [
             select(AccessKeyRow.secret_encrypted)
             .where(AccessKeyRow.revoked_at.is_(None))
@@ -74,6 +82,8 @@ class MasterKeyCheckRepository:
                 AlertSubscriptionRow.disabled_at.is_(None),
             )
             .order_by(AlertSubscriptionRow.id.desc()),
+            select(SpaceUpstreamRow.secrets_encrypted).order_by(SpaceUpstreamRow.updated_at.desc()),
+            select(MetaConnectionRow.token_encrypted).order_by(MetaConnectionRow.changed_at.desc()),
         ]
         found: list[str] = []
         async with reading(self._sessions) as session:

@@ -76,6 +76,8 @@ class SpaceRow(Base):
     public_status: Mapped[bool] = mapped_column(default=False, server_default=false())
     # A deleted space has no WABAs and is invisible to callers; its history is kept.
     deleted_at: Mapped[datetime | None]
+    # The Meta connection its Graph calls use (None: `upstream.access_token`).
+    connection: Mapped[str | None]
 
 
 class WabaRow(Base):
@@ -206,6 +208,10 @@ class NodeHealthRow(Base):
     fetched_at: Mapped[datetime | None] = mapped_column(index=True)
     checked_at: Mapped[datetime | None]
     next_due_at: Mapped[datetime | None] = mapped_column(index=True)
+    # The replica refreshing it, until the lease ends; both None when unclaimed (and always
+    # on SQLite, where one process refreshes the fleet).
+    claimed_by: Mapped[str | None]
+    claimed_until: Mapped[datetime | None]
 
 
 class TransitionRow(Base):
@@ -369,3 +375,8 @@ class MasterKeyCheckRow(Base):
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
     digest: Mapped[str]
     updated_at: Mapped[datetime]
+
+
+# Tables of the upstreams a space can have besides the default Meta token; their own
+# module, imported here so that the metadata (and so every migration check) holds them.
+from wahealth.storage import models_upstreams as _upstream_tables  # noqa: E402, F401

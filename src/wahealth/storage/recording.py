@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from wahealth.domain.changes import entity_changes, signature
+from wahealth.domain.changes import changes_between, entity_states, signature_of
 from wahealth.domain.records import (
     AlertState,
     PlannedAlert,
@@ -95,9 +95,12 @@ def _next(
         row["next_due_at"] = item.next_due_at
     known = stored is not None and stored.payload is not None
     old_overall = stored.can_send_message if stored is not None else None
-    old_payload = stored.payload if stored is not None else None
-    old = signature(old_overall, old_payload, stored.error_codes if stored is not None else ())
-    if known and old == signature(item.overall, item.payload, codes):
+    # Each side's entity states once: for the comparison and for the changes.
+    old_states = entity_states(stored.payload) if stored is not None and known else {}
+    new_states = entity_states(item.payload) if item.changes is None or known else {}
+    if known and signature_of(
+        old_overall, old_states, stored.error_codes if stored is not None else ()
+    ) == signature_of(item.overall, new_states, codes):
         return row, None
     transition = {
         "node_id": item.node_id,
@@ -107,7 +110,7 @@ def _next(
         "after": item.overall,
         "changes": dict(item.changes)
         if item.changes is not None
-        else entity_changes(old_payload, item.payload),
+        else changes_between(old_states, new_states),
         "error_codes": codes,
         "cause": TransitionCause(item.cause).value,
         "occurred_at": item.fetched_at,

@@ -55,7 +55,16 @@ class GraphError(UpstreamFailure):
 
 
 class GraphAuthError(GraphError, UpstreamAuthFailure):
-    """The token is missing, invalid, expired or lacks a permission (190, 10, 200-299, HTTP 401)."""
+    """The token is missing, invalid, expired or lacks a permission (190, 10, 200-299, HTTP 401),
+    or its `appsecret_proof` is wrong (100 "Invalid appsecret_proof ...")."""
+
+
+class ConnectionPaused(GraphAuthError):
+    """Not sent: Meta refused this node's connection's token; its refresh waits for a check."""
+
+    def __init__(self, connection: str) -> None:
+        super().__init__(f"Meta connection {connection!r} is paused: Meta refused its token")
+        self.connection = connection
 
 
 class GraphNotFound(GraphError, UpstreamNotFound):
@@ -190,6 +199,9 @@ def graph_error_from(status: int, payload: Any, headers: Mapping[str, str]) -> G
     if status == 429 or code in RATE_LIMIT_CODES:
         return GraphRateLimited(message, retry_after=retry_after_from(headers), **fields)
     if status == 401 or code in _AUTH_CODES or (code is not None and 200 <= code <= 299):
+        return GraphAuthError(message, **fields)
+    if code == 100 and "appsecret_proof" in message:
+        # A wrong or missing app secret proof: the connection is refused, not the node.
         return GraphAuthError(message, **fields)
     if code == 100:
         return GraphNotFound(message, **fields)

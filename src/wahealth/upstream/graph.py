@@ -4,13 +4,15 @@ One `GraphClient` per upstream; its calls go through `GraphHttp` (one httpx clie
 a transport seam and bounded retries, see `graph_http`), so the same client talks to
 Meta, to the emulator over a socket, or to the emulator in-process
 (`httpx.ASGITransport`). The token travels only in the `Authorization` header and is
-never logged.
+never logged; `with_credentials` gives a view of the client calling with another
+connection's token (and `appsecret_proof`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import functools
 import json
 import re
@@ -34,6 +36,7 @@ from wahealth.upstream.errors import (
     GraphTransientError,
 )
 from wahealth.upstream.graph_answers import batch_item, batch_json, health_report
+from wahealth.upstream.graph_credentials import GraphCredentials
 from wahealth.upstream.graph_http import MAX_BODY_BYTES, GraphHttp, RetryLogger, Sleep
 from wahealth.upstream.records import (
     PhoneNumberRecord,
@@ -65,6 +68,7 @@ class GraphClient:
         base_url: str = "https://graph.facebook.com",
         api_version: str = "v21.0",
         access_token: str,
+        app_secret: str | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         timeout: float = 10.0,
         max_attempts: int = 3,
@@ -77,9 +81,10 @@ class GraphClient:
     ) -> None:
         self.api_version = api_version
         self.page_size = page_size
+        self._credentials = GraphCredentials(access_token, app_secret)
         self._http = GraphHttp(
             base_url=base_url,
-            access_token=access_token,
+            credentials=self._credentials,
             transport=transport,
             timeout=timeout,
             max_attempts=max_attempts,
@@ -105,6 +110,34 @@ class GraphClient:
     async def aclose(self) -> None:
         await self._http.aclose()
 
+    def with_credentials(self, credentials: GraphCredentials) -> GraphClient:
+        """The same client (connections, retries, metrics) calling with other credentials.
+
+        The view shares this client's HTTP pool: close this client, not the view.
+        """
+        view = copy.copy(self)
+        view._credentials = credentials
+        return view
+
+    async def get(self, path: str, params: Mapping[str, str] | None = None) -> Any:
+        """`GET /<version>/<path>` as is (a node, an edge, `me`, `debug_token`)."""
+        with self._observing("get"):
+            return await self._call("GET", path, params=params)
+
+    async def post(self, path: str, params: Mapping[str, str] | None = None) -> Any:
+        """`POST /<version>/<path>` (e.g. `<waba>/subscribed_apps`)."""
+        with self._observing("post"):
+            return await self._call("POST", path, params=params, attempts=1)
+
+    async def paged(self, path: str, params: Mapping[str, str] | None = None) -> list[Any]:
+        """Every item of an edge, following Graph's cursors."""
+        with self._observing("paged"):
+            return await self._paged(f"/{self.api_version}/{path.lstrip('/')}", params or {})
+
+    async def _call(self, method: str, path: str, **options: Any) -> Any:
+        full = f"/{self.api_version}/{path.lstrip('/')}"
+        return await self._http.call(method, full, credentials=self._credentials, **options)
+
     @contextlib.contextmanager
     def _observing(self, method: str) -> Iterator[None]:
         """Tell `on_call` about one public call and how it ended."""
@@ -129,7 +162,9 @@ class GraphClient:
         with self._observing("health"):
             path = f"/{self.api_version}/{_check_node_id(node_id)}"
             params = {"fields": self._fields(kind)}
-            payload = await self._http.call("GET", path, params=params, attempts=attempts)
+            payload = await self._http.call(
+                "GET", path, params=params, attempts=attempts, credentials=self._credentials
+            )
             return health_report(node_id, payload)
 
     def _fields(self, kind: NodeKind | None) -> str:
@@ -184,7 +219,12 @@ class GraphClient:
                 raise GraphNotFound(f"{path!r} is not a Graph node or edge", code=100)
             checked = "/".join(_check_node_id(segment) for segment in segments)
             try:
-                return await self._http.call("GET", f"/{self.api_version}/{checked}", params=params)
+                return await self._http.call(
+                    "GET",
+                    f"/{self.api_version}/{checked}",
+                    params=params,
+                    credentials=self._credentials,
+                )
             except GraphNotFound as exc:
                 if exc.subcode == 33 or exc.code is None:
                     raise
@@ -253,7 +293,12 @@ class GraphClient:
         form = _batch_form(self.api_version, [(n, self._fields(kinds.get(n))) for n in chunk])
         path = f"/{self.api_version}/"
         answers = await self._http.call(
-            "POST", path, form=form, decode=batch_json, meta_calls=len(chunk)
+            "POST",
+            path,
+            form=form,
+            decode=batch_json,
+            meta_calls=len(chunk),
+            credentials=self._credentials,
         )
         if not isinstance(answers, list) or len(answers) != len(chunk):
             raise GraphBadResponse("a batch answer must be a list with one item per request")
@@ -268,7 +313,7 @@ class GraphClient:
         seen: set[str] = set()
         query = {**params, "limit": str(self.page_size)}
         while True:
-            page = await self._http.call("GET", path, params=query)
+            page = await self._http.call("GET", path, params=query, credentials=self._credentials)
             data = page.get("data") if isinstance(page, dict) else None
             if not isinstance(data, list) or not all(isinstance(i, dict) for i in data):
                 raise GraphBadResponse(f"{path}: a page must have a data list of objects")

@@ -2,7 +2,8 @@
 
 `GraphHttp` owns the `httpx.AsyncClient` (and so the transport seam: Meta, the
 emulator over a socket, or the emulator in-process); `GraphClient` builds the calls.
-The token travels only in the `Authorization` header and is never logged.
+The token travels only in the `Authorization` header (with `appsecret_proof` beside it
+when the credentials carry an app secret) and is never logged.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from wahealth.upstream.errors import (
     graph_error_from,
 )
 from wahealth.upstream.graph_answers import decode_json
+from wahealth.upstream.graph_credentials import APPSECRET_PROOF, GraphCredentials
 
 log = structlog.get_logger(__name__)
 
@@ -49,7 +51,7 @@ class GraphHttp:
         self,
         *,
         base_url: str,
-        access_token: str,
+        credentials: GraphCredentials,
         transport: httpx.AsyncBaseTransport | None,
         timeout: float,
         max_attempts: int,
@@ -65,14 +67,12 @@ class GraphHttp:
         self.backoff_max = backoff_max
         self._sleep = sleep
         self._log: RetryLogger = logger if logger is not None else log
+        self.credentials = credentials
         self._client = httpx.AsyncClient(
             base_url=base_url.rstrip("/"),
             transport=transport,
             timeout=timeout,
-            headers={
-                "Authorization": f"Bearer {access_token}",
-                "User-Agent": f"wahealth/{__version__}",
-            },
+            headers={"User-Agent": f"wahealth/{__version__}"},
         )
 
     async def aclose(self) -> None:
@@ -88,15 +88,18 @@ class GraphHttp:
         attempts: int | None = None,
         decode: Callable[[bytes], Any] | None = None,
         meta_calls: int = 1,
+        credentials: GraphCredentials | None = None,
     ) -> Any:
         """One Graph call (`form`: an urlencoded body; `meta_calls`: how many calls Meta
-        counts for it), retried as the client allows."""
+        counts for it; `credentials`: the connection's, else the client's), retried as the
+        client allows."""
+        creds = credentials or self.credentials
         max_attempts = self.max_attempts if attempts is None else max(1, attempts)
         attempt = 1
         while True:
             try:
                 return await self._attempt(
-                    method, path, params, form, decode or decode_json, meta_calls
+                    method, path, params, form, decode or decode_json, meta_calls, creds
                 )
             except (GraphTransientError, GraphRateLimited) as exc:
                 delay = self._retry_delay(exc, attempt, max_attempts)
@@ -133,8 +136,13 @@ class GraphHttp:
         form: bytes | None,
         decode: Callable[[bytes], Any],
         meta_calls: int,
+        credentials: GraphCredentials,
     ) -> Any:
-        headers = {"Content-Type": FORM_CONTENT_TYPE} if form is not None else None
+        headers = {"Authorization": credentials.authorization}
+        if form is not None:
+            headers["Content-Type"] = FORM_CONTENT_TYPE
+        if credentials.proof is not None:
+            params = {**(params or {}), APPSECRET_PROOF: credentials.proof}
         try:
             request = self._client.build_request(
                 method,

@@ -19,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from wahealth.upstream.emulator.accounts import TOKEN_TROUBLES
 from wahealth.upstream.emulator.bodies import BadBody, invalid, json_body, validation_details
 from wahealth.upstream.emulator.scenario import HealthSpec, HealthValue
 from wahealth.upstream.emulator.state import (
@@ -103,6 +104,10 @@ async def get_calls(request: Request) -> JSONResponse:
     return JSONResponse(snapshot)
 
 
+async def get_node_calls(request: Request) -> JSONResponse:
+    return JSONResponse({"nodes": _state(request).calls.nodes_snapshot()})
+
+
 async def delete_calls(request: Request) -> JSONResponse:
     state = _state(request)
     state.calls.reset()
@@ -142,6 +147,27 @@ async def delete_rate_limits(request: Request) -> JSONResponse:
     return JSONResponse({"reset": True})
 
 
+async def put_token(request: Request) -> JSONResponse:
+    """`{"state": "valid" | "revoked" | "expired" | "permission"}`: make a token fail as Meta's
+    do (190 revoked or expired, 200 a permission taken away), or work again."""
+    state = _state(request)
+    token = request.path_params["token"]
+    if token not in state.tokens:
+        return JSONResponse({"error": "unknown token"}, status_code=404)
+    try:
+        body = await json_body(request)
+    except BadBody as exc:
+        return exc.response
+    wanted = body.get("state") if isinstance(body, dict) else None
+    if wanted == "valid":
+        state.token_trouble.pop(token, None)
+    elif wanted in TOKEN_TROUBLES:
+        state.token_trouble[token] = wanted
+    else:
+        return invalid('state must be "valid", "revoked", "expired" or "permission"')
+    return JSONResponse({"state": wanted})
+
+
 async def unknown_admin_endpoint(request: Request) -> JSONResponse:
     return JSONResponse(
         {"error": f"no admin endpoint {request.method} {request.url.path}"}, status_code=404
@@ -157,11 +183,13 @@ def admin_routes() -> list[Route]:
         Route("/_emulator/nodes/{node_id}", patch_node, methods=["PATCH"]),
         Route("/_emulator/calls", get_calls, methods=["GET"]),
         Route("/_emulator/calls", delete_calls, methods=["DELETE"]),
+        Route("/_emulator/calls/nodes", get_node_calls, methods=["GET"]),
         Route("/_emulator/faults", post_fault, methods=["POST"]),
         Route("/_emulator/faults", get_faults, methods=["GET"]),
         Route("/_emulator/faults", delete_faults, methods=["DELETE"]),
         Route("/_emulator/scenario", get_scenario, methods=["GET"]),
         Route("/_emulator/rate-limits", delete_rate_limits, methods=["DELETE"]),
+        Route("/_emulator/tokens/{token}", put_token, methods=["PUT"]),
         *webhook_routes(),
         Route("/_emulator/{rest:path}", unknown_admin_endpoint, methods=_ANY_METHOD),
         Route("/_emulator", unknown_admin_endpoint, methods=_ANY_METHOD),

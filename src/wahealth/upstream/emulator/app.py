@@ -21,6 +21,7 @@ from starlette.routing import Route
 
 from wahealth.http_body import BodyTooLarge, NotJson, loads_bounded, read_bounded
 from wahealth.upstream.emulator import envelopes
+from wahealth.upstream.emulator.accounts import authorize
 from wahealth.upstream.emulator.admin import admin_routes
 from wahealth.upstream.emulator.batch import answer_batch
 from wahealth.upstream.emulator.envelopes import JSON_CONTENT_TYPE, GraphAnswer
@@ -152,6 +153,10 @@ async def _graph_endpoint(request: Request) -> Response:
         if faulted is not None:
             state.calls.record("/" if is_batch else path.plain, path.node_id)
             return _response(faulted)
+    refusal = authorize(state, token, params.get("appsecret_proof") or form.get("appsecret_proof"))
+    if refusal is not None and token in state.tokens:
+        state.calls.record("/" if is_batch else path.plain, path.node_id)
+        return _response(refusal)
     base_url = str(request.base_url).rstrip("/")
     if is_batch:
         include_headers = str(form.get("include_headers", "true")).lower() != "false"

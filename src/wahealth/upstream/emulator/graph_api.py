@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass, field
 
 from wahealth.upstream.emulator import envelopes
+from wahealth.upstream.emulator.accounts import answer_account_call, token_trouble, visible
 from wahealth.upstream.emulator.budget import Throttle
 from wahealth.upstream.emulator.edges import EDGES, list_edge
 from wahealth.upstream.emulator.envelopes import GraphAnswer
@@ -68,7 +69,15 @@ def answer_call(state: EmulatorState, call: GraphCall) -> GraphAnswer:
         return envelopes.invalid_token()
     if path.node_id is None:
         return envelopes.unknown_path(call.path)
+    trouble = state.token_trouble.get(call.token)
+    if trouble is not None:
+        return token_trouble(trouble)
+    account = answer_account_call(state, call.method.upper(), path.segments, call)
+    if account is not None:
+        return account
     node = state.node(path.node_id)
+    if node is not None and not visible(state, call.token, node):
+        return envelopes.unknown_node(path.node_id, call.method)
     waba = state.waba_of(node) if node is not None else None
     throttle = state.budget.admit(waba.id if waba is not None else None)
     if throttle is not None:

@@ -115,6 +115,24 @@ class AppSpec(_Model):
     id: str = Field(min_length=1)
     name: str | None = None
     health: HealthSpec = HealthSpec()
+    # With `require_appsecret_proof`, every call with a token of this app must carry
+    # appsecret_proof = hex(HMAC-SHA256(key=secret, message=token)), as Meta's
+    # "Require App Secret" setting demands.
+    secret: str | None = Field(default=None, min_length=1)
+    require_appsecret_proof: bool = False
+
+
+class AccessTokenSpec(_Model):
+    """A token of one business (a system user's): it sees only that business's nodes.
+
+    `app` is the app it was issued for (appsecret_proof, subscribed_apps); `scopes` what
+    `/debug_token` reports it was granted.
+    """
+
+    token: str = Field(min_length=1)
+    business: str
+    app: str | None = None
+    scopes: tuple[str, ...] = ("whatsapp_business_management", "whatsapp_business_messaging")
 
 
 class WabaSpec(_Model):
@@ -123,6 +141,8 @@ class WabaSpec(_Model):
     app: str
     name: str | None = None
     health: HealthSpec = HealthSpec()
+    # Businesses (a BSP's, say) that manage this WABA as a client WABA: their tokens see it.
+    shared_with: tuple[str, ...] = ()
 
 
 def _member(name: str, value: Any) -> Any:
@@ -196,13 +216,20 @@ class RateLimitSpec(_Model):
 class Scenario(_Model):
     """Everything the emulator knows. Ids are unique across all kinds of node."""
 
-    tokens: tuple[str, ...] = Field(min_length=1)
+    # Tokens that see every node; `access_tokens` see one business's each.
+    tokens: tuple[str, ...] = ()
+    access_tokens: tuple[AccessTokenSpec, ...] = ()
     businesses: tuple[BusinessSpec, ...] = ()
     apps: tuple[AppSpec, ...] = ()
     wabas: tuple[WabaSpec, ...] = ()
     phone_numbers: tuple[PhoneNumberSpec, ...] = ()
     templates: tuple[TemplateSpec, ...] = ()
     rate_limit: RateLimitSpec = RateLimitSpec()
+
+    @property
+    def every_token(self) -> tuple[str, ...]:
+        """Every token the scenario accepts: the all-seeing ones first."""
+        return (*self.tokens, *(spec.token for spec in self.access_tokens))
 
     @model_validator(mode="after")
     def _check_references(self) -> Scenario:
@@ -222,6 +249,16 @@ class Scenario(_Model):
         businesses = {b.id for b in self.businesses}
         apps = {a.id for a in self.apps}
         wabas = {w.id for w in self.wabas}
+        if not self.tokens and not self.access_tokens:
+            raise ValueError("a scenario needs at least one token (tokens or access_tokens)")
+        for spec in self.access_tokens:
+            if spec.business not in businesses:
+                raise ValueError(f"access token refers to unknown business {spec.business!r}")
+            if spec.app is not None and spec.app not in apps:
+                raise ValueError(f"access token refers to unknown app {spec.app!r}")
+        for app in self.apps:
+            if app.require_appsecret_proof and app.secret is None:
+                raise ValueError(f"app {app.id} requires appsecret_proof but has no secret")
         for waba in self.wabas:
             if waba.business not in businesses:
                 raise ValueError(f"waba {waba.id} refers to unknown business {waba.business!r}")

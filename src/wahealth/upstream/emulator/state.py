@@ -7,16 +7,15 @@ no module globals, so two emulators in one process never see each other.
 from __future__ import annotations
 
 import inspect
-import time
-from collections import Counter, deque
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal, TypeVar, cast
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from wahealth.domain import Entity, EntityType, HealthError
 from wahealth.upstream.emulator.budget import CallBudget
+from wahealth.upstream.emulator.calls import CallStats
 from wahealth.upstream.emulator.scenario import (
     AppSpec,
     BusinessSpec,
@@ -151,43 +150,6 @@ class FaultQueue:
         self._pending.clear()
 
 
-CALL_TIMES_KEPT = 100_000
-
-
-@dataclass(slots=True)
-class CallStats:
-    """Graph calls served: each request, and each batch sub-request, is one call."""
-
-    total: int = 0
-    batches: int = 0
-    by_path: Counter[str] = field(default_factory=Counter)
-    by_node: Counter[str] = field(default_factory=Counter)
-    # When each of the latest calls was served (Unix seconds), for `?times=true`.
-    times: deque[float] = field(default_factory=lambda: deque(maxlen=CALL_TIMES_KEPT))
-
-    def record(self, path: str, node_id: str | None) -> None:
-        self.total += 1
-        self.times.append(time.time())
-        self.by_path[path] += 1
-        if node_id:
-            self.by_node[node_id] += 1
-
-    def snapshot(self) -> dict[str, Any]:
-        return {
-            "total": self.total,
-            "batches": self.batches,
-            "by_path": dict(self.by_path),
-            "by_node": dict(self.by_node),
-        }
-
-    def reset(self) -> None:
-        self.times.clear()
-        self.total = 0
-        self.batches = 0
-        self.by_path.clear()
-        self.by_node.clear()
-
-
 def _status_after(template: TemplateSpec, health: HealthSpec) -> TemplateSpec:
     """A template's status moves with its health as Meta's does: one that can send is
     APPROVED; an APPROVED one that is BLOCKED is PAUSED; otherwise it stays."""
@@ -209,8 +171,12 @@ class EmulatorState:
     def __init__(self, scenario: Scenario, clock: Callable[[], float]) -> None:
         self.scenario = scenario
         self.clock = clock
-        self.tokens = frozenset(scenario.tokens)
-        self.calls = CallStats()
+        self.tokens = frozenset(scenario.every_token)
+        self.token_specs = {spec.token: spec for spec in scenario.access_tokens}
+        # Tokens made to fail through the admin API: "revoked", "expired" or "permission".
+        self.token_trouble: dict[str, str] = {}
+        self.subscribed_apps: dict[str, list[str]] = {}
+        self.calls = CallStats(clock)
         self.faults = FaultQueue()
         self.budget = CallBudget(scenario.rate_limit, clock)
         self.on_health_change: list[HealthHook] = []

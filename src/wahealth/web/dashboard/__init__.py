@@ -19,7 +19,14 @@ from wahealth.web.dashboard.console import Console
 from wahealth.web.dashboard.controls import Controls
 from wahealth.web.dashboard.fleet import FleetPage
 from wahealth.web.dashboard.node import NodePage
-from wahealth.web.dashboard.ports import Alerts, Fleet, HealthLog, SignOuts, Spaces
+from wahealth.web.dashboard.ports import (
+    Alerts,
+    ConnectionTrouble,
+    Fleet,
+    HealthLog,
+    SignOuts,
+    Spaces,
+)
 from wahealth.web.dashboard.render import Pages
 from wahealth.web.dashboard.session import SESSION_SECONDS, SessionCodec
 
@@ -41,10 +48,11 @@ class Dashboard:
         sign_outs: SignOuts,
         session_key: bytes,
         session_seconds: int = SESSION_SECONDS,
+        connections: ConnectionTrouble | None = None,
     ) -> None:
         codec = SessionCodec(session_key, session_seconds=session_seconds)
         self.console = Console(directory, spaces, codec, Pages(), sign_outs)
-        self.fleet = FleetPage(self.console, fleet, alerting)
+        self.fleet = FleetPage(self.console, fleet, alerting, connections)
         self.node = NodePage(self.console, fleet, health, alerts, alerting)
         self.alerts = AlertsPage(self.console, alerts, alerting)
         self.controls = Controls(self.node, alerting)

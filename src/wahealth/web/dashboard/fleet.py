@@ -17,7 +17,7 @@ from starlette.responses import Response
 from wahealth.core.alerting import Alerting
 from wahealth.web.dashboard.console import BadRequest, Console, NotFound, Visit
 from wahealth.web.dashboard.node import covering
-from wahealth.web.dashboard.ports import Fleet
+from wahealth.web.dashboard.ports import ConnectionTrouble, Fleet
 
 STATUSES = ("BLOCKED", "LIMITED", "UNKNOWN", "AVAILABLE")  # as the page lists them
 KINDS = {"phone": "PHONE_NUMBER", "template": "MESSAGE_TEMPLATE", "waba": "WABA"}
@@ -87,10 +87,17 @@ def parse_query(request: Request, space_ids: tuple[str, ...]) -> FleetQuery:
 
 
 class FleetPage:
-    def __init__(self, console: Console, fleet: Fleet, alerting: Alerting) -> None:
+    def __init__(
+        self,
+        console: Console,
+        fleet: Fleet,
+        alerting: Alerting,
+        connections: ConnectionTrouble | None = None,
+    ) -> None:
         self._console = console
         self._fleet = fleet
         self._alerting = alerting
+        self._connections = connections
 
     async def show(self, request: Request, visit: Visit) -> Response:
         query = parse_query(request, visit.space_ids)
@@ -114,6 +121,11 @@ class FleetPage:
             ends = [s.effective_end() for s in covering(active, node)]
             if ends:
                 silenced[node.node_id] = max(ends)
+        refused = (
+            await self._connections.refused_for(visit.space_ids)
+            if self._connections is not None
+            else []
+        )
         pages = max(1, -(-found.total // query.per))
         first = (query.page - 1) * query.per + 1 if found.nodes else 0
         context = {
@@ -122,6 +134,7 @@ class FleetPage:
             "q": query,
             "params": query.params(),
             "nodes": found.nodes,
+            "refused_connections": refused,
             "acks": acks,
             "silenced": silenced,
             "total": found.total,

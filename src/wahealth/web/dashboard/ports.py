@@ -164,3 +164,13 @@ class SignOuts(Protocol):
     async def sign_out(self, session_id: str, expires_at: datetime) -> None: ...
 
     async def signed_out(self, session_id: str) -> bool: ...
+
+
+class ConnectionTrouble(Protocol):
+    """Meta connections whose token Meta refuses, among those these spaces use."""
+
+    async def refused_for(
+        self, space_ids: Sequence[str]
+    ) -> Sequence[tuple[str, str | None, tuple[str, ...]]]:
+        """(connection, Meta's reason, the given spaces that use it), by name."""
+        ...
