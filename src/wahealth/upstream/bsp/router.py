@@ -19,14 +19,13 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import structlog
 
 from wahealth.core.ports import RateLimiter, UpstreamFailure
 from wahealth.domain import EntityType, HealthReport, NodeKind
-from wahealth.upstream.bsp.cams import CamsClient
 from wahealth.upstream.bsp.cams_report import CamsTarget
 from wahealth.upstream.bsp.config import BspSpace, CamsAccount
 from wahealth.upstream.bsp.d360 import D360Client, channel_key
@@ -35,6 +34,9 @@ from wahealth.upstream.bsp.routes import CamsRoute, D360Route, Route
 from wahealth.upstream.connections import ConnectedGraph
 from wahealth.upstream.graph import GraphClient
 from wahealth.upstream.records import PhoneNumberRecord, TemplateRecord
+
+if TYPE_CHECKING:  # the Alibaba SDK (hundreds of modules) loads with the first CAMS space
+    from wahealth.upstream.bsp.cams import CamsClient
 
 log = structlog.get_logger(__name__)
 
@@ -105,6 +107,8 @@ class BspRouter:
         return tuple(self._spaces.values())
 
     def _cams_client(self, account: CamsAccount) -> CamsClient:
+        from wahealth.upstream.bsp.cams import CamsClient  # loaded here: see the import above
+
         return CamsClient(
             account, limiter=self._limiter, holds=self._holds, timeout_seconds=self._timeout
         )

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from wahealth.domain import EntityType, HealthReport, NodeKind
-from wahealth.upstream.bsp.cams import CamsClient
 from wahealth.upstream.bsp.cams_report import CamsTarget, cams_report
 from wahealth.upstream.bsp.config import D360Channel
 from wahealth.upstream.bsp.d360 import D360Client
 from wahealth.upstream.errors import GraphBadResponse
+
+if TYPE_CHECKING:  # the Alibaba SDK is loaded only when a space takes its health from CAMS
+    from wahealth.upstream.bsp.cams import CamsClient
 
 _WABA_ENTITIES = (EntityType.WABA, EntityType.BUSINESS, EntityType.APP)
 
