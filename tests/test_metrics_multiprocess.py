@@ -219,6 +219,9 @@ d360_keys = [{{ key = "{key}", phone_number_id = "106540352242922" }}]
         # One Meta budget in Redis for both workers: the budget is not their sum.
         assert samples[("wahealth_meta_budget_calls_per_minute", frozenset())] == 600
         assert samples[("wahealth_meta_budget_spent_calls", frozenset())] >= 0
+        # Claims held, read from storage: none here (the monitor is off).
+        assert samples[("wahealth_schedule_claims_held", frozenset())] == 0
+        assert samples[("wahealth_alert_claims_held", frozenset())] == 0
         node = frozenset(
             {
                 ("space", f"{account}-space"),

@@ -339,7 +339,11 @@ def build_components(settings: Settings, overrides: Overrides | None = None) -> 
             rounds=monitor.refresher,
             multiprocess_dir=multiprocess_dir(),
             replica=settings.server.replica_name(),
-            shared=SharedMetrics(budget, alert_claims=metrics_view.alert_claims_held),
+            shared=SharedMetrics(
+                budget,
+                alert_claims=metrics_view.alert_claims_held,
+                schedule_claims=metrics_view.schedule_claims_held,
+            ),
             connections=connections.states,
         )
     return Components(

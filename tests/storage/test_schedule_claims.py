@@ -17,6 +17,7 @@ from wahealth.domain.model import NodeKind
 from wahealth.domain.records import Claim, DueNode
 from wahealth.storage.catalog import CatalogRepository, PhoneNumberRecord
 from wahealth.storage.health import HealthRepository
+from wahealth.storage.metrics_view import MetricsView
 from wahealth.storage.models import NodeHealthRow
 from wahealth.storage.schedule import ClaimedSchedule
 from wahealth.storage.tenancy import TenancyRepository
@@ -103,6 +104,10 @@ async def test_two_claimers_take_disjoint_nodes_oldest_first(
         "waba-1": Claim("replica-b", until),
         phones[0]: Claim("replica-b", until),
     }
+    # What /metrics shows as wahealth_schedule_claims_held: live claims only.
+    view = MetricsView(sessions)
+    assert await view.schedule_claims_held(T0) == 4
+    assert await view.schedule_claims_held(until) == 0
     # The rows written for never-scheduled nodes are placeholders without a report.
     placeholder = await health.get(phones[1])
     assert placeholder is not None

@@ -1,4 +1,5 @@
-"""Figures every replica reads alike, at scrape time: the Meta budget and the claims held.
+"""Figures every replica reads alike, at scrape time: the Meta budget and the claims held
+(alerts being delivered, nodes being refreshed).
 
 They come from the components that keep them (the Meta budget, in Redis with several
 replicas; storage's view of the outbox), so a scrape of any replica gives the same
@@ -38,10 +39,12 @@ class SharedMetrics:
         budget: BudgetSource | None = None,
         *,
         alert_claims: ClaimsHeld | None = None,
+        schedule_claims: ClaimsHeld | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._budget = budget
         self._alert_claims = alert_claims
+        self._schedule_claims = schedule_claims
         self._clock = clock
 
     async def families(self) -> list[Metric]:
@@ -68,17 +71,26 @@ class SharedMetrics:
                         value=self._budget.calls_per_minute,
                     )
                 )
-        if self._alert_claims is not None:
+        claims = (
+            (
+                self._alert_claims,
+                "wahealth_alert_claims_held",
+                "Alerts a sender of some replica holds a live claim on (being delivered).",
+            ),
+            (
+                self._schedule_claims,
+                "wahealth_schedule_claims_held",
+                "Nodes a refresh round of some replica holds a live claim on (being refreshed).",
+            ),
+        )
+        now = datetime.fromtimestamp(self._clock(), UTC)
+        for read, name, text in claims:
+            if read is None:
+                continue
             try:
-                held = await self._alert_claims(datetime.fromtimestamp(self._clock(), UTC))
+                held = await read(now)
             except Exception as exc:  # noqa: BLE001
-                log.warning("metrics: reading the alert claims failed", error=type(exc).__name__)
+                log.warning("metrics: reading claims failed", metric=name, error=type(exc).__name__)
             else:
-                found.append(
-                    GaugeMetricFamily(
-                        "wahealth_alert_claims_held",
-                        "Alerts a sender of some replica holds a live claim on (being delivered).",
-                        value=held,
-                    )
-                )
+                found.append(GaugeMetricFamily(name, text, value=held))
         return found

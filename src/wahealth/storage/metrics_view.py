@@ -147,6 +147,12 @@ class MetricsView:
             found: datetime | None = await session.scalar(query)
             return found
 
+    async def schedule_claims_held(self, now: datetime) -> int:
+        """Nodes a refresh round (of any replica) holds a live claim on now."""
+        query = select(func.count()).where(NodeHealthRow.claimed_until > now)
+        async with reading(self._sessions) as session:
+            return int(await session.scalar(query) or 0)
+
     async def alert_claims_held(self, now: datetime) -> int:
         """Alerts a sender (of any replica) holds a live claim on now."""
         query = select(func.count()).where(
