@@ -123,6 +123,7 @@ def _routes(components: Components, readiness: Readiness) -> list[BaseRoute]:
         notices=components.monitor.webhooks,
         seen=components.replay_guard,
         replay_window_seconds=settings.meta_webhooks.replay_window_seconds,
+        connection_secrets=components.upstream.app_secrets,
     )
     if components.emulator_webhooks is not None:
         components.emulator_webhooks.target = Starlette(routes=webhooks.routes())

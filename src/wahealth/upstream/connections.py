@@ -117,6 +117,14 @@ class ConnectedGraph:
     async def aclose(self) -> None:
         await self.default.aclose()
 
+    async def app_secrets(self) -> list[str]:
+        """The app secrets of the connections that have one (their apps sign webhooks)."""
+        return [
+            secret
+            for connection in (await self.book.current()).values()
+            if (secret := connection.credentials.app_secret)
+        ]
+
     def client(self, connection: Connection | None) -> GraphClient:
         """The Graph client calling with this connection's credentials (None: the default)."""
         if connection is None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 import orjson
@@ -62,9 +62,12 @@ class MetaWebhookEndpoint:
         notices: ChangeNotices,
         seen: NonceStore,
         replay_window_seconds: float = 86400.0,
+        connection_secrets: Callable[[], Awaitable[Sequence[str]]] | None = None,
     ) -> None:
         self._verify_token = verify_token or None
         self._app_secret = app_secret or None
+        # The app secrets of the Meta connections: a BSP's apps each sign their own webhooks.
+        self._connection_secrets = connection_secrets
         self._notices = notices
         self._seen = seen
         self._replay_window = replay_window_seconds
@@ -91,9 +94,20 @@ class MetaWebhookEndpoint:
             return PlainTextResponse("verification failed", status_code=403)
         return PlainTextResponse(challenge)
 
+    async def _secrets(self) -> list[str]:
+        """`meta_webhooks.app_secret` and every Meta connection's app secret."""
+        secrets = [self._app_secret] if self._app_secret is not None else []
+        if self._connection_secrets is not None:
+            try:
+                secrets += [s for s in await self._connection_secrets() if s]
+            except Exception:
+                log.exception("cannot read the Meta connections' app secrets")
+        return list(dict.fromkeys(secrets))
+
     async def notification(self, request: Request) -> Response:
         """A signed change notification: 200 at once, the work in the background."""
-        if self._app_secret is None:
+        secrets = await self._secrets()
+        if not secrets:
             return _error(404, "Meta webhooks are not configured (meta_webhooks.app_secret)")
         try:
             body = await read_body(request, MAX_BODY_BYTES)
@@ -104,8 +118,13 @@ class MetaWebhookEndpoint:
         signature = request.headers.get(SIGNATURE_HEADER)
         if not signature:
             return _error(401, f"missing {SIGNATURE_HEADER}")
-        expected = expected_signature(self._app_secret, body)
-        if not hmac.compare_digest(expected.encode("ascii"), signature.strip().encode("utf-8")):
+        given = signature.strip().encode("utf-8")
+        # Every secret is compared (in constant time each): which app signed is not told.
+        matches = [
+            hmac.compare_digest(expected_signature(secret, body).encode("ascii"), given)
+            for secret in secrets
+        ]
+        if not any(matches):
             log.warning("meta webhook with a bad signature refused")
             return _error(403, f"{SIGNATURE_HEADER} does not match")
         try:
