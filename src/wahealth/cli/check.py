@@ -39,7 +39,7 @@ from wahealth.domain import (
     normalize_phone_number,
     render_health_status,
 )
-from wahealth.settings import Settings
+from wahealth.settings import MetaConnectionConfig, Settings
 from wahealth.upstream.emulator import (
     Scenario,
     ScenarioError,
@@ -96,15 +96,42 @@ class Upstream:
     note: str | None
 
 
-def _meta(settings: Settings, token: str | None, base_url: str | None, version: str) -> Upstream:
+def connection_for(
+    settings: Settings, target: Target, name: str | None
+) -> MetaConnectionConfig | None:
+    """The Meta connection a check asks with: `--connection`, else that of the configured
+    space listing the target's WABA (None: `upstream.access_token`)."""
+    by_name = {c.name: c for c in settings.meta_connections}
+    if name is not None:
+        if name not in by_name:
+            raise CheckFailed(f"no Meta connection {name!r} in the configuration")
+        return by_name[name]
+    space = next((s for s in settings.spaces if target.waba_id in s.wabas and s.connection), None)
+    return None if space is None or space.connection is None else by_name.get(space.connection)
+
+
+def _meta(
+    settings: Settings,
+    token: str | None,
+    base_url: str | None,
+    version: str,
+    connection: MetaConnectionConfig | None = None,
+) -> Upstream:
     up = settings.upstream
+    app_secret = None
+    if token is None and connection is not None:
+        token = connection.access_token.get_secret_value()
+        app_secret = connection.app_secret.get_secret_value() if connection.app_secret else None
     access_token = token or up.access_token
     if not access_token:
-        raise CheckFailed('upstream.kind = "meta" needs upstream.access_token (or --token)')
+        raise CheckFailed(
+            'upstream.kind = "meta" needs upstream.access_token, a connection or --token'
+        )
     client = GraphClient(
         base_url=base_url or up.base_url,
         api_version=version,
         access_token=access_token,
+        app_secret=app_secret,
         timeout=up.timeout_seconds,
         max_attempts=up.max_attempts,
         logger=_stderr_logger(),
@@ -159,6 +186,7 @@ async def _upstream(
     scenario: Path | None,
     base_url: str | None,
     api_version: str | None,
+    connection: MetaConnectionConfig | None = None,
 ) -> Upstream:
     version = api_version or settings.upstream.api_version
     if token is None and settings.upstream.kind == "emulator":
@@ -169,7 +197,7 @@ async def _upstream(
             if token is not None
             else '--scenario is for the built-in emulator, and upstream.kind is "meta"'
         )
-    return _meta(settings, token, base_url, version)
+    return _meta(settings, token, base_url, version, connection)
 
 
 async def _answer(
@@ -179,8 +207,12 @@ async def _answer(
     scenario: Path | None,
     base_url: str | None,
     api_version: str | None,
+    connection: str | None = None,
 ) -> tuple[HealthReport, str | None]:
-    upstream = await _upstream(settings, token, scenario, base_url, api_version)
+    chosen = connection_for(settings, target, connection) if token is None else None
+    if connection is not None and settings.upstream.kind != "meta":
+        raise CheckFailed('--connection is for upstream.kind = "meta"')
+    upstream = await _upstream(settings, token, scenario, base_url, api_version, chosen)
     return await _fetch(upstream.client, target), upstream.note
 
 
@@ -314,6 +346,13 @@ def check(
             help="Meta access token: ask Meta even when upstream.kind is the emulator.",
         ),
     ] = None,
+    connection: Annotated[
+        str | None,
+        typer.Option(
+            help="The [[meta_connections]] entry to ask with (default: that of the space "
+            "listing --waba, else upstream.access_token)."
+        ),
+    ] = None,
 ) -> None:
     """Check whether a phone number, template or WABA can send messages.
 
@@ -323,7 +362,7 @@ def check(
         settings = settings_from(config, exit_code=EXIT_ERROR)
         target = Target.from_options(node, phone_number, waba)
         report, note = asyncio.run(
-            _answer(settings, target, token, scenario, base_url, api_version)
+            _answer(settings, target, token, scenario, base_url, api_version, connection)
         )
     except typer.Exit:
         raise
