@@ -104,7 +104,7 @@ def service(
     clock: Clock,
     *,
     deadline: float = 3.0,
-    observers: tuple[SlowObserver, ...] = (),
+    observers: tuple[SlowObserver | FirstWriteSlow, ...] = (),
 ) -> HealthService:
     return HealthService(
         upstream=upstream,
@@ -220,6 +220,32 @@ async def test_a_slow_observer_does_not_delay_the_answer(
     await asyncio.wait_for(draining, PATIENCE)
     assert [(r.node_id, cause) for r, cause in observer.seen] == [(NODE, "query")]
     assert observer.seen[0][0] == answer
+
+
+class FirstWriteSlow:
+    """An observer whose first write takes longer than the next: without ordering, the second
+    report would be stored before the first (and the first, older, then ignored)."""
+
+    def __init__(self) -> None:
+        self.stored: list[str] = []
+
+    async def __call__(self, report: HealthReport, cause: str) -> None:
+        if not self.stored and report.can_send_message.value == "AVAILABLE":
+            await asyncio.sleep(0.05)
+        self.stored.append(report.can_send_message.value)
+
+
+async def test_query_reports_are_told_to_observers_in_the_order_they_were_fetched(
+    clock: Clock, upstream: FakeUpstream
+) -> None:
+    observer = FirstWriteSlow()
+    health = service(upstream, clock, observers=(observer,))
+    assert (await health.get(NODE)).source is ReportSource.UPSTREAM
+    clock.advance(TTL + SWR + 1)  # expired: the next query fetches again
+    upstream.status = "BLOCKED"
+    assert (await health.get(NODE)).can_send_message.value == "BLOCKED"
+    await asyncio.wait_for(health.drain(), PATIENCE)
+    assert observer.stored == ["AVAILABLE", "BLOCKED"]
 
 
 # --- outdated reports -----------------------------------------------------------------------

@@ -97,6 +97,9 @@ class HealthService:
         default_factory=lambda: BoundedLru(PARSED_MAX_ENTRIES, PARSED_MAX_BYTES)
     )
     _background: set[asyncio.Task[object]] = field(default_factory=set)
+    # Observers are told in the order reports were fetched (the lock is FIFO): a query's
+    # write spawned first is stored first, so a later report never lands before it.
+    _in_order: asyncio.Lock = field(default_factory=asyncio.Lock)
     _immediate: ImmediateReportCache | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
@@ -191,17 +194,18 @@ class HealthService:
         for report in reports:
             self.backoff.succeeded(report.node_id)
             await self._store(report)
-        for observer in self.observers:
-            if not isinstance(observer, BatchReportObserver):
-                for report in reports:
-                    await self._tell(observer, report, cause)
-                continue
-            try:
-                await observer.observe_many(reports, cause)
-            except Exception:
-                log.exception("report observer failed on a batch; retrying one by one")
-                for report in reports:
-                    await self._tell(observer, report, cause)
+        async with self._in_order:
+            for observer in self.observers:
+                if not isinstance(observer, BatchReportObserver):
+                    for report in reports:
+                        await self._tell(observer, report, cause)
+                    continue
+                try:
+                    await observer.observe_many(reports, cause)
+                except Exception:
+                    log.exception("report observer failed on a batch; retrying one by one")
+                    for report in reports:
+                        await self._tell(observer, report, cause)
 
     def failed(self, node_id: str, error: Exception) -> None:
         """A fetch made elsewhere (a batch refresh) failed: queries back off from the node."""
@@ -311,8 +315,9 @@ class HealthService:
             log.warning("report cache write failed", node_id=report.node_id, error=str(exc))
 
     async def _notify(self, report: HealthReport, cause: str) -> None:
-        for observer in self.observers:
-            await self._tell(observer, report, cause)
+        async with self._in_order:
+            for observer in self.observers:
+                await self._tell(observer, report, cause)
 
     @staticmethod
     async def _tell(observer: ReportObserver, report: HealthReport, cause: str) -> None:
