@@ -384,6 +384,7 @@ def build_components(settings: Settings, overrides: Overrides | None = None) -> 
             connections=connections,
             check_connection=watch.check,
             connections_changed=upstream.book.forget,
+            space_upstreams=SpaceUpstreamRepository(sessions),
         ),
         admin_tokens=AdminTokens(AdminTokenRepository(sessions), hasher),
     )
