@@ -31,6 +31,9 @@ START_TIMEOUT_SECONDS = 60.0
 PUBLISH_TIMEOUT_SECONDS = 15.0
 _PROXY_VARS = ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")
 
+# The Meta budget of the default token's app (each connection has its own).
+DEFAULT_APP = frozenset({("connection", "default")})
+
 
 def parse(text: str) -> Samples:
     """Samples by (name, labels); the `replica` label is checked on its own (`replicas`)."""
@@ -217,8 +220,8 @@ d360_keys = [{{ key = "{key}", phone_number_id = "106540352242922" }}]
         assert samples[D360_2XX] == requests
         assert samples[phone_numbers] == 4
         # One Meta budget in Redis for both workers: the budget is not their sum.
-        assert samples[("wahealth_meta_budget_calls_per_minute", frozenset())] == 600
-        assert samples[("wahealth_meta_budget_spent_calls", frozenset())] >= 0
+        assert samples[("wahealth_meta_budget_calls_per_minute", DEFAULT_APP)] == 600
+        assert samples[("wahealth_meta_budget_spent_calls", DEFAULT_APP)] >= 0
         # Claims held, read from storage: none here (the monitor is off).
         assert samples[("wahealth_schedule_claims_held", frozenset())] == 0
         assert samples[("wahealth_alert_claims_held", frozenset())] == 0

@@ -30,6 +30,9 @@ from wahealth.upstream.emulator.app import emulator_state
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 ALL_NODES = (*DEMO_NODES, DEMO_WABA, OTHER_WABA, OTHER_PHONE)
 
+# The Meta budget of the default token's app (each connection has its own).
+DEFAULT_APP = frozenset({("connection", "default")})
+
 
 async def scrape(running: RunningApp) -> Samples:
     response = await running.client.get("/metrics")
@@ -225,8 +228,8 @@ async def test_meta_calls_as_meta_counts_them_and_the_allowance(tmp_path: Path) 
     assert end[("wahealth_upstream_calls_total", batch)] == 1
     assert end[("wahealth_meta_calls_last_minute", frozenset())] == 10
     # The refresh paid its six calls from the Meta budget (the start-up sync does not pay).
-    assert end[("wahealth_meta_budget_spent_calls", frozenset())] == 6
-    assert end[("wahealth_meta_budget_calls_per_minute", frozenset())] == 1234
+    assert end[("wahealth_meta_budget_spent_calls", DEFAULT_APP)] == 6
+    assert end[("wahealth_meta_budget_calls_per_minute", DEFAULT_APP)] == 1234
 
 
 async def test_seconds_since_the_last_refresh_round(tmp_path: Path) -> None:

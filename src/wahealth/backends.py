@@ -98,8 +98,11 @@ def create_call_budget(
     clients: RedisClients,
     calls_per_minute: int,
     calls_per_minute_per_waba: int | None = None,
+    *,
+    app: str = "default",
 ) -> MetaBudget:
-    """The Meta budget on the rate limiter's URL: this process's, or every replica's in Redis."""
+    """The Meta budget of one app (`app` names it in Redis) on the rate limiter's URL: this
+    process's, or every replica's in Redis."""
     if _is_memory(url, "rate limiter"):
         return MemoryCallBudget(
             calls_per_minute, calls_per_minute_per_waba=calls_per_minute_per_waba
@@ -108,6 +111,7 @@ def create_call_budget(
         clients.for_url(url),
         calls_per_minute,
         calls_per_minute_per_waba=calls_per_minute_per_waba,
+        app=app,
     )
 
 

@@ -138,12 +138,22 @@ async def put_connection(
     """Store a connection, encrypted; one that holds the same secrets already is left as is."""
     token = config.access_token.get_secret_value()
     secret = None if config.app_secret is None else config.app_secret.get_secret_value()
+    budget = config.meta_calls_per_minute
     stored = await connections.get(config.name)
     if stored is not None and _holds(stored, secretbox, token, secret):
-        return stored
+        if stored.calls_per_minute == budget:
+            return stored
+        return await connections.put(
+            config.name,
+            stored.token_encrypted,
+            stored.app_secret_encrypted,
+            same=True,
+            calls_per_minute=budget,
+        )
     return await connections.put(
         config.name,
         secretbox.encrypt(token),
         None if secret is None else secretbox.encrypt(secret),
         same=False,
+        calls_per_minute=budget,
     )

@@ -9,6 +9,7 @@ master key. The router is configured from storage, not from the file, so every r
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 import structlog
@@ -16,6 +17,7 @@ import structlog
 from wahealth.auth.secretbox import SecretBox, SecretBoxError
 from wahealth.core.ports import CatalogSource
 from wahealth.settings import SpaceConfig
+from wahealth.settings_bsp import CamsUpstreamConfig, D360ChannelConfig
 from wahealth.storage.space_upstreams import SpaceUpstreamRepository, StoredUpstream
 from wahealth.storage.tenancy import TenancyRepository
 from wahealth.upstream.bsp.config import BspSpace, CamsAccount, CamsTemplate, D360Channel
@@ -24,20 +26,17 @@ from wahealth.upstream.bsp.router import BspRouter
 log = structlog.get_logger(__name__)
 
 
-def stored_form(space: SpaceConfig) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(settings, secrets) of a BSP space, as stored (the secrets are encrypted)."""
+def stored_upstream(
+    upstream: str, channels: Sequence[D360ChannelConfig], cams: CamsUpstreamConfig | None
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(settings, secrets) of a 360dialog or CAMS upstream, as stored."""
     settings: dict[str, Any]
-    if space.upstream == "d360":
+    if upstream == "d360":
         settings = {
-            "channels": [
-                {"base_url": c.base_url, "phone_number": c.phone_number}
-                for c in space.d360_channels
-            ]
+            "channels": [{"base_url": c.base_url, "phone_number": c.phone_number} for c in channels]
         }
-        secrets = {"api_keys": [c.api_key.get_secret_value() for c in space.d360_channels]}
-        return settings, secrets
-    cams = space.cams
-    assert cams is not None  # SpaceConfig's validator
+        return settings, {"api_keys": [c.api_key.get_secret_value() for c in channels]}
+    assert cams is not None  # the space's validator
     settings = {
         "endpoint": cams.endpoint,
         "protocol": cams.protocol,
@@ -50,16 +49,29 @@ def stored_form(space: SpaceConfig) -> tuple[dict[str, Any], dict[str, Any]]:
     return settings, {"access_key_secret": cams.access_key_secret.get_secret_value()}
 
 
+async def put_space_upstream(
+    space_id: str,
+    upstream: str,
+    channels: Sequence[D360ChannelConfig],
+    cams: CamsUpstreamConfig | None,
+    repository: SpaceUpstreamRepository,
+    secretbox: SecretBox,
+) -> None:
+    """Store where a space's health comes from (Meta: nothing stored), secrets encrypted."""
+    if upstream == "meta":
+        await repository.remove(space_id)
+        return
+    settings, secrets = stored_upstream(upstream, channels, cams)
+    await repository.put(space_id, upstream, settings, secretbox.encrypt(json.dumps(secrets)))
+
+
 async def store_space_upstream(
     space: SpaceConfig, repository: SpaceUpstreamRepository, secretbox: SecretBox
 ) -> None:
     """Make storage say where the space's health comes from, as the config does."""
-    if space.upstream == "meta":
-        await repository.remove(space.id)
-        return
-    settings, secrets = stored_form(space)
-    encrypted = secretbox.encrypt(json.dumps(secrets))
-    await repository.put(space.id, space.upstream, settings, encrypted)
+    await put_space_upstream(
+        space.id, space.upstream, space.d360_channels, space.cams, repository, secretbox
+    )
 
 
 def bsp_space(stored: StoredUpstream, secretbox: SecretBox) -> BspSpace | None:

@@ -27,7 +27,6 @@ from wahealth.auth.secretbox import SecretBox
 from wahealth.auth.tokens import hash_token
 from wahealth.backends import (
     RedisClients,
-    create_call_budget,
     create_nonce_store,
     create_rate_limiter,
     create_report_cache,
@@ -80,7 +79,7 @@ from wahealth.upstream.connections import ConnectedGraph
 from wahealth.upstream.emulator.app import create_emulator
 from wahealth.upstream.emulator.scenario import load_scenario
 from wahealth.upstream.graph import GraphClient
-from wahealth.wiring import counted, open_secret_of, target_checker
+from wahealth.wiring import connection_budgets, counted, open_secret_of, target_checker
 
 EMULATOR_BASE_URL = "http://emulator.internal"
 EMULATOR_WEBHOOK_URL = "http://wahealth.internal/webhooks/meta"
@@ -281,12 +280,7 @@ def build_components(settings: Settings, overrides: Overrides | None = None) -> 
     tenancy = TenancyRepository(sessions)
     recorder = build_recorder(settings, sessions, sender)
     cache_settings = settings.cache
-    budget = create_call_budget(
-        settings.ratelimit.url,
-        redis,
-        settings.monitor.meta_calls_per_minute,
-        settings.monitor.meta_calls_per_minute_per_waba,
-    )
+    budget = connection_budgets(settings, redis, upstream.book, connections, bsp.is_bsp)
     health = HealthService(
         upstream=bsp,
         cache=cache,
@@ -394,6 +388,7 @@ def build_components(settings: Settings, overrides: Overrides | None = None) -> 
             connections=connections,
             check_connection=watch.check,
             connections_changed=upstream.book.forget,
+            space_upstreams=SpaceUpstreamRepository(sessions),
         ),
         admin_tokens=AdminTokens(AdminTokenRepository(sessions), hasher),
     )

@@ -125,6 +125,8 @@ class MetaConnectionConfig(_Section):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,99}$")
     access_token: SecretStr
     app_secret: SecretStr | None = None
+    # This Meta app's own call budget (unset: `[monitor] meta_calls_per_minute`).
+    meta_calls_per_minute: int | None = Field(default=None, ge=1)
 
     @field_validator("access_token", "app_secret")
     @classmethod

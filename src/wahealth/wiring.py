@@ -7,10 +7,13 @@ from collections.abc import Awaitable, Callable
 import httpx
 
 from wahealth.auth.secretbox import SecretBox, SecretBoxError
-from wahealth.core.ports import SecretOpener
+from wahealth.backends import RedisClients, create_call_budget
+from wahealth.core.ports import MetaBudget, SecretOpener
 from wahealth.metrics.instruments import Instruments, MetaCallCounter
 from wahealth.monitor.targets import TargetError, check_target
 from wahealth.settings import Settings
+from wahealth.upstream.budgets import ConnectionBudgets
+from wahealth.upstream.connections import ConnectionBook, ConnectionRoutes
 
 
 def counted(
@@ -44,3 +47,22 @@ def open_secret_of(secretbox: SecretBox) -> SecretOpener:
             return None
 
     return open_secret
+
+
+def connection_budgets(
+    settings: Settings,
+    redis: RedisClients,
+    book: ConnectionBook,
+    routes: ConnectionRoutes,
+    is_bsp: Callable[[str], bool],
+) -> ConnectionBudgets:
+    """The Meta budget per app: the default token's, and each connection's own (in Redis
+    under `connection:<name>`), on the rate limiter's URL."""
+    url, monitor = settings.ratelimit.url, settings.monitor
+    per_waba = monitor.meta_calls_per_minute_per_waba
+
+    def make(name: str, calls_per_minute: int) -> MetaBudget:
+        return create_call_budget(url, redis, calls_per_minute, per_waba, app=f"connection:{name}")
+
+    default = create_call_budget(url, redis, monitor.meta_calls_per_minute, per_waba)
+    return ConnectionBudgets(default, make, book, routes, is_bsp)

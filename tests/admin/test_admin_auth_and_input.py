@@ -175,7 +175,8 @@ async def test_the_openapi_document_lists_every_operation_and_needs_no_token(
     assert ("POST", f"{ADMIN}/keys/{{key_id}}/rotate") in operations
     assert ("PATCH", f"{ADMIN}/accounts/{{name}}") in operations
     assert ("POST", f"{ADMIN}/connections/{{connection}}/check") in operations
-    assert len(operations) == 28
+    assert ("PUT", f"{ADMIN}/spaces/{{space_id}}/upstream") in operations
+    assert len(operations) == 29
     create = document["paths"][f"{ADMIN}/keys"]["post"]["requestBody"]["content"]
     assert create["application/json"]["schema"]["discriminator"]["propertyName"] == "kind"
     assert {"NewKey", "Rotation", "Problem", "AuditPage"} <= set(document["components"]["schemas"])

@@ -51,11 +51,15 @@ async def test_connections_by_admin_api(tmp_path: Path, storage_url: str) -> Non
 
         created = await client.post(
             f"{ADMIN}/connections",
-            json={"name": "acme", "access_token": ACME_TOKEN, "app_secret": ACME_SECRET},
+            json={"name": "acme", "access_token": ACME_TOKEN, "app_secret": ACME_SECRET,
+                  "meta_calls_per_minute": 42},
             headers=as_operator,
-        )
+        )  # fmt: skip
         assert created.status_code == 201, created.text
         assert created.json()["state"] == "ok"
+        assert created.json()["meta_calls_per_minute"] == 42
+        shown = await client.get(f"{ADMIN}/connections/acme", headers=as_operator)
+        assert shown.json()["meta_calls_per_minute"] == 42
         assert created.json()["app_secret"] is True
         assert ACME_TOKEN not in created.text
         assert ACME_SECRET not in created.text

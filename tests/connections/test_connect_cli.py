@@ -97,7 +97,8 @@ def test_connect_discovers_stores_encrypted_and_subscribes(
     cli: Invoke, tmp_path: Path, emulator: tuple[RunningServer, object]
 ) -> None:
     result = cli("connect", "--space", "acme-space", "--token", ACME_TOKEN,
-                 "--app-secret", ACME_SECRET, "--subscribe-webhooks")  # fmt: skip
+                 "--app-secret", ACME_SECRET, "--subscribe-webhooks",
+                 "--calls-per-minute", "50")  # fmt: skip
     assert result.exit_code == 0, result.output
     assert "app subscribed to 3 WABA(s)' webhooks" in result.stdout
     assert _wabas(tmp_path) == sorted([ACME_WABA, ACME_SECOND_WABA, ACME_CLIENT_WABA])
@@ -109,6 +110,7 @@ def test_connect_discovers_stores_encrypted_and_subscribes(
     assert (shown["name"], shown["state"], shown["spaces"], shown["app_secret"]) == (
         "acme-space", "ok", ["acme-space"], True,
     )  # fmt: skip
+    assert shown["meta_calls_per_minute"] == 50
     raw = (
         sqlite3.connect(tmp_path / "wahealth.db")
         .execute("select token_encrypted, app_secret_encrypted from meta_connections")
@@ -119,6 +121,7 @@ def test_connect_discovers_stores_encrypted_and_subscribes(
     assert ACME_TOKEN not in result.output
     table = cli("connections", "list")
     assert "acme-space" in table.stdout
+    assert "50/min" in table.stdout
     assert ACME_TOKEN not in table.stdout
 
 

@@ -72,7 +72,7 @@ async def test_upgrade_builds_the_models_schema(engine: AsyncEngine) -> None:
     async with engine.connect() as connection:
         assert await connection.run_sync(_diffs) == []
         assert await connection.run_sync(_tables) == TABLES | {"alembic_version"}
-    assert await current_revision(engine) == head_revision() == "meta_connections"
+    assert await current_revision(engine) == head_revision() == "connection_budgets"
 
 
 async def test_upgrade_twice_is_a_no_op_and_downgrade_removes_everything(
@@ -93,7 +93,7 @@ async def test_upgrade_twice_is_a_no_op_and_downgrade_removes_everything(
 async def test_upgrade_by_url_on_a_sqlite_file(tmp_path: Path) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'by-url.db'}"
     await upgrade(url)
-    assert await current_revision(url) == "meta_connections"
+    assert await current_revision(url) == "connection_budgets"
     engine = create_engine(url)
     try:
         async with engine.connect() as connection:

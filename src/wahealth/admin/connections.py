@@ -24,6 +24,7 @@ def shown_connection(stored: StoredConnection) -> schemas.Connection:
         state=stored.state,
         problem=stored.problem,
         app_secret=stored.app_secret_encrypted is not None,
+        meta_calls_per_minute=stored.calls_per_minute,
         spaces=list(stored.spaces),
         checked_at=stored.checked_at,
         changed_at=stored.changed_at,
@@ -58,10 +59,14 @@ class Connections(AdminBase):
         self.operator_only(caller, "Meta connections")
         box = self.stores.secretbox
         secret = None if body.app_secret is None else box.encrypt(body.app_secret)
-        await self._repo.put(body.name, box.encrypt(body.access_token), secret, same=False)
+        await self._repo.put(
+            body.name, box.encrypt(body.access_token), secret, same=False,
+            calls_per_minute=body.meta_calls_per_minute,
+        )  # fmt: skip
         await self.changed(
             caller, "connection.create", f"connection:{body.name}", None,
             app_secret=body.app_secret is not None,
+            meta_calls_per_minute=body.meta_calls_per_minute,
         )  # fmt: skip
         self.stores.connections_changed()
         await self.stores.check_connection(body.name)

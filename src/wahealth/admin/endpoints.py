@@ -17,6 +17,7 @@ from wahealth.admin.openapi import openapi_document
 from wahealth.admin.service import AdminStores, Tenants
 from wahealth.admin.subscriptions import Subscriptions
 from wahealth.admin.tokens import AdminTokens
+from wahealth.admin.upstreams import SpaceUpstream, SpaceUpstreams, SpaceUpstreamSet
 
 ADMIN_PREFIX = "/api/v1/admin"
 OPENAPI_PATH = "/api/v1/openapi.json"
@@ -42,7 +43,7 @@ _AUDIT_QUERY = (
 def operations(stores: AdminStores) -> list[Operation]:
     """Every admin operation, in the order the document lists them."""
     tenants, keys, subscriptions = Tenants(stores), Keys(stores), Subscriptions(stores)
-    connections = Connections(stores)
+    connections, upstreams = Connections(stores), SpaceUpstreams(stores)
     p = ADMIN_PREFIX
 
     async def list_accounts(c: Call) -> object:
@@ -123,6 +124,9 @@ def operations(stores: AdminStores) -> list[Operation]:
     async def delete_connection(c: Call) -> object:
         return await connections.delete(c.caller, c.path["connection"])
 
+    async def set_space_upstream(c: Call) -> object:
+        return await upstreams.set(c.caller, c.path["space_id"], c.body)
+
     async def set_space_connection(c: Call) -> object:
         return await connections.set_space(c.caller, c.path["space_id"], c.body)
 
@@ -197,6 +201,10 @@ def operations(stores: AdminStores) -> list[Operation]:
                   "Set the Meta connection a space's Graph calls use (null: the default token)",
                   set_space_connection, schemas.SpaceConnectionSet, body=schemas.SpaceConnection,
                   errors=bad),
+        Operation("PUT", f"{p}/spaces/{{space_id}}/upstream",
+                  "Set where a space's health comes from: Meta, 360dialog or CAMS (keys and "
+                  "secrets write-only; takes effect at the next start)",
+                  set_space_upstream, SpaceUpstream, body=SpaceUpstreamSet, errors=bad),
         Operation("GET", f"{p}/audit", "Read the audit log, newest first", audit,
                   schemas.AuditPage, query=_AUDIT_QUERY),
     ]  # fmt: skip

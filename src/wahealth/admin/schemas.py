@@ -342,6 +342,12 @@ class ConnectionCreate(_Request):
         pattern=PRINTABLE_ASCII,
         description="The app's secret: every Graph call then carries appsecret_proof.",
     )
+    meta_calls_per_minute: int | None = Field(
+        default=None,
+        ge=1,
+        le=1_000_000,
+        description="This Meta app's own call budget; null: the default per app.",
+    )
 
 
 class Connection(BaseModel):
@@ -354,6 +360,9 @@ class Connection(BaseModel):
     )
     problem: str | None = Field(description="Meta's refusal (code and message) when refused.")
     app_secret: bool = Field(description="Whether calls carry appsecret_proof.")
+    meta_calls_per_minute: int | None = Field(
+        description="Its own Meta call budget; null: the default per app."
+    )
     spaces: list[str]
     checked_at: datetime | None
     changed_at: datetime

@@ -35,6 +35,7 @@ from wahealth.storage.errors import (
 from wahealth.storage.key_lifecycle import KeyLifecycle
 from wahealth.storage.outbox import OutboxRepository
 from wahealth.storage.purge import Purge
+from wahealth.storage.space_upstreams import SpaceUpstreamRepository
 from wahealth.storage.tenancy import Account, Space, TenancyRepository
 
 
@@ -68,6 +69,7 @@ class AdminStores:
     # Checks a connection's token with Meta and records the verdict (see monitor.connections).
     check_connection: Callable[[str], Awaitable[None]] = _no_check
     connections_changed: Callable[[], None] = lambda: None
+    space_upstreams: SpaceUpstreamRepository | None = None
 
 
 class AdminBase:

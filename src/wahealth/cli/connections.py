@@ -165,14 +165,22 @@ def connect(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Check and discover only; store nothing.")
     ] = False,
+    calls_per_minute: Annotated[
+        int | None,
+        typer.Option(
+            "--calls-per-minute",
+            help="This Meta app's own call budget (default: [monitor] meta_calls_per_minute).",
+        ),
+    ] = None,
     config: ConfigOption = None,
 ) -> None:
     """Connect a space to Meta with its own token: check it, find its WABAs, add them."""
     settings = settings_from(config)
     try:
         connection = MetaConnectionConfig.model_validate(
-            {"name": name or space, "access_token": token, "app_secret": app_secret}
-        )
+            {"name": name or space, "access_token": token, "app_secret": app_secret,
+             "meta_calls_per_minute": calls_per_minute}
+        )  # fmt: skip
     except ValueError as exc:
         fail(f"invalid connection: {' '.join(str(exc).split())}", EXIT_USAGE)
     checked, found = _discover(settings, token, app_secret)
@@ -205,7 +213,8 @@ def connect(
         await AuditLog(store.sessions).record(
             cli_caller().actor, "space.connect", f"space:{space}", account=owner,
             details={"connection": connection.name, "wabas": wabas,
-                     "app_secret": app_secret is not None},
+                     "app_secret": app_secret is not None,
+                     "meta_calls_per_minute": calls_per_minute},
         )  # fmt: skip
 
     run(config, work)
@@ -234,12 +243,15 @@ def list_connections(as_json: JsonOption = False, config: ConfigOption = None) -
             str(c["state"]) + ("" if c["state"] != "refused" else " (refresh paused)"),
             str(c["problem"] or ""),
             "yes" if c["app_secret"] else "no",
+            "default"
+            if c["meta_calls_per_minute"] is None
+            else f"{c['meta_calls_per_minute']}/min",
             ", ".join(str(s) for s in c["spaces"]),  # type: ignore[attr-defined]
             short(None) if c["checked_at"] is None else str(c["checked_at"])[:19],
         ]
         for c in shown
     ]
-    columns = ["connection", "state", "problem", "appsecret_proof", "spaces", "checked"]
+    columns = ["connection", "state", "problem", "appsecret_proof", "budget", "spaces", "checked"]
     print_table("Meta connections", columns, rows, whole=("checked",))
 
 

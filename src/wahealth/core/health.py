@@ -7,9 +7,10 @@ The cache only saves upstream calls: when its backend is down a read counts as a
 a failed write is logged, so queries are still answered from Meta. Four rules keep Meta
 unharmed and clients inside their deadlines:
 
-- budget: a query's call is paid from the Meta budget (`MetaBudget`, shared with the
-  refresh loop and, in Redis, with every replica); when it is spent, nobody calls and the
-  query gets the last known report marked stale, or "try again" with the budget's wait;
+- budget: a query's call is paid from the Meta budget of its node's connection
+  (`MetaBudget`, `NodeBudgets`; shared with the refresh loop and, in Redis, with every
+  replica; a BSP's node pays none); when it is spent, nobody calls and the query gets
+  the last known report marked stale, or "try again" with the budget's wait;
 
 - back-off: after a failure nobody calls upstream for that node until its back-off ends
   (see `Backoff`); queries meanwhile get the last known report marked stale;
@@ -42,6 +43,7 @@ from wahealth.core.ports import (
     CachedReport,
     HealthUpstream,
     MetaBudget,
+    NodeBudgets,
     ReportCache,
     ReportObserver,
     UpstreamFailure,
@@ -259,12 +261,16 @@ class HealthService:
             return self._from_cache(got, ReportSource.CACHE)
         return got
 
-    async def _spend(self, waba_id: str | None) -> None:
-        """One call from the Meta budget, or `BudgetSpent`."""
-        if self.budget is None:
-            return
+    async def _spend(self, node_id: str, waba_id: str | None) -> None:
+        """One call from the node's Meta budget (its connection's), or `BudgetSpent`."""
+        budget = self.budget
         try:
-            grant = await self.budget.spend(1, waba_id=waba_id)
+            if isinstance(budget, NodeBudgets):
+                groups = await budget.budgets_of([node_id])
+                budget = groups[0][0] if groups else budget
+            if budget is None:
+                return
+            grant = await budget.spend(1, waba_id=waba_id)
         except BackendUnavailable as exc:
             # A budget that cannot be asked is spent: Meta is protected first.
             log.warning("Meta call budget unavailable", error=str(exc))
@@ -276,7 +282,7 @@ class HealthService:
         self, node_id: str, cause: str, *, query: bool = False, waba_id: str | None = None
     ) -> HealthReport:
         if query:
-            await self._spend(waba_id)  # raised before any call: no back-off for it
+            await self._spend(node_id, waba_id)  # raised before any call: no back-off for it
         try:
             # A query tries once: its back-off, not a retry loop, decides when to call again.
             report = await self.upstream.health(node_id, attempts=1 if query else None)

@@ -205,6 +205,18 @@ class MetaBudget(Protocol):
     async def aclose(self) -> None: ...
 
 
+@runtime_checkable
+class NodeBudgets(MetaBudget, Protocol):
+    """A `MetaBudget` (the default app's) that knows which budget pays for each node: its
+    Meta connection's (each Meta app has its own), or none (a BSP's node: not Meta's)."""
+
+    async def budgets_of(
+        self, node_ids: Sequence[str]
+    ) -> Sequence[tuple[MetaBudget | None, Sequence[str]]]:
+        """The nodes grouped by the budget that pays for their calls (None: no Meta budget)."""
+        ...
+
+
 class FetchLocks(Protocol):
     """Short leases on a fetch, so that one replica at a time calls Meta for a node."""
 

@@ -9,9 +9,9 @@ numbers: aggregate them with `max`, not `sum`. Each is left out when it cannot b
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import structlog
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -28,6 +28,13 @@ class BudgetSource(Protocol):
     async def spent(self) -> int: ...
 
 
+@runtime_checkable
+class BudgetsSource(Protocol):
+    """The Meta budget of every app: the default token's and each connection's."""
+
+    async def each(self) -> Sequence[tuple[str, BudgetSource]]: ...
+
+
 ClaimsHeld = Callable[[datetime], Awaitable[int]]
 
 
@@ -36,7 +43,7 @@ class SharedMetrics:
 
     def __init__(
         self,
-        budget: BudgetSource | None = None,
+        budget: BudgetSource | BudgetsSource | None = None,
         *,
         alert_claims: ClaimsHeld | None = None,
         schedule_claims: ClaimsHeld | None = None,
@@ -50,27 +57,7 @@ class SharedMetrics:
     async def families(self) -> list[Metric]:
         found: list[Metric] = []
         if self._budget is not None:
-            try:
-                spent = await self._budget.spent()
-            except Exception as exc:  # noqa: BLE001 — a scrape answers with everything else
-                log.warning("metrics: reading the Meta budget failed", error=type(exc).__name__)
-            else:
-                found.append(
-                    GaugeMetricFamily(
-                        "wahealth_meta_budget_spent_calls",
-                        "Graph calls spent from the Meta budget in the last 60 s, by queries, "
-                        "webhooks and the refresh loop of every replica sharing it.",
-                        value=spent,
-                    )
-                )
-                found.append(
-                    GaugeMetricFamily(
-                        "wahealth_meta_budget_calls_per_minute",
-                        "The Meta budget: Graph calls allowed in any 60 s "
-                        "(monitor.meta_calls_per_minute).",
-                        value=self._budget.calls_per_minute,
-                    )
-                )
+            found.extend(await self._budget_families(self._budget))
         claims = (
             (
                 self._alert_claims,
@@ -94,3 +81,29 @@ class SharedMetrics:
             else:
                 found.append(GaugeMetricFamily(name, text, value=held))
         return found
+
+    @staticmethod
+    async def _budget_families(source: BudgetSource | BudgetsSource) -> list[Metric]:
+        spent = GaugeMetricFamily(
+            "wahealth_meta_budget_spent_calls",
+            "Graph calls spent from each Meta app's budget in the last 60 s, by queries, "
+            "webhooks and the refresh loop of every replica sharing it.",
+            labels=["connection"],
+        )
+        allowed = GaugeMetricFamily(
+            "wahealth_meta_budget_calls_per_minute",
+            "Each Meta app's budget: Graph calls allowed in any 60 s (the connection's "
+            "meta_calls_per_minute, else monitor.meta_calls_per_minute).",
+            labels=["connection"],
+        )
+        try:
+            budgets = (
+                await source.each() if isinstance(source, BudgetsSource) else [("default", source)]
+            )
+            for name, budget in budgets:
+                spent.add_metric([name], await budget.spent())
+                allowed.add_metric([name], budget.calls_per_minute)
+        except Exception as exc:  # noqa: BLE001 — a scrape answers with everything else
+            log.warning("metrics: reading the Meta budget failed", error=type(exc).__name__)
+            return []
+        return [spent, allowed]

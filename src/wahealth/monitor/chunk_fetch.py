@@ -7,7 +7,10 @@ out. It sorts every node into refreshed, failed (with why), throttled or deferre
 app-level throttle (not a WABA's 80007/80008) it sends no further chunk and says how
 long Meta asked to wait. Each chunk is paid from the shared Meta budget before it goes
 out: nodes the budget has no call for are deferred (not sent, not failed), and no
-further chunk is sent. Scheduling (pauses, retries) is the refresher's.
+further chunk is sent. With a budget per Meta app (`NodeBudgets`), each chunk is paid
+connection by connection: a connection whose budget is spent has its nodes deferred while
+the other connections' nodes go on (and further chunks too), and BSP nodes pay nothing.
+Scheduling (pauses, retries) is the refresher's.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from typing import TypeGuard
 
 import structlog
 
-from wahealth.core.ports import BackendUnavailable, MetaBudget
+from wahealth.core.ports import BackendUnavailable, MetaBudget, NodeBudgets
 from wahealth.domain import HealthReport
 from wahealth.monitor.refresh_ports import BatchUpstream, ReportSink
 from wahealth.upstream.errors import WABA_RATE_LIMIT_CODES, ConnectionPaused, GraphRateLimited
@@ -65,6 +68,7 @@ class ChunkFetcher:
         budget: MetaBudget | None = None,
     ) -> None:
         self._budget = budget
+        self._paid_any = False  # whether a budget had calls for some node in this fetch
         self._upstream = upstream
         self._sink = sink
         self._spend = spend  # told the calls of each chunk once its request has ended
@@ -84,15 +88,18 @@ class ChunkFetcher:
         outcome = RoundOutcome()
         in_flight: deque[asyncio.Task[_Fetched]] = deque()
         exhausted = False
+        per_app = isinstance(self._budget, NodeBudgets)
+        self._paid_any = False
 
         async def top_up() -> None:
             nonlocal exhausted
-            # No new chunk after an app-level throttle: Meta would refuse it too.
+            # No new chunk after an app-level throttle: Meta would refuse it too; nor, with
+            # one budget, after it ran out (with one per app, the others' nodes go on).
             while (
                 not exhausted
                 and len(in_flight) < FETCH_CONCURRENCY
                 and not outcome.throttled
-                and not outcome.deferred
+                and not (outcome.deferred and not per_app)
             ):
                 chunk = await anext(chunks, None)
                 if chunk is None:
@@ -117,22 +124,47 @@ class ChunkFetcher:
                 task.cancel()
             await asyncio.gather(*in_flight, return_exceptions=True)
             await chunks.aclose()
+        if per_app and self._paid_any:
+            # Some app had calls: the round goes on at its pace; the deferred stay due.
+            outcome.budget_wait_seconds = None
         return outcome
 
     async def _pay(self, chunk: Sequence[str], outcome: RoundOutcome) -> Sequence[str]:
         """The chunk's nodes the Meta budget has calls for; the rest are deferred."""
         if self._budget is None:
             return chunk
+        if not isinstance(self._budget, NodeBudgets):
+            return await self._pay_from(self._budget, chunk, outcome)
         try:
-            grant = await self._budget.spend(len(chunk), partial=True)
+            groups = await self._budget.budgets_of(chunk)
+        except BackendUnavailable as exc:
+            log.warning("Meta call budget unavailable; the refresh waits", error=str(exc))
+            groups = [(self._budget, chunk)]
+        paid: set[str] = set()
+        for budget, members in groups:
+            paid.update(
+                members if budget is None else await self._pay_from(budget, members, outcome)
+            )
+        return [node_id for node_id in chunk if node_id in paid]
+
+    async def _pay_from(
+        self, budget: MetaBudget, members: Sequence[str], outcome: RoundOutcome
+    ) -> Sequence[str]:
+        """The members this budget has calls for; the rest are deferred."""
+        try:
+            grant = await budget.spend(len(members), partial=True)
             granted, wait = grant.calls, grant.retry_after
         except BackendUnavailable as exc:
             log.warning("Meta call budget unavailable; the refresh waits", error=str(exc))
             granted, wait = 0, 1.0
-        if granted < len(chunk):
-            outcome.deferred.extend(chunk[granted:])
-            outcome.budget_wait_seconds = max(wait, 0.1)
-        return chunk[:granted]
+        if granted < len(members):
+            outcome.deferred.extend(members[granted:])
+            wait = max(wait, 0.1)
+            earlier = outcome.budget_wait_seconds
+            outcome.budget_wait_seconds = wait if earlier is None else min(earlier, wait)
+        if granted:
+            self._paid_any = True
+        return members[:granted]
 
     async def _fetch_chunk(self, node_ids: Sequence[str]) -> _Fetched:
         # Only the nodes sent to Meta count against its budget (BSP upstreams keep their own).

@@ -98,7 +98,11 @@ def book_loader(connections: ConnectionRepository, secretbox: SecretBox) -> Call
             credentials = credentials_of(stored, secretbox)
             if credentials is not None:
                 ok = stored.state == "ok"
-                loaded.append(Connection(stored.name, credentials, stored.refused, ok))
+                loaded.append(
+                    Connection(
+                        stored.name, credentials, stored.refused, ok, stored.calls_per_minute
+                    )
+                )
         return loaded
 
     return load

@@ -35,7 +35,7 @@ from datetime import UTC, datetime
 import structlog
 
 from wahealth.core.lru import BoundedLru
-from wahealth.core.ports import BackendUnavailable, MetaBudget
+from wahealth.core.ports import BackendUnavailable, MetaBudget, NodeBudgets
 from wahealth.domain.records import DueNode
 from wahealth.monitor.chunk_fetch import ChunkFetcher, RoundOutcome
 from wahealth.monitor.planner import (
@@ -352,8 +352,9 @@ class FleetRefresher:
             )
 
     async def _shared_room(self, room: int) -> tuple[int, float]:
-        """`room` as far as the shared budget has calls left, and, at 0, when it has one."""
-        if self._budget is None:
+        """`room` as far as the shared budget has calls left, and, at 0, when it has one.
+        With a budget per Meta app, each chunk is paid per connection instead."""
+        if self._budget is None or isinstance(self._budget, NodeBudgets):
             return room, 0.0
         try:
             left = self._budget.calls_per_minute - await self._budget.spent()

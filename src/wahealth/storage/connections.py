@@ -65,6 +65,7 @@ class StoredConnection:
     changed_at: datetime
     created_at: datetime
     spaces: tuple[str, ...] = ()
+    calls_per_minute: int | None = None  # its own Meta budget (None: the default per app)
 
     @property
     def refused(self) -> bool:
@@ -82,6 +83,7 @@ def _stored(row: MetaConnectionRow, spaces: Sequence[str] = ()) -> StoredConnect
         row.changed_at,
         row.created_at,
         tuple(spaces),
+        row.calls_per_minute,
     )
 
 
@@ -92,9 +94,16 @@ class ConnectionRepository:
         self._sessions = sessions
 
     async def put(
-        self, name: str, token_encrypted: str, app_secret_encrypted: str | None, *, same: bool
+        self,
+        name: str,
+        token_encrypted: str,
+        app_secret_encrypted: str | None,
+        *,
+        same: bool,
+        calls_per_minute: int | None = None,
     ) -> StoredConnection:
-        """Create or replace a connection; `same` (the secrets did not change) keeps its state."""
+        """Create or replace a connection; `same` (the secrets did not change) keeps its state.
+        `calls_per_minute` is its own Meta budget (None: the default per app)."""
         now = utcnow()
         async with writing(self._sessions) as session:
             row = await session.get(MetaConnectionRow, name)
@@ -105,6 +114,7 @@ class ConnectionRepository:
                 row.state, row.problem, row.checked_at, row.changed_at = UNCHECKED, None, None, now
             row.token_encrypted = token_encrypted
             row.app_secret_encrypted = app_secret_encrypted
+            row.calls_per_minute = calls_per_minute
             await session.flush()
             return _stored(row, await _spaces_of(session, name))
 

@@ -33,7 +33,8 @@ class MetaConnectionRow(Base):
     """A named Meta token (and app secret), both encrypted, and whether Meta accepts it.
 
     `state` is `ok`, `refused` (190 / 200-299 / 10: that connection's refresh pauses) or
-    `unchecked`; `problem` is Meta's code and message when refused.
+    `unchecked`; `problem` is Meta's code and message when refused. `calls_per_minute` is
+    the connection's own Meta budget (null: `[monitor] meta_calls_per_minute`).
     """
 
     __tablename__ = "meta_connections"
@@ -46,3 +47,4 @@ class MetaConnectionRow(Base):
     checked_at: Mapped[datetime | None]
     changed_at: Mapped[datetime]
     created_at: Mapped[datetime]
+    calls_per_minute: Mapped[int | None]

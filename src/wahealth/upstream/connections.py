@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol, TypeVar
 
 from wahealth.domain import HealthReport, NodeKind
@@ -38,6 +38,7 @@ class Connection:
     credentials: GraphCredentials
     refused: bool = False
     ok: bool = False  # Meta took its token last time (not refused, not unchecked)
+    calls_per_minute: int | None = None  # its own Meta budget (None: the default per app)
 
 
 class ConnectionRoutes(Protocol):
@@ -83,7 +84,7 @@ class ConnectionBook:
     def set_refused(self, name: str, refused: bool) -> None:
         found = self._by_name.get(name)
         if found is not None and (found.refused, found.ok) != (refused, not refused):
-            self._by_name[name] = Connection(found.name, found.credentials, refused, not refused)
+            self._by_name[name] = replace(found, refused=refused, ok=not refused)
 
     async def current(self) -> Mapping[str, Connection]:
         now = self._clock()
