@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import structlog
 
-from wahealth.auth.secretbox import SecretBox, SecretBoxError
+from wahealth.auth.secretbox import SecretBox
 from wahealth.auth.tokens import (
     hash_token,
     new_access_key_id,
@@ -15,6 +15,7 @@ from wahealth.auth.tokens import (
     new_graph_token,
 )
 from wahealth.bsp_wiring import store_space_upstream
+from wahealth.monitor.connections import decrypted
 from wahealth.settings import AccountConfig, MetaConnectionConfig, Settings, SpaceConfig
 from wahealth.storage.connections import ConnectionRepository, StoredConnection
 from wahealth.storage.credentials import CredentialRepository
@@ -119,19 +120,6 @@ async def _create_demo_credentials(
     return created
 
 
-def _holds(stored: StoredConnection, secretbox: SecretBox, token: str, secret: str | None) -> bool:
-    try:
-        held = secretbox.decrypt(stored.token_encrypted)
-        held_secret = (
-            None
-            if stored.app_secret_encrypted is None
-            else secretbox.decrypt(stored.app_secret_encrypted)
-        )
-    except SecretBoxError:
-        return False
-    return held == token and held_secret == secret
-
-
 async def put_connection(
     connections: ConnectionRepository, secretbox: SecretBox, config: MetaConnectionConfig
 ) -> StoredConnection:
@@ -140,7 +128,7 @@ async def put_connection(
     secret = None if config.app_secret is None else config.app_secret.get_secret_value()
     budget = config.meta_calls_per_minute
     stored = await connections.get(config.name)
-    if stored is not None and _holds(stored, secretbox, token, secret):
+    if stored is not None and decrypted(stored, secretbox) == (token, secret):
         if stored.calls_per_minute == budget:
             return stored
         return await connections.put(

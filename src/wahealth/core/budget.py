@@ -29,6 +29,14 @@ class BudgetSpent(UpstreamThrottled):
         self.retry_after = max(retry_after, 0.001)
 
 
+def check_limits(calls_per_minute: int, calls_per_minute_per_waba: int | None) -> None:
+    """Refuse a budget that allows no call (per app, or per WABA when it is set)."""
+    if calls_per_minute < 1:
+        raise ValueError("calls_per_minute must be at least 1")
+    if calls_per_minute_per_waba is not None and calls_per_minute_per_waba < 1:
+        raise ValueError("calls_per_minute_per_waba must be at least 1")
+
+
 class _Window:
     """A sliding log of (moment, calls) within the last `window` seconds."""
 
@@ -65,10 +73,7 @@ class MemoryCallBudget:
         window_seconds: float = WINDOW_SECONDS,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        if calls_per_minute < 1:
-            raise ValueError("calls_per_minute must be at least 1")
-        if calls_per_minute_per_waba is not None and calls_per_minute_per_waba < 1:
-            raise ValueError("calls_per_minute_per_waba must be at least 1")
+        check_limits(calls_per_minute, calls_per_minute_per_waba)
         self._calls_per_minute = calls_per_minute
         self._per_waba = calls_per_minute_per_waba
         self._window_seconds = window_seconds

@@ -108,7 +108,8 @@ def book_loader(connections: ConnectionRepository, secretbox: SecretBox) -> Call
     return load
 
 
-def credentials_of(stored: StoredConnection, secretbox: SecretBox) -> GraphCredentials | None:
+def decrypted(stored: StoredConnection, secretbox: SecretBox) -> tuple[str, str | None] | None:
+    """The connection's token and app secret in the clear; None if this key cannot open them."""
     try:
         token = secretbox.decrypt(stored.token_encrypted)
         secret = (
@@ -117,9 +118,16 @@ def credentials_of(stored: StoredConnection, secretbox: SecretBox) -> GraphCrede
             else secretbox.decrypt(stored.app_secret_encrypted)
         )
     except SecretBoxError:
+        return None
+    return token, secret
+
+
+def credentials_of(stored: StoredConnection, secretbox: SecretBox) -> GraphCredentials | None:
+    opened = decrypted(stored, secretbox)
+    if opened is None:
         log.error("cannot decrypt a Meta connection's secrets", connection=stored.name)
         return None
-    return GraphCredentials(token, secret)
+    return GraphCredentials(*opened)
 
 
 class ConnectionHealth:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import redis.asyncio as redis
 from redis.exceptions import RedisError
 
+from wahealth.core.budget import check_limits
 from wahealth.core.ports import BackendUnavailable, BudgetGrant
 
 # A call reaches Meta a moment after it is counted here: each is counted a second longer
@@ -98,10 +99,7 @@ class RedisCallBudget:
         window_milliseconds: int = WINDOW_MILLISECONDS,
         bucket_milliseconds: int = BUCKET_MILLISECONDS,
     ) -> None:
-        if calls_per_minute < 1:
-            raise ValueError("calls_per_minute must be at least 1")
-        if calls_per_minute_per_waba is not None and calls_per_minute_per_waba < 1:
-            raise ValueError("calls_per_minute_per_waba must be at least 1")
+        check_limits(calls_per_minute, calls_per_minute_per_waba)
         self._client = client
         self._calls_per_minute = calls_per_minute
         self._per_waba = calls_per_minute_per_waba
