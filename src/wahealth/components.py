@@ -263,20 +263,6 @@ def build_components(settings: Settings, overrides: Overrides | None = None) -> 
     bsp = BspRouter(
         upstream, limiter=bsp_limiter, timeout_seconds=settings.upstream.timeout_seconds
     )
-    catalog_sync = CatalogSync(bsp, TrackedCatalog(catalog, tracker))
-    clock = overrides.clock or utcnow
-    hasher = secretbox.token_hasher()
-    credentials = CredentialRepository(sessions, hasher, clock=clock)
-    override_clock = overrides.clock
-    directory = Directory(
-        credentials,
-        catalog,
-        open_secret=open_secret_of(secretbox),
-        hash_token=hash_token,
-        sync=catalog_sync,
-        sync_interval_seconds=settings.catalog.min_sync_interval_seconds,
-        clock=time.monotonic if override_clock is None else lambda: override_clock().timestamp(),
-    )
     tenancy = TenancyRepository(sessions)
     recorder = build_recorder(settings, sessions, sender)
     cache_settings = settings.cache
@@ -295,6 +281,22 @@ def build_components(settings: Settings, overrides: Overrides | None = None) -> 
         flight=flight,
         budget=budget,
         shared=shared,
+    )
+    # The numbers' health comes with the sync's pages: stored like a refresh's.
+    synced_health = health if settings.catalog.sync_health else None
+    catalog_sync = CatalogSync(bsp, TrackedCatalog(catalog, tracker), synced_health)
+    clock = overrides.clock or utcnow
+    hasher = secretbox.token_hasher()
+    credentials = CredentialRepository(sessions, hasher, clock=clock)
+    override_clock = overrides.clock
+    directory = Directory(
+        credentials,
+        catalog,
+        open_secret=open_secret_of(secretbox),
+        hash_token=hash_token,
+        sync=catalog_sync,
+        sync_interval_seconds=settings.catalog.min_sync_interval_seconds,
+        clock=time.monotonic if override_clock is None else lambda: override_clock().timestamp(),
     )
     replay_guard = FailClosedNonces(nonces)
     history = HealthRepository(sessions)

@@ -91,6 +91,9 @@ class SecuritySettings(_Section):
 
 class CatalogSettings(_Section):
     sync_on_start: bool = True
+    # Each synced page of phone numbers brings their health too (the edge is asked
+    # `health_status`): stored, cached and recorded like a refresh's, cause `sync`.
+    sync_health: bool = True
     min_sync_interval_seconds: float = Field(default=30.0, ge=0)
 
 

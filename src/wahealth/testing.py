@@ -48,6 +48,9 @@ def demo_settings(tmp_path: Path, **sections: Any) -> Settings:
         "storage": {"url": f"sqlite+aiosqlite:///{tmp_path / 'wahealth.db'}"},
         "security": {"master_key_file": str(tmp_path / "wahealth.key")},
         "monitor": {"enabled": False},
+        # The sync stores no health here, so a test's first query is its node's first fetch
+        # (tests of the sync's health set `sync_health` themselves).
+        "catalog": {"sync_health": False},
         "spaces": [
             {
                 "id": DEMO.space,

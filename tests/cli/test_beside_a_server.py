@@ -77,7 +77,8 @@ def _block_through_the_server(server: RunningServer, config: Path) -> None:
     )
     assert changed.status_code == 200, changed.text
     deadline = time.monotonic() + 10
-    while not _stored(config)[0]:
+    # The start's sync recorded the number's first health (AVAILABLE); wait for the change.
+    while not any(cause == "webhook" for _, _, cause in _stored(config)[0]):
         assert time.monotonic() < deadline, "the server recorded no transition"
         time.sleep(0.05)
 
@@ -97,7 +98,7 @@ def test_writing_commands_refuse_a_private_emulator_beside_a_server(
     with serve_in_thread(create_app(load_settings(config))) as server:
         _block_through_the_server(server, config)
         before = _stored(config)
-        assert before[0] == [(None, "BLOCKED", "webhook")]
+        assert before[0] == [("AVAILABLE", "BLOCKED", "webhook"), (None, "AVAILABLE", "sync")]
 
         result = _cli(config, command)
 

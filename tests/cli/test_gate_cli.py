@@ -212,10 +212,11 @@ def test_in_process_it_asks_the_running_servers_emulator_and_records_nothing(
         )
         assert changed.status_code == 200
         deadline = time.monotonic() + 10
-        while not (before := _stored_transitions(config, phone)):  # the server's own record
+        # The server's own record: the start's sync saw AVAILABLE, the webhook the change.
+        while len(before := _stored_transitions(config, phone)) < 2:
             assert time.monotonic() < deadline, "the server recorded no transition"
             time.sleep(0.05)
-        assert before == [(None, "BLOCKED", "webhook")]
+        assert before == [("AVAILABLE", "BLOCKED", "webhook"), (None, "AVAILABLE", "sync")]
         monkeypatch.setenv("WAHEALTH_SERVER__PORT", str(server.port))
 
         result = gate("--phone-number-id", phone, "--config", str(config), "--json")
@@ -325,8 +326,9 @@ def test_with_meta_it_answers_from_the_configured_storage_and_upstream(tmp_path:
         assert result.exit_code == 1, result.output
         assert result.stderr == ""  # Meta answered: no note
         assert answer_of(result)["nodes"] == ["105154286024403"]
-        # What Meta said is recorded, as the server records what its queries fetch.
-        assert _stored_transitions(config, "105154286024403") == [(None, "LIMITED", "query")]
+        # What Meta said is recorded, as the server records what it fetches: the sync that
+        # found the number brought its health.
+        assert _stored_transitions(config, "105154286024403") == [(None, "LIMITED", "sync")]
 
 
 def test_lang_chooses_the_reasons_language() -> None:

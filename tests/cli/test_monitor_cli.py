@@ -15,6 +15,7 @@ from wahealth.upstream.emulator import create_emulator, load_scenario
 
 GRAPH_TOKEN = "graph-cli-token"
 BLOCKED_PHONE = "106540352242999"  # AVAILABLE itself, BLOCKED through its WABA (141006)
+TEMPLATE = "2632273056924580"  # the sync brings numbers' health, not templates'
 
 
 @pytest.fixture
@@ -87,6 +88,8 @@ def test_sync_then_refresh_then_history(config: Path) -> None:
     )
     assert "refreshing nodes" in refreshed.stderr
 
+    # The number was first seen by the sync (its page brought its health); the template by
+    # the refresh.
     as_json = _cli(config, "history", BLOCKED_PHONE, "--json")
     assert as_json.exit_code == 0, as_json.output
     [transition] = json.loads(as_json.stdout)
@@ -95,8 +98,10 @@ def test_sync_then_refresh_then_history(config: Path) -> None:
         "before": None,
         "after": "BLOCKED",
         "error_codes": ["141006"],
-        "cause": "manual",
+        "cause": "sync",
     }
+    [template] = json.loads(_cli(config, "history", TEMPLATE, "--json").stdout)
+    assert (template["before"], template["cause"]) == (None, "manual")
 
     # Unchanged: a second refresh stores nothing new.
     assert _cli(config, "refresh").exit_code == 0
@@ -105,7 +110,7 @@ def test_sync_then_refresh_then_history(config: Path) -> None:
     table = _cli(config, "history", BLOCKED_PHONE)
     assert table.exit_code == 0
     assert f"History of {BLOCKED_PHONE}" in table.stdout
-    for text in ("manual", "(first seen)", "BLOCKED", "141006"):
+    for text in ("sync", "(first seen)", "BLOCKED", "141006"):
         assert text in table.stdout
 
 
@@ -122,12 +127,12 @@ def test_space_option_limits_the_work(config: Path) -> None:
 
 def test_history_of_a_known_node_not_yet_refreshed_is_empty(config: Path) -> None:
     assert _cli(config, "sync").exit_code == 0
-    result = _cli(config, "history", BLOCKED_PHONE, "--json")
+    result = _cli(config, "history", TEMPLATE, "--json")
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout) == []
-    table = _cli(config, "history", BLOCKED_PHONE)
+    table = _cli(config, "history", TEMPLATE)
     assert table.exit_code == 0
-    assert f"no transitions recorded for node {BLOCKED_PHONE}" in table.stderr
+    assert f"no transitions recorded for node {TEMPLATE}" in table.stderr
 
 
 @pytest.mark.parametrize("as_json", [[], ["--json"]])

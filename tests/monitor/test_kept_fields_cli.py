@@ -84,7 +84,7 @@ def test_history_shows_a_quality_drop_the_refresh_saw(config: Path, meta: Runnin
         ("quality_rating", "GREEN", "RED", "manual"),
         ("status", "CONNECTED", "FLAGGED", "manual"),
     ]
-    assert steps[2] == (None, None, "AVAILABLE", "manual")  # its health, first seen
+    assert steps[2] == (None, None, "AVAILABLE", "sync")  # its health, first seen by the sync
 
     table = _cli(config, "history", PHONE)
     assert table.exit_code == 0

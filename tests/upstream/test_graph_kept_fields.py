@@ -108,7 +108,8 @@ async def test_the_catalog_edges_bring_every_kept_field(
         )
     ]
     phone_fields, template_fields = recording.fields()
-    assert phone_fields == ["id", *kept_fields("PHONE_NUMBER", "v21.0")]
+    # The numbers' health comes on the same page (see test_catalog_sync_health.py).
+    assert phone_fields == ["id", *kept_fields("PHONE_NUMBER", "v21.0"), "health_status"]
     assert template_fields == ["id", "name", "language", *kept_fields("MESSAGE_TEMPLATE", "v21.0")]
 
 

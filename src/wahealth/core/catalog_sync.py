@@ -1,4 +1,10 @@
-"""Keep the catalog (phone numbers, templates per WABA) in step with Meta."""
+"""Keep the catalog (phone numbers, templates per WABA) in step with Meta.
+
+The `phone_numbers` edge brings each number's health too (`PhoneNumberRecord.health`):
+once a WABA's numbers are written, their reports go to the health core as fetched by
+the sync, so a new fleet is known and fetched in one pass, a page call per hundred
+numbers, and the refresh finds them scheduled rather than due.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +13,7 @@ from collections.abc import Callable, Iterable
 
 import structlog
 
-from wahealth.core.ports import CatalogUpstream, CatalogWriter
+from wahealth.core.ports import CatalogUpstream, CatalogWriter, SyncedHealth
 
 log = structlog.get_logger(__name__)
 
@@ -19,9 +25,15 @@ SYNC_CONCURRENCY = 8
 class CatalogSync:
     """Copies `/{waba}/phone_numbers` and `/{waba}/message_templates` into storage."""
 
-    def __init__(self, upstream: CatalogUpstream, writer: CatalogWriter):
+    def __init__(
+        self,
+        upstream: CatalogUpstream,
+        writer: CatalogWriter,
+        health: SyncedHealth | None = None,
+    ):
         self._upstream = upstream
         self._writer = writer
+        self._health = health
         self._writes = asyncio.Lock()
 
     async def sync_waba(self, waba_id: str) -> tuple[int, int]:
@@ -31,6 +43,10 @@ class CatalogSync:
         async with self._writes:
             await self._writer.replace_phone_numbers(waba_id, numbers)
             await self._writer.replace_templates(waba_id, templates)
+            reports = [r.health for r in numbers if getattr(r, "health", None) is not None]
+            if reports and self._health is not None:
+                # After the catalog: the stored reports take the kind and space from it.
+                await self._health.accept_many(reports, cause="sync")
         log.info(
             "catalog synced", waba_id=waba_id, phone_numbers=len(numbers), templates=len(templates)
         )

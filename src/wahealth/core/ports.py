@@ -349,6 +349,12 @@ class CatalogWriter(Protocol):
     async def replace_templates(self, waba_id: str, records: Sequence[Any]) -> object: ...
 
 
+class SyncedHealth(Protocol):
+    """Where the health the catalog sync brings goes (the health core's `accept_many`)."""
+
+    async def accept_many(self, reports: Sequence[HealthReport], *, cause: str) -> None: ...
+
+
 class CatalogSource(Protocol):
     """Re-syncs one WABA's catalog from upstream (the catalog sync)."""
 

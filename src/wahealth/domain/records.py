@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
-from wahealth.domain.model import NodeKind
+from wahealth.domain.model import HealthReport, NodeKind
 from wahealth.domain.nodes import normalize_phone_number
 
 
@@ -22,7 +22,9 @@ class PhoneNumberRecord:
     """A business phone number, as a WABA's `phone_numbers` edge lists it.
 
     Values are Meta's strings; `throughput` is its `level`. None means "not known"
-    (Meta did not send it), never "cleared".
+    (Meta did not send it), never "cleared". `health` is the number's health report when
+    the edge was asked `health_status` too (the catalog sync asks it): it is not part of
+    the catalog, so records compare without it.
     """
 
     id: str
@@ -35,6 +37,7 @@ class PhoneNumberRecord:
     status: str | None = None
     name_status: str | None = None
     code_verification_status: str | None = None
+    health: HealthReport | None = field(default=None, compare=False, repr=False)
 
     @property
     def phone_number(self) -> str:

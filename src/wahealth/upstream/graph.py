@@ -16,7 +16,7 @@ import copy
 import functools
 import json
 import re
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Self
@@ -172,12 +172,17 @@ class GraphClient:
         return ",".join(("health_status", *kept))
 
     async def phone_numbers(self, waba_id: str) -> list[PhoneNumberRecord]:
-        """Every phone number of a WABA (all pages)."""
+        """Every phone number of a WABA (all pages), each with its health: the edge is asked
+        `health_status` beside the kept fields, so one call per page brings a hundred
+        numbers' health (each record's `health`, fetched when its page arrived)."""
         with self._observing("phone_numbers"):
             path = f"/{self.api_version}/{_check_node_id(waba_id)}/phone_numbers"
-            fields = ",".join(("id", *kept_fields(NodeKind.PHONE_NUMBER, self.api_version)))
-            items = await self._paged(path, {"fields": fields})
-            return [phone_number_from_graph(item) for item in items]
+            kept = kept_fields(NodeKind.PHONE_NUMBER, self.api_version)
+            fields = ",".join(("id", *kept, "health_status"))
+            records: list[PhoneNumberRecord] = []
+            async for page, fetched_at in self._pages(path, {"fields": fields}):
+                records.extend(phone_number_from_graph(item, fetched_at) for item in page)
+            return records
 
     async def message_templates(
         self, waba_id: str, *, name: str | None = None, language: str | None = None
@@ -309,7 +314,12 @@ class GraphClient:
         }
 
     async def _paged(self, path: str, params: Mapping[str, str]) -> list[dict[str, Any]]:
-        items: list[dict[str, Any]] = []
+        return [item async for page, _ in self._pages(path, params) for item in page]
+
+    async def _pages(
+        self, path: str, params: Mapping[str, str]
+    ) -> AsyncIterator[tuple[list[dict[str, Any]], datetime]]:
+        """Each page's items, and when the page arrived."""
         seen: set[str] = set()
         query = {**params, "limit": str(self.page_size)}
         while True:
@@ -317,10 +327,10 @@ class GraphClient:
             data = page.get("data") if isinstance(page, dict) else None
             if not isinstance(data, list) or not all(isinstance(i, dict) for i in data):
                 raise GraphBadResponse(f"{path}: a page must have a data list of objects")
-            items.extend(data)
+            yield data, datetime.now(UTC)
             paging = page.get("paging")
             if not isinstance(paging, dict) or not paging.get("next"):
-                return items
+                return
             cursors = paging.get("cursors")
             after = cursors.get("after") if isinstance(cursors, dict) else None
             if not isinstance(after, str) or not after or after in seen:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
+from wahealth.domain import MalformedHealthStatus, parse_health_status
 from wahealth.domain.model import NodeKind
 from wahealth.domain.properties import fields_of, properties_of
 from wahealth.domain.records import PhoneNumberRecord, TemplateRecord
@@ -36,14 +38,34 @@ def kept_fields(kind: NodeKind | str, api_version: str) -> tuple[str, ...]:
     return tuple(name for name in fields_of(kind) if name != dropped)
 
 
-def phone_number_from_graph(item: Mapping[str, Any]) -> PhoneNumberRecord:
-    """A `phone_numbers` edge item; GraphBadResponse when it lacks an id or a number."""
+def phone_number_from_graph(
+    item: Mapping[str, Any], fetched_at: datetime | None = None
+) -> PhoneNumberRecord:
+    """A `phone_numbers` edge item; GraphBadResponse when it lacks an id or a number.
+
+    An item that carries `health_status` gives the record its health report, fetched at
+    `fetched_at`; one whose health_status is not a health answer gives none (the number's
+    own refresh will fetch it, and say what is wrong), rather than failing the page.
+    """
     kept = properties_of(NodeKind.PHONE_NUMBER, item)
     del kept["display_phone_number"]
+    node_id = _required(item, "id", "phone number")
+    health = None
+    status = item.get("health_status")
+    if status is not None:
+        try:
+            health = parse_health_status(
+                {"health_status": status, "id": node_id},
+                fetched_at=fetched_at or datetime.now(UTC),
+                node_id=node_id,
+            )
+        except MalformedHealthStatus:
+            health = None
     return PhoneNumberRecord(
-        id=_required(item, "id", "phone number"),
+        id=node_id,
         display_phone_number=_required(item, "display_phone_number", "phone number"),
         **kept,
+        health=health,
     )
 
 
