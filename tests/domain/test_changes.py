@@ -14,7 +14,7 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from wahealth.domain.changes import entity_changes, entity_states, signature
+from wahealth.domain.changes import changes_between, entity_changes, entity_states, signature
 
 STATUSES = ("AVAILABLE", "LIMITED", "BLOCKED")
 SEVERITY = {status: rank for rank, status in enumerate(STATUSES)}
@@ -318,3 +318,16 @@ def test_garbage_payloads_never_raise(before: Any, after: Any, overall_value: An
     )
     first = signature(overall_text, before, ["141006"])
     assert first == signature(overall_text, copy.deepcopy(before), ["141006"])
+
+
+@given(payloads())
+def test_a_first_sighting_lists_every_entity_as_the_general_comparison_does(
+    payload: dict[str, Any],
+) -> None:
+    # The general comparison, made to run by an unrelated entity on the old side.
+    new = entity_states(payload)
+    dummy = {"entity_type": "\x00", "id": "\x00", "can_send_message": "AVAILABLE"}
+    old = {"\x00:\x00": {**dummy, "error_codes": [], "additional_info": []}}
+    general = [e for e in changes_between(old, new)["entities"] if e["entity_type"] != "\x00"]
+    assert changes_between({}, new) == {"entities": general}
+    assert all(entity["before"] is None for entity in general)

@@ -98,6 +98,22 @@ def entity_changes(
 
 def changes_between(old: States, new: States) -> dict[str, Any]:
     """`entity_changes` from the states of both sides, already computed."""
+    if not old:  # a first sighting (every report of a new fleet): each entity is new
+        return {
+            "entities": [
+                {
+                    "entity_type": state["entity_type"],
+                    "id": state["id"],
+                    "before": None,
+                    "after": {
+                        "can_send_message": state["can_send_message"],
+                        "error_codes": state["error_codes"],
+                        "additional_info": state["additional_info"],
+                    },
+                }
+                for _, state in sorted(new.items())
+            ]
+        }
     changed = []
     for key in sorted(old.keys() | new.keys()):
         if old.get(key) != new.get(key):
