@@ -5,23 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import httpx
+from tests._recording import Recording
 
 from wahealth.app import Overrides
 from wahealth.cache.memory import MemoryReportCache
 from wahealth.testing import DEMO, demo_settings, running_app
-
-
-class Recording(httpx.AsyncBaseTransport):
-    """Passes every Graph request on, remembering its path."""
-
-    def __init__(self, inner: httpx.AsyncBaseTransport | None) -> None:
-        assert inner is not None, "in emulator mode the wrapper gets the emulator's transport"
-        self.inner = inner
-        self.paths: list[str] = []
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        self.paths.append(request.url.path)
-        return await self.inner.handle_async_request(request)
 
 
 async def test_the_graph_transport_and_the_report_cache_can_be_replaced(tmp_path: Path) -> None:

@@ -197,6 +197,8 @@ def _graph(
         "timeout": up.timeout_seconds,
         "max_attempts": up.max_attempts,
         "on_call": on_call,
+        # Pages of numbers are asked their health only when the sync stores it.
+        "edge_health": settings.catalog.sync_health,
     }
     if up.kind == "meta":
         if not up.access_token and not settings.meta_connections:

@@ -12,7 +12,9 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
+import pytest
 import yaml
+from tests._recording import Recording
 
 from wahealth.components import Overrides
 from wahealth.domain import Status
@@ -28,14 +30,14 @@ NUMBERS = 250  # more than a page (100) in every WABA
 INTERVAL = 600
 
 
-def _settings(tmp_path: Path, sync_on_start: bool) -> Settings:
+def _settings(tmp_path: Path, sync_on_start: bool, sync_health: bool = True) -> Settings:
     scenario_file = tmp_path / "fleet.yaml"
     scenario = synthetic_scenario(NUMBERS * WABAS, wabas=WABAS, limited_every=50)
     scenario_file.write_text(yaml.safe_dump(scenario.model_dump(mode="json")), "utf-8")
     return demo_settings(
         tmp_path,
         upstream={"scenario": str(scenario_file)},
-        catalog={"sync_on_start": sync_on_start},
+        catalog={"sync_on_start": sync_on_start, "sync_health": sync_health},
         monitor={"enabled": False, "interval_seconds": INTERVAL},
         spaces=[
             {
@@ -94,37 +96,31 @@ async def test_a_sync_stores_every_numbers_health_from_its_pages_alone(tmp_path:
         assert calls.snapshot()["total"] == 0
 
 
-class Recording(httpx.AsyncBaseTransport):
-    """Passes every Graph request on, remembering its URL."""
-
-    def __init__(self, inner: httpx.AsyncBaseTransport | None) -> None:
-        assert inner is not None
-        self.inner = inner
-        self.urls: list[httpx.URL] = []
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        self.urls.append(request.url)
-        return await self.inner.handle_async_request(request)
-
-
-async def test_the_edge_is_asked_health_status_with_the_kept_fields(tmp_path: Path) -> None:
+@pytest.mark.parametrize("sync_health", [True, False])
+async def test_the_edge_is_asked_health_status_with_the_kept_fields(
+    tmp_path: Path, sync_health: bool
+) -> None:
     recorders: list[Recording] = []
 
     def wrap(inner: httpx.AsyncBaseTransport | None) -> httpx.AsyncBaseTransport:
         recorders.append(Recording(inner))
         return recorders[-1]
 
-    settings = _settings(tmp_path, sync_on_start=False)
+    settings = _settings(tmp_path, sync_on_start=False, sync_health=sync_health)
     async with running_app(settings, overrides=Overrides(graph_transport=wrap)) as running:
         await running.components.catalog_sync.sync_waba(synthetic_waba_id(0))
+        stored = await running.components.history.get(synthetic_phone_number_id(0))
     [recorder] = recorders
     pages = [url for url in recorder.urls if url.path.endswith("/phone_numbers")]
     assert pages
     for url in pages:
         fields = parse_qs(urlsplit(str(url)).query)["fields"][0].split(",")
         assert fields[0] == "id"
-        assert "health_status" in fields
+        # Turned off, the pages are not asked health and the sync stores none.
+        assert ("health_status" in fields) is sync_health
         assert "quality_rating" in fields
+    fetched_at = stored.fetched_at if stored is not None else None
+    assert (fetched_at is not None) is sync_health
 
 
 def test_an_edge_item_whose_health_is_not_an_answer_gives_a_record_without_health() -> None:

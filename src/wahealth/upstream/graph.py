@@ -78,9 +78,12 @@ class GraphClient:
         page_size: int = 100,
         logger: RetryLogger | None = None,
         on_call: Callable[[str, BaseException | None], None] | None = None,
+        edge_health: bool = True,
     ) -> None:
         self.api_version = api_version
         self.page_size = page_size
+        # Whether `phone_numbers` asks each number's health too (`catalog.sync_health`).
+        self.edge_health = edge_health
         self._credentials = GraphCredentials(access_token, app_secret)
         self._http = GraphHttp(
             base_url=base_url,
@@ -172,13 +175,15 @@ class GraphClient:
         return ",".join(("health_status", *kept))
 
     async def phone_numbers(self, waba_id: str) -> list[PhoneNumberRecord]:
-        """Every phone number of a WABA (all pages), each with its health: the edge is asked
-        `health_status` beside the kept fields, so one call per page brings a hundred
-        numbers' health (each record's `health`, fetched when its page arrived)."""
+        """Every phone number of a WABA (all pages), each with its health unless
+        `edge_health` is off: the edge is asked `health_status` beside the kept fields, so
+        one call per page brings a hundred numbers' health (each record's `health`, fetched
+        when its page arrived)."""
         with self._observing("phone_numbers"):
             path = f"/{self.api_version}/{_check_node_id(waba_id)}/phone_numbers"
             kept = kept_fields(NodeKind.PHONE_NUMBER, self.api_version)
-            fields = ",".join(("id", *kept, "health_status"))
+            health = ("health_status",) if self.edge_health else ()
+            fields = ",".join(("id", *kept, *health))
             records: list[PhoneNumberRecord] = []
             async for page, fetched_at in self._pages(path, {"fields": fields}):
                 records.extend(phone_number_from_graph(item, fetched_at) for item in page)
