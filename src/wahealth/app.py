@@ -25,6 +25,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from wahealth import collector
 from wahealth.access_log import AccessLog, AccessLogMiddleware, LoggedDialects
 from wahealth.admin.endpoints import admin_routes
 from wahealth.backends import uses_redis
@@ -325,4 +326,6 @@ def app_from_environment() -> Starlette:
     settings = load_settings(Path(config) if config else None)
     configure_logging(settings.server.log_level)
     marker = os.environ.get(STOP_MARKER_ENV)
-    return create_app(settings, stop_marker=Path(marker) if marker else None)
+    app = create_app(settings, stop_marker=Path(marker) if marker else None)
+    collector.settle()  # a worker keeps what it has built now for its whole life
+    return app

@@ -102,15 +102,29 @@ async def test_upgrade_by_url_on_a_sqlite_file(tmp_path: Path) -> None:
         await engine.dispose()
 
 
-async def test_sqlite_connections_use_wal_foreign_keys_and_a_busy_timeout(tmp_path: Path) -> None:
+async def test_sqlite_connections_use_wal_foreign_keys_a_busy_timeout_and_long_checkpoints(
+    tmp_path: Path,
+) -> None:
     engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'pragmas.db'}")
     try:
         async with engine.connect() as connection:
             pragmas = {
                 name: (await connection.exec_driver_sql(f"PRAGMA {name}")).scalar()
-                for name in ("journal_mode", "foreign_keys", "busy_timeout")
+                for name in (
+                    "journal_mode",
+                    "foreign_keys",
+                    "busy_timeout",
+                    "wal_autocheckpoint",
+                    "journal_size_limit",
+                )
             }
-        assert pragmas == {"journal_mode": "wal", "foreign_keys": 1, "busy_timeout": 5000}
+        assert pragmas == {
+            "journal_mode": "wal",
+            "foreign_keys": 1,
+            "busy_timeout": 5000,
+            "wal_autocheckpoint": 10_000,
+            "journal_size_limit": 64 * 1024 * 1024,
+        }
     finally:
         await engine.dispose()
 

@@ -41,6 +41,7 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
+from wahealth import collector
 from wahealth.cli._app import app
 from wahealth.cli.common import (
     EXIT_NOT_FOUND,
@@ -95,6 +96,7 @@ def _offline(settings: Settings) -> Settings:
 def _run(settings: Settings, job: Callable[[Services], Awaitable[T]]) -> T:
     async def main() -> T:
         async with app_services(_offline(settings)) as services:
+            collector.settle()  # a sync or refresh of a big fleet builds many objects
             return await job(services)
 
     try:

@@ -174,6 +174,9 @@ class TransitionRecorder:
         stored_cause = transition_cause(cause)
         context = await self._context(report.node_id for report in reports)
         plans = [_Planned(report, context) for report in reports]
+        # One due time per fetch time (a page's reports share theirs): equal times are one
+        # object, which storage converts once.
+        due = {at: at + self._interval for at in {report.fetched_at for report in reports}}
         # The kind and space are the catalog's, looked up in the writing transaction.
         records = [
             ReportRecord(
@@ -186,7 +189,7 @@ class TransitionRecorder:
                 plan.report.fetched_at,
                 stored_cause,
                 alerts=plan,
-                next_due_at=plan.report.fetched_at + self._interval,
+                next_due_at=due[plan.report.fetched_at],
                 from_catalog=True,
             )
             for plan in plans
