@@ -33,7 +33,9 @@ def _records() -> list[ReportRecord]:
         # Ten fetch times, each shared by a run of reports, as a page's reports share one.
         fetched = T0 + timedelta(seconds=i // 250)
         status = "BLOCKED" if i % 7 == 0 else "AVAILABLE"
-        document = report(waba="BLOCKED", waba_errors=(141006,)) if status == "BLOCKED" else report()
+        document = (
+            report(waba="BLOCKED", waba_errors=(141006,)) if status == "BLOCKED" else report()
+        )
         payload = {**document, "id": f"n{i:05d}"}
         records.append(
             ReportRecord(
