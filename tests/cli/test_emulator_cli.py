@@ -101,3 +101,16 @@ def test_port_in_use_exits_3() -> None:
         result = CliRunner().invoke(app, ["emulator", "--port", str(port)])
     assert result.exit_code == 3
     assert result.stderr.startswith(f"error: cannot listen on 127.0.0.1:{port}: ")
+
+
+def test_the_printed_address_already_takes_connections() -> None:
+    # The port is printed before uvicorn runs: a client that connects at once is queued
+    # by the kernel until the server accepts, not refused.
+    from wahealth.cli.emulator import _bind
+
+    sock = _bind("127.0.0.1", 0)
+    try:
+        with socket.create_connection(sock.getsockname(), timeout=2):
+            pass
+    finally:
+        sock.close()

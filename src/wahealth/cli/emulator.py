@@ -13,6 +13,8 @@ from wahealth.cli._app import app
 from wahealth.cli.common import EXIT_CONFLICT, EXIT_USAGE
 from wahealth.upstream.emulator import ScenarioError, create_emulator, load_scenario
 
+_BACKLOG = 2048  # uvicorn's default
+
 
 def _bind(host: str, port: int) -> socket.socket:
     # Bind before serving so that `--port 0` can print the port the kernel chose.
@@ -22,6 +24,9 @@ def _bind(host: str, port: int) -> socket.socket:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
+        # Listening before the address is printed: a client that reads it and connects at
+        # once is queued until the server accepts, never refused.
+        sock.listen(_BACKLOG)
     except OSError:
         sock.close()
         raise
