@@ -8,6 +8,7 @@ repeated across rows (a page's fetch time) are converted once but stored as give
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
@@ -55,15 +56,14 @@ def _records() -> list[ReportRecord]:
     return records
 
 
-def _statements(engine: AsyncEngine, table: str) -> Iterator[list[tuple[bool, int]]]:
-    """(executemany, rows in the statement) of every INSERT into `table` while it is open."""
-    seen: list[tuple[bool, int]] = []
+@contextlib.contextmanager
+def _rows_per_insert(engine: AsyncEngine, table: str) -> Iterator[list[int]]:
+    """The rows each INSERT into `table` carries (SQLite's `?` markers), while it is open."""
+    seen: list[int] = []
 
-    def count(
-        _conn: Any, _cursor: Any, statement: str, parameters: Any, _ctx: Any, many: bool
-    ) -> None:
+    def count(_conn: Any, _cursor: Any, statement: str, *_rest: Any) -> None:
         if statement.startswith(f"INSERT INTO {table} "):
-            seen.append((many, statement.count("(?") or statement.count("($")))
+            seen.append(statement.count("(?"))
 
     event.listen(engine.sync_engine, "before_cursor_execute", count)
     try:
@@ -76,11 +76,8 @@ async def test_a_chunk_of_thousands_stores_every_row_and_its_own_transition_id(
     engine: AsyncEngine, sessions: Factory
 ) -> None:
     records = _records()
-    statements = _statements(engine, "transitions")
-    seen = next(statements)
-
-    ids = await HealthRepository(sessions).record_many(records, chunk=NODES)
-    statements.close()
+    with _rows_per_insert(engine, "transitions") as seen:
+        ids = await HealthRepository(sessions).record_many(records, chunk=NODES)
 
     async with sessions() as session:
         health = {
@@ -109,7 +106,7 @@ async def test_a_chunk_of_thousands_stores_every_row_and_its_own_transition_id(
         # A statement per page of rows, never an executemany of one step per row.
         assert seen, "no INSERT into transitions was seen"
         assert len(seen) <= 3
-        assert sum(rows for _, rows in seen) == NODES
+        assert sum(seen) == NODES
 
 
 async def test_a_naive_time_is_refused_even_beside_the_same_instant_already_written(

@@ -105,11 +105,7 @@ def changes_between(old: States, new: States) -> dict[str, Any]:
                     "entity_type": state["entity_type"],
                     "id": state["id"],
                     "before": None,
-                    "after": {
-                        "can_send_message": state["can_send_message"],
-                        "error_codes": state["error_codes"],
-                        "additional_info": state["additional_info"],
-                    },
+                    "after": _state_only(state),
                 }
                 for _, state in sorted(new.items())
             ]
